@@ -23,7 +23,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def add_model_source(parser: argparse.ArgumentParser, *, required_checkpoint: bool = False) -> None:
     """Add the options that say which model to load: --checkpoint, or --model with its shape arguments."""
     parser.add_argument(
-        "--checkpoint", help="a checkpoint written by prunequant (loaded with weights_only=True)"
+        "--checkpoint", help="checkpoint written by prunequant (weights_only=True), or builtin:fashion-mnist"
     )
     if not required_checkpoint:
         parser.add_argument(
@@ -67,11 +67,12 @@ def parse_int_list(text: str) -> list[int]:
 
 def resolve_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Return (model, metadata) from --checkpoint or --model; metadata carries input_shape when known."""
+    from prunequant.builtin import resolve_checkpoint
     from prunequant.models import build_from_spec, load_checkpoint
 
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint:
-        model, meta = load_checkpoint(checkpoint)
+        model, meta = load_checkpoint(resolve_checkpoint(checkpoint))
     elif getattr(args, "model", None):
         shape = args.input_shape
         kwargs: dict[str, Any] = {"num_classes": args.num_classes}

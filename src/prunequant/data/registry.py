@@ -1,0 +1,80 @@
+"""Dataset registry: a loader is one function registered by name; load_dataset resolves and splits it."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prunequant.data.splits import DatasetSplits, RawDataset, build_splits
+from prunequant.errors import ConfigError
+from prunequant.validation import check_fraction, check_int_range
+
+Loader = Callable[..., RawDataset]
+_LOADERS: dict[str, Loader] = {}
+
+
+def _canonical(name: str) -> str:
+    return str(name).strip().lower().replace("_", "-")
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Register `fn(data_dir: Path | None, seed: int, **options) -> RawDataset` under `name`.
+
+    The loader's keyword parameters after `seed` are the dataset's options; `load_dataset` rejects others.
+    """
+    key = _canonical(name)
+
+    def decorator(fn: Loader) -> Loader:
+        if key in _LOADERS:
+            raise ConfigError(f"dataset {key!r} is already registered; pick another name")
+        _LOADERS[key] = fn
+        return fn
+
+    return decorator
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by `load_dataset`, sorted."""
+    return sorted(_LOADERS)
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    limit: int | None = None,
+    **options: Any,
+) -> DatasetSplits:
+    """Load dataset `name` as normalised in-memory train/val/test splits.
+
+    Validation is carved from train by `seed`; `limit` caps the training pool (train + val) and the test
+    split in proportion. `options` are the dataset's own (e.g. synthetic's `size`). Never downloads.
+    """
+    key = _canonical(name)
+    if key not in _LOADERS:
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(available_datasets())}")
+    val_fraction = check_fraction("val_fraction", val_fraction)
+    check_int_range("seed", seed, 0, 2**63 - 1)
+    if limit is not None:
+        check_int_range("limit", limit, 1, 2**63 - 1)
+    loader = _LOADERS[key]
+    _check_options(key, loader, options)
+    raw = loader(Path(data_dir).expanduser() if data_dir else None, seed, **options)  # "" means unset
+    return build_splits(key, raw, val_fraction=val_fraction, seed=seed, limit=limit)
+
+
+def _check_options(name: str, loader: Loader, options: dict[str, Any]) -> None:
+    params = list(inspect.signature(loader).parameters.values())[2:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"dataset {name!r} has no option {unknown[0]!r}; its options are: {', '.join(allowed) or 'none'}"
+        )
