@@ -71,17 +71,20 @@ def resolve_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, 
     from prunequant.models import build_from_spec, load_checkpoint
 
     checkpoint = getattr(args, "checkpoint", None)
-    if checkpoint:
-        model, meta = load_checkpoint(resolve_checkpoint(checkpoint))
-    elif getattr(args, "model", None):
+    spec = getattr(args, "model", None)
+    skeleton = meta = None
+    if spec:
         shape = args.input_shape
         kwargs: dict[str, Any] = {"num_classes": args.num_classes}
         if shape is not None:
             kwargs.update(in_channels=shape[0], input_size=shape[-1])
-        model = build_from_spec(args.model, **kwargs)
-        meta = {"arch": args.model, "arch_kwargs": kwargs}
-        if shape is not None:
-            meta["input_shape"] = list(shape)
+        skeleton = build_from_spec(spec, **kwargs)
+        meta = {"arch": spec, "arch_kwargs": kwargs}
+    if checkpoint:
+        # --model with --checkpoint gives the skeleton for user architectures (never imported from a file)
+        model, meta = load_checkpoint(resolve_checkpoint(checkpoint), model=skeleton)
+    elif skeleton is not None:
+        model = skeleton
     else:
         raise ConfigError("give --checkpoint FILE or --model NAME")
     if getattr(args, "input_shape", None) is not None:

@@ -1,0 +1,179 @@
+"""Checkpoint I/O: atomic save; weights_only load that rebuilds pruned layer shapes from the manifest."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunequant.errors import CheckpointError, ModelError
+from prunequant.models.jsonsafe import json_safe
+from prunequant.models.manifest import apply_manifest, make_manifest
+from prunequant.models.registry import ARCH_ATTR, available_models, build
+
+FORMAT = "prunequant"
+VERSION = 1
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], **meta: Any) -> Path:
+    """Write `model`'s state_dict, JSON-safe `meta` and shape manifest to `path` atomically; return the path.
+
+    `arch`, `arch_kwargs` and `input_shape` default to what `build`/`build_from_spec` recorded on the model.
+    """
+    path = Path(path)
+    stamp = getattr(model, ARCH_ATTR, None)
+    if stamp is not None and meta.get("arch", stamp["name"]) == stamp["name"]:
+        kwargs = stamp["kwargs"]
+        meta.setdefault("arch", stamp["name"])
+        meta.setdefault("arch_kwargs", kwargs)
+        if "in_channels" in kwargs and "input_size" in kwargs:
+            meta.setdefault(
+                "input_shape", [kwargs["in_channels"], kwargs["input_size"], kwargs["input_size"]]
+            )
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "state_dict": model.state_dict(),
+        "meta": json_safe(meta, "checkpoint meta"),
+        "manifest": make_manifest(model),
+    }
+    _atomic_save(payload, path)
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, model: nn.Module | None = None
+) -> tuple[nn.Module, dict]:
+    """Load a checkpoint (or, with `model=`, a plain state_dict file); return (model in eval mode, meta).
+
+    Without `model`, the zoo architecture recorded in the checkpoint is built; with it, `model` is the
+    skeleton, filled in place. Either way, layers whose shapes pruning changed are first rebuilt from the
+    manifest.
+    """
+    path = Path(path)
+    payload = _read(path)
+    if _is_state_dict(payload):
+        if model is None:
+            raise ModelError(
+                f"{path} is a plain state_dict; pass model= (CLI: --model NAME) with its architecture"
+            )
+        state, meta, manifest = payload, {}, {}
+    elif isinstance(payload, dict) and payload.get("format") == FORMAT:
+        if not isinstance(payload.get("version"), int) or payload["version"] > VERSION:
+            raise CheckpointError(
+                f"{path} has checkpoint format version {payload.get('version')!r}, newer than this "
+                f"prunequant reads ({VERSION}); upgrade prunequant"
+            )
+        state, meta, manifest = (
+            payload.get("state_dict"),
+            payload.get("meta", {}),
+            payload.get("manifest", {}),
+        )
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path} has no state_dict; it is damaged, save it again")
+        if model is None:
+            model = _build_recorded(path, meta)
+    else:
+        raise CheckpointError(
+            f"{path} is neither a prunequant checkpoint nor a state_dict; save it with save_checkpoint"
+        )
+    apply_manifest(model, manifest)
+    _load_state(model, state, path)
+    return model.eval(), meta
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    """torch.save to a temp file beside `path`, then os.replace: `path` is either the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write checkpoint {path} ({exc}); check the folder is writable and has space"
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file; give the path of a .pt file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if unsafe:
+            raise CheckpointError(
+                f"{path} holds a pickled Python object ({unsafe.group(1)}), refused for safety; "
+                "re-save it as plain tensors with save_checkpoint"
+            ) from None
+        detail = text.split("WeightsUnpickler error:", 1)[-1]
+        first = next((line.strip() for line in detail.splitlines() if line.strip()), type(exc).__name__)
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({first.split('. ')[0][:120]}); "
+            "it may be corrupt or truncated, save it again"
+        ) from None
+
+
+def _is_state_dict(payload: Any) -> bool:
+    return (
+        isinstance(payload, dict)
+        and "format" not in payload
+        and all(isinstance(value, torch.Tensor) for value in payload.values())
+    )
+
+
+def _build_recorded(path: Path, meta: dict[str, Any]) -> nn.Module:
+    """Build the zoo architecture recorded in `meta`; import-path factories are never run from a file."""
+    arch = meta.get("arch")
+    if not arch:
+        raise ModelError(f"{path} does not record its architecture; pass model= (CLI: --model NAME)")
+    if arch not in available_models():
+        raise ModelError(
+            f"{path} was saved from model '{arch}', which is not in the zoo; "
+            f"pass model= with that architecture (CLI: --model {arch})"
+        )
+    return build(arch, **meta.get("arch_kwargs", {}))
+
+
+def _load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
+    expected = model.state_dict()
+    problems = [
+        _listed("missing", [key for key in expected if key not in state]),
+        _listed("unexpected", [key for key in state if key not in expected]),
+        _listed(
+            "shape mismatch",
+            [
+                f"{key} {list(state[key].shape)} vs model {list(value.shape)}"
+                for key, value in expected.items()
+                if key in state and isinstance(value, torch.Tensor) and state[key].shape != value.shape
+            ],
+        ),
+    ]
+    problems = [problem for problem in problems if problem]
+    if problems:
+        raise CheckpointError(
+            f"{path} does not match the model ({'; '.join(problems)}); "
+            "pass model= with the architecture it was saved from"
+        )
+    model.load_state_dict(state)
+
+
+def _listed(label: str, items: list[str], limit: int = 3) -> str:
+    if not items:
+        return ""
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return f"{label}: {', '.join(items[:limit])}{more}"
