@@ -1,0 +1,135 @@
+"""`prunequant export`: write a checkpoint as ONNX (fp32, or int8 QDQ) and, with --dataset, check parity."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from typing import Any
+
+import torch
+
+from prunequant.cli.common import (
+    add_common,
+    add_data_options,
+    add_model_source,
+    input_shape_of,
+    load_data,
+    print_human,
+    resolve_model,
+)
+from prunequant.errors import ConfigError, ExportError
+from prunequant.export.onnx_fp32 import EXPORTERS, export_onnx
+from prunequant.export.onnx_int8 import METHODS, NOT_QUANTIZED, OTHER_BITS, ExportResult, export_int8
+from prunequant.export.ort_quantizer import OrtQuantConfig
+from prunequant.export.parity import parity
+from prunequant.quantization import is_quantized
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export to ONNX (fp32 or int8) for onnxruntime", description=__doc__
+    )
+    add_model_source(parser)
+    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write (atomically)")
+    parser.add_argument("--format", choices=("onnx",), default="onnx", help="output format (default onnx)")
+    parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch exporter (default auto)")
+    group = parser.add_argument_group("int8")
+    group.add_argument("--int8", action="store_true", help="write an int8 QDQ graph")
+    group.add_argument(
+        "--int8-method",
+        choices=("auto", *METHODS),
+        default="auto",
+        help="ours: the checkpoint's own scales (needs `prunequant quantize`); ort: onnxruntime's quantizer "
+        "calibrated on --dataset; auto: ours if quantized, else ort (default)",
+    )
+    group.add_argument(
+        "--other-bits",
+        choices=OTHER_BITS,
+        default="dequantize",
+        help="bit widths other than 8: run as exact float, or clamp to int8 (default dequantize)",
+    )
+    group.add_argument("--calib-batches", type=int, default=8, help="ort calibration batches (default 8)")
+    group.add_argument("--ort-per-tensor", action="store_true", help="ort: per-tensor weight scales")
+    group.add_argument(
+        "--ort-activations",
+        choices=("u8", "s8"),
+        default="u8",
+        help="ort: activation type (default u8, the fastest with s8 weights)",
+    )
+    add_data_options(parser)
+    parser.add_argument(
+        "--parity-batches",
+        type=int,
+        default=0,
+        help="test batches for the parity check (default 0: the whole test split)",
+    )
+    parser.add_argument("--threads", type=int, help="onnxruntime threads for the parity check (default: all)")
+    add_common(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.parity_batches < 0:
+        raise ConfigError(f"--parity-batches must be 0 (all) or positive, got {args.parity_batches}")
+    torch.manual_seed(args.seed)
+    model, meta = resolve_model(args)
+    example = torch.randn(1, *input_shape_of(meta))
+    loaders = load_data(args)[1] if args.dataset else None
+    quantized = is_quantized(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _export(args, model, example, quantized, loaders)
+    notes = [str(w.message) for w in caught if w.category is UserWarning]
+    output: dict[str, Any] = {"format": args.format, **result.to_dict(), "warnings": notes}
+    if loaders is not None:
+        output["parity"] = parity(
+            model, result.output, loaders.test, max_batches=args.parity_batches, threads=args.threads
+        ).to_dict()
+    print_human(args, _summary(output))
+    return output
+
+
+def _export(
+    args: argparse.Namespace, model: torch.nn.Module, example: torch.Tensor, quantized: bool, loaders: Any
+) -> ExportResult:
+    if not args.int8:
+        if quantized:
+            raise ConfigError("the checkpoint is quantized; add --int8 to export it with its own scales")
+        path = export_onnx(model, args.output, example, exporter=args.exporter)
+        return ExportResult(str(path), path.stat().st_size, "fp32", "fp32")
+    method = args.int8_method
+    if method == "auto":
+        method = "ours" if quantized or loaders is None else "ort"
+    if method == "ours" and not quantized:
+        raise ExportError(NOT_QUANTIZED)
+    if method == "ort" and loaders is None:
+        raise ExportError(
+            "--int8-method ort calibrates with onnxruntime: pass --dataset (e.g. fashion-mnist)"
+        )
+    config = OrtQuantConfig(
+        activations=args.ort_activations,
+        per_channel=not args.ort_per_tensor,
+        calib_batches=args.calib_batches,
+    )
+    return export_int8(
+        model,
+        args.output,
+        example,
+        method,
+        calib_loader=loaders.train if loaders is not None else None,
+        ort_config=config,
+        other_bits=args.other_bits,
+    )
+
+
+def _summary(output: dict[str, Any]) -> str:
+    size_mb = output["bytes"] / 1e6
+    line = f"wrote {output['output']} ({size_mb:.2f} MB, {output['precision']}, {output['method']})"
+    report = output.get("parity")
+    if report:
+        line += (
+            f"\nparity on {report['n']} test samples: top-1 agreement {100 * report['agreement']:.2f}%"
+            f"\ntop-1 torch {100 * report['top1_torch']:.2f}%, onnxruntime {100 * report['top1_onnx']:.2f}%"
+            f"\nmax |logit diff| {report['max_abs_logit_diff']:.3g}, mean {report['mean_abs_logit_diff']:.3g}"
+        )
+    return "\n".join([line, *(f"warning: {text}" for text in output["warnings"])])

@@ -1,0 +1,232 @@
+"""`prunequant prune --method magnitude`: percentile magnitude pruning, schedules, sweeps, dynamic threshold.
+
+The shared options (--amount, -o, --finetune-epochs, --lr, ...) come from prune_cmd; this adds its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from prunequant.cli.common import input_shape_of, load_data, parse_float_list, print_human, resolve_model
+from prunequant.errors import ConfigError
+from prunequant.export.storage import compressed_size_report, save_compressed
+from prunequant.models import save_checkpoint
+from prunequant.pruning.unstructured import (
+    SCHEDULES,
+    SCOPES,
+    UnstructuredConfig,
+    dynamic_prune,
+    make_permanent,
+    markdown_table,
+    prune_and_finetune,
+    sparsity_report,
+    sweep_unstructured,
+    write_sweep,
+)
+from prunequant.seeding import seed_everything
+from prunequant.training import TrainConfig, evaluate
+from prunequant.validation import check_fraction
+
+if TYPE_CHECKING:
+    from prunequant.data import Loaders
+
+COMPRESSED_SUFFIX = ".pqz"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The magnitude-only options of `prunequant prune`."""
+    group = parser.add_argument_group("magnitude (unstructured) pruning")
+    group.add_argument(
+        "--scope",
+        choices=SCOPES,
+        help="percentile over all layers or per layer (default global; a sweep runs both)",
+    )
+    group.add_argument("--include-bias", action="store_true", help="prune biases too (seed 000 does)")
+    group.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="never prune layers matching (repeatable)",
+    )
+    group.add_argument(
+        "--layer-amount",
+        action="append",
+        default=[],
+        type=_parse_override,
+        metavar="PATTERN=AMOUNT",
+        help="own amount for layers matching PATTERN, e.g. 'classifier.*=0.8' (repeatable)",
+    )
+    group.add_argument(
+        "--keep-first-last", action="store_true", help="leave the first conv and the last linear layer dense"
+    )
+    group.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="oneshot",
+        help="when to prune while fine-tuning (default oneshot)",
+    )
+    group.add_argument(
+        "--steps", type=int, default=3, help="iterative rounds / AGP pruning steps (default 3)"
+    )
+    group.add_argument(
+        "--compressed",
+        action="store_true",
+        help=f"write the sparse container (also when -o ends in {COMPRESSED_SUFFIX})",
+    )
+    group.add_argument(
+        "--amounts", type=parse_float_list, help="sweep these amounts, e.g. 0,0.25,0.5,0.75 (needs --dataset)"
+    )
+    group.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table and plot here")
+    group.add_argument(
+        "--latency-rounds", type=int, default=10, help="sweep: timing rounds at batch 64 (0: skip)"
+    )
+    group.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="raise sparsity while top-1 stays within --budget, fine-tuning --finetune-epochs per step",
+    )
+    group.add_argument(
+        "--budget", type=float, default=0.01, help="dynamic: allowed top-1 drop, 0.01 = 1 point"
+    )
+    group.add_argument(
+        "--dynamic-step", type=float, default=0.05, help="dynamic: first sparsity step (default 0.05)"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    mode = "sweep" if args.amounts is not None else "dynamic" if args.dynamic else "single"
+    if mode == "single" and args.amount is None:
+        raise ConfigError("give --amount (e.g. 0.5), or --amounts for a sweep, or --dynamic")
+    amount = check_fraction("--amount", args.amount) if mode == "single" else 0.0
+    if mode != "single" and not args.dataset:
+        raise ConfigError(f"a {mode} run scores accuracy: pass --dataset NAME (e.g. fashion-mnist)")
+    config = UnstructuredConfig(
+        amount,
+        args.scope or "global",
+        args.include_bias,
+        tuple(args.exclude),
+        dict(args.layer_amount),
+        args.keep_first_last,
+    )
+    train_config = TrainConfig(epochs=args.finetune_epochs, lr=args.lr, batch_size=args.batch_size)
+    seed_everything(args.seed)
+    model, meta = resolve_model(args)
+    loaders = load_data(args)[1] if args.dataset else None
+    if mode == "sweep":
+        return _sweep(args, model, meta, config, loaders, train_config)
+    before = evaluate(model, loaders.test).top1 if loaders else None
+    if mode == "dynamic":
+        dynamic = dynamic_prune(
+            model, loaders, budget=args.budget, step=args.dynamic_step, finetune=train_config, prune=config
+        )
+        accepted = dynamic.prune.to_dict() if dynamic.prune else {"sparsity": 0.0, "layers": {}}
+        summary: dict[str, Any] = {"dynamic": dynamic.to_dict(), **accepted}
+    else:
+        result = prune_and_finetune(
+            model,
+            config,
+            loaders.train if loaders else None,
+            loaders.val if loaders else None,
+            train_config,
+            schedule=args.schedule,
+            steps=args.steps,
+            refine_epochs=args.refine_epochs,
+            refine_factor=args.refine_lr_factor,
+        )
+        summary = {**result.prune.to_dict(), "schedule": args.schedule, "schedule_events": result.events}
+    after = evaluate(model, loaders.test).top1 if loaders else None
+    make_permanent(model)
+    report = sparsity_report(model, include_bias=config.include_bias)
+    sizes = compressed_size_report(model)
+    output = {
+        "method": "magnitude",
+        **summary,
+        "overall_sparsity": report.sparsity,
+        "accuracy_before": before,
+        "accuracy_after": after,
+        "dense_bytes": sizes["dense_bytes"],
+        "compressed_bytes": sizes["file_bytes"],
+        "output": _save(args, model, meta, summary, after),
+    }
+    output["output_bytes"] = Path(output["output"]).stat().st_size if output["output"] else None
+    print_human(args, _summary_line(output))
+    return output
+
+
+def _sweep(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    config: UnstructuredConfig,
+    loaders: Loaders,
+    train_config: TrainConfig,
+) -> dict[str, Any]:
+    if args.latency_rounds < 0:
+        raise ConfigError(f"--latency-rounds must be >= 0, got {args.latency_rounds}")
+    example = torch.randn(64, *input_shape_of(meta)) if args.latency_rounds else None
+    rows = sweep_unstructured(
+        model,
+        loaders.test,
+        args.amounts,
+        scopes=(args.scope,) if args.scope else SCOPES,
+        prune=config,
+        train_loader=loaders.train,
+        val_loader=loaders.val,
+        finetune=train_config if args.finetune_epochs else None,
+        refine_epochs=args.refine_epochs,
+        refine_factor=args.refine_lr_factor,
+        example_input=example,
+        latency_rounds=args.latency_rounds,
+    )
+    paths = write_sweep(rows, args.sweep_dir) if args.sweep_dir else {}
+    print_human(args, markdown_table(rows))
+    return {"method": "magnitude", "rows": rows, "outputs": paths}
+
+
+def _save(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    summary: dict[str, Any],
+    top1: float | None,
+) -> str | None:
+    if not args.output:
+        return None
+    meta = dict(meta)
+    previous = meta.pop("metrics", None)
+    if previous is not None:
+        meta["unpruned_metrics"] = previous
+    if top1 is not None:
+        meta["metrics"] = {"top1": top1}
+    meta["pruning"] = {"method": "magnitude", **summary}
+    path = Path(args.output)
+    if args.compressed or path.suffix == COMPRESSED_SUFFIX:
+        save_compressed(model, path, **meta)
+    else:
+        save_checkpoint(model, path, **meta)
+    return str(path)
+
+
+def _summary_line(output: dict[str, Any]) -> str:
+    text = f"sparsity {100 * output.get('sparsity', 0.0):.2f}% of pruned weights"
+    if output["accuracy_after"] is not None:
+        text += f"  top-1 {100 * output['accuracy_before']:.2f}% -> {100 * output['accuracy_after']:.2f}%"
+    text += f"  compressed {output['compressed_bytes']:,} B (dense {output['dense_bytes']:,} B)"
+    return text + (f"  -> {output['output']}" if output["output"] else "")
+
+
+def _parse_override(text: str) -> tuple[str, float]:
+    pattern, sep, value = text.rpartition("=")
+    try:
+        if not sep or not pattern:
+            raise ValueError
+        return pattern, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PATTERN=AMOUNT like 'classifier.*=0.8', got {text!r}"
+        ) from None

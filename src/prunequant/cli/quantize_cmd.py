@@ -1,0 +1,223 @@
+"""`prunequant quantize`: uniform N-bit quantization, post-training (ptq) or aware (qat), or a bit sweep."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from prunequant.cli.common import (
+    add_common,
+    add_data_options,
+    add_model_source,
+    load_data,
+    print_human,
+    resolve_model,
+)
+from prunequant.export.storage.quantized_codec import save_quantized
+from prunequant.models import save_checkpoint
+from prunequant.quantization import (
+    CALIBRATIONS,
+    QuantConfig,
+    memory_report,
+    parse_bits,
+    quantization_aware_finetune,
+    quantize,
+    sweep_quantization,
+    zero_share,
+)
+from prunequant.quantization.calibrate import batch_inputs
+from prunequant.seeding import seed_everything
+from prunequant.training import TrainConfig, evaluate
+
+_LAYER_BITS = re.compile(r"^(?:w(\d+))?(?:a(\d+))?$")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quantize", help="quantize weights and activations to 2..16 bits (PTQ or QAT)", description=__doc__
+    )
+    add_model_source(parser)
+    add_data_options(parser)
+    group = parser.add_argument_group("quantization")
+    group.add_argument(
+        "--w-bits", type=_bits, default=8, help="weight bits 2..16, or 'none' for float (default 8)"
+    )
+    group.add_argument(
+        "--a-bits", type=_bits, default=8, help="activation bits 2..16, or 'none' for float (default 8)"
+    )
+    group.add_argument(
+        "--mode", choices=("ptq", "qat"), default="ptq", help="post-training or aware (default ptq)"
+    )
+    group.add_argument("--calib-batches", type=int, default=32, help="calibration batches (default 32)")
+    group.add_argument(
+        "--calibration", choices=CALIBRATIONS, default="minmax", help="activation ranges (default minmax)"
+    )
+    group.add_argument(
+        "--percentile", type=float, default=99.99, help="percentile calibration (default 99.99)"
+    )
+    group.add_argument(
+        "--ema-decay", type=float, help="EMA decay for --calibration ema (default: Alg. 2 average)"
+    )
+    group.add_argument(
+        "--per-tensor", action="store_true", help="one weight scale per tensor, not per channel"
+    )
+    group.add_argument(
+        "--asymmetric-weights", action="store_true", help="weights with a zero point (not ONNX S8)"
+    )
+    group.add_argument("--pow2-scales", action="store_true", help="round scales up to powers of two")
+    group.add_argument("--fold-bn", action="store_true", help="fold Conv2d+BatchNorm2d first (BN frozen)")
+    group.add_argument("--no-input", action="store_true", help="leave the model input in float")
+    group.add_argument(
+        "--exclude", action="append", default=[], metavar="PATTERN", help="keep matching layers float"
+    )
+    group.add_argument(
+        "--layer-bits",
+        action="append",
+        default=[],
+        type=_layer_bits,
+        metavar="PATTERN=wBaB",
+        help="mixed precision, e.g. 'layer3.*=w4' or 'fc=w8a8' (repeatable)",
+    )
+    train = parser.add_argument_group("quantization-aware training (--mode qat, sweeps)")
+    train.add_argument("--epochs", type=int, default=1, help="fine-tune epochs at --lr (default 1)")
+    train.add_argument("--lr", type=float, default=0.01, help="fine-tune learning rate (default 0.01)")
+    train.add_argument("--refine-epochs", type=int, help="refine epochs at lr * factor (default --epochs)")
+    train.add_argument("--refine-lr-factor", type=float, default=0.1, help="refine LR factor (seeds: 0.1)")
+    train.add_argument("--max-batches", type=int, default=0, help="cap batches per epoch (0: all)")
+    out = parser.add_argument_group("outputs")
+    out.add_argument("-o", "--output", help="quantized checkpoint to write (weights_only loadable)")
+    out.add_argument("--packed", help="also write the bit-packed container here (.pqz)")
+    out.add_argument("--bits", help="sweep these widths, e.g. 16,14,12,10,8,6,4,fp16,bf16")
+    out.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table, plot and packed files here")
+    add_common(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = QuantConfig(
+        w_bits=args.w_bits,
+        a_bits=args.a_bits,
+        per_channel=not args.per_tensor,
+        symmetric_weights=not args.asymmetric_weights,
+        calibration=args.calibration,
+        percentile=args.percentile,
+        ema_decay=args.ema_decay,
+        pow2_scale=args.pow2_scales,
+        fold_bn=args.fold_bn,
+        quantize_input=not args.no_input,
+        overrides=dict(args.layer_bits),
+        exclude=tuple(args.exclude),
+    )
+    bits = parse_bits(args.bits.split(",")) if args.bits is not None else None
+    train_config = TrainConfig(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_batches_per_epoch=args.max_batches
+    )
+    seed_everything(args.seed)
+    model, meta = resolve_model(args)
+    _, loaders = load_data(args, args.dataset or meta.get("dataset"))
+    if bits is not None:
+        return _sweep(args, model, config, bits, loaders, train_config)
+    qmodel = quantize(model, config, loaders.train, calib_batches=args.calib_batches)
+    if args.mode == "qat":
+        quantization_aware_finetune(
+            qmodel,
+            loaders.train,
+            loaders.val,
+            train_config,
+            refine_epochs=args.refine_epochs,
+            refine_factor=args.refine_lr_factor,
+            calib_batches=args.calib_batches,
+        )
+    baseline, top1 = evaluate(model, loaders.test).top1, evaluate(qmodel, loaders.test).top1
+    memory = memory_report(qmodel, batch_inputs(next(iter(loaders.test))), accuracy=top1)
+    shares = zero_share(qmodel) if config.w_bits is not None else None
+    meta = _quantized_meta(meta, config, args.mode, top1)
+    output = {
+        "w_bits": config.w_bits,
+        "a_bits": config.a_bits,
+        "mode": args.mode,
+        "per_channel": config.per_channel,
+        "pow2_scale": config.pow2_scale,
+        "fold_bn": config.fold_bn,
+        "calibration": config.calibration,
+        "zero_share": shares.share if shares else 0.0,
+        "zero_share_of_nonzero": shares.share_of_nonzero if shares else 0.0,
+        "weight_mb": memory.weight_mb,
+        "activation_mb": memory.activation_mb,
+        "pd": memory.pd,
+        "top1": top1,
+        "baseline_top1": baseline,
+        "output": str(save_checkpoint(qmodel, args.output, **meta)) if args.output else None,
+        "packed": args.packed,
+        "packed_bytes": save_quantized(qmodel, args.packed, **meta) if args.packed else None,
+    }
+    print_human(args, _summary_line(output))
+    return output
+
+
+def _sweep(args, model, config, bits, loaders, train_config) -> dict[str, Any]:
+    from prunequant.pruning.unstructured import markdown_table
+    from prunequant.quantization.sweep_report import write_quant_sweep
+
+    packed_dir = Path(args.sweep_dir) / "packed" if args.sweep_dir else None
+    rows = sweep_quantization(
+        model,
+        loaders.train,
+        loaders.test,
+        bits,
+        config=config,
+        train_config=train_config,
+        refine_epochs=args.refine_epochs,
+        calib_batches=args.calib_batches,
+        val_loader=loaders.val,
+        pack=(lambda qmodel, label: save_quantized(qmodel, packed_dir / f"{label}.pqz"))
+        if packed_dir
+        else None,
+    )
+    paths = write_quant_sweep(rows, args.sweep_dir) if args.sweep_dir else {}
+    print_human(args, markdown_table(rows))
+    return {"rows": rows, "outputs": paths}
+
+
+def _quantized_meta(meta: dict[str, Any], config: QuantConfig, mode: str, top1: float) -> dict[str, Any]:
+    meta = dict(meta)
+    previous = meta.pop("metrics", None)
+    if previous is not None:
+        meta["float_metrics"] = previous
+    meta["metrics"] = {"top1": top1}
+    meta["quantization"] = {"mode": mode, **config.to_dict()}
+    return meta
+
+
+def _summary_line(output: dict[str, Any]) -> str:
+    text = (
+        f"W{output['w_bits'] or 'f'}A{output['a_bits'] or 'f'} {output['mode']}: top-1 "
+        f"{100 * output['baseline_top1']:.2f}% -> {100 * output['top1']:.2f}%  "
+        f"zero share {100 * output['zero_share']:.2f}%  weights {output['weight_mb']:.3f} Mb  "
+        f"activations {output['activation_mb']:.3f} Mb  PD {output['pd']:.2f}"
+    )
+    for key in ("output", "packed"):
+        text += f"  -> {output[key]}" if output[key] else ""
+    return text
+
+
+def _bits(text: str) -> int | None:
+    if text.strip().lower() in ("none", "float"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 2..16 or 'none', got {text!r}") from None
+
+
+def _layer_bits(text: str) -> tuple[str, dict[str, int]]:
+    pattern, sep, spec = text.rpartition("=")
+    match = _LAYER_BITS.match(spec.strip().lower())
+    if not sep or not pattern or match is None or not any(match.groups()):
+        raise argparse.ArgumentTypeError(
+            f"expected PATTERN=wBaB like 'layer3.*=w4' or 'fc=w8a8', got {text!r}"
+        )
+    names = ("w_bits", "a_bits")
+    return pattern, {name: int(value) for name, value in zip(names, match.groups(), strict=True) if value}

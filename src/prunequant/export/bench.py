@@ -1,0 +1,313 @@
+"""Side-by-side latency of torch (.pt) and onnxruntime (.onnx) models: one process, interleaved rounds.
+
+Every round times each model in turn (A B C A B C ...), so load on a shared machine hits all of them alike;
+medians and p90s pool the samples of all rounds and ratios are against the first model. Peak memory, when
+asked for, is measured in a fresh subprocess per model and batch: the growth of the resident set from just
+before the model is loaded to its peak (VmHWM, reset first) after 3 runs, with torch and onnxruntime
+already imported in both cases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunequant.errors import ConfigError, ExportError
+from prunequant.export.runtime import OnnxRunner
+from prunequant.profiling.latency import summarize
+from prunequant.validation import check_int_range
+
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "67108864", "MALLOC_TRIM_THRESHOLD_": "268435456"}
+"""glibc settings that stop eager PyTorch from page-faulting on every large activation (see DESIGN.md)."""
+_RESTART_GUARD = "PRUNEQUANT_MALLOC_RESTARTED"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model to time: `predict` maps a prepared batch (from `prepare`) to outputs."""
+
+    name: str
+    runtime: str
+    predict: Callable[[object], object]
+    prepare: Callable[[torch.Tensor], object]
+    sample_shape: tuple[int, ...] | None
+    bytes: int | None = None
+    path: Path | None = None
+
+
+def torch_candidate(
+    name: str, model: nn.Module, sample_shape: Sequence[int] | None = None, path: Path | None = None
+) -> Candidate:
+    """A torch eager model, run under inference_mode."""
+    model.eval()
+
+    def predict(batch: object) -> object:
+        with torch.inference_mode():
+            return model(batch)
+
+    size = path.stat().st_size if path else None
+    shape = tuple(sample_shape) if sample_shape else None
+    return Candidate(name, "torch", predict, lambda batch: batch, shape, size, path)
+
+
+def onnx_candidate(name: str, runner: OnnxRunner) -> Candidate:
+    """An OnnxRunner; batches are converted to float32 NumPy before timing starts."""
+    shape = runner.sample_shape if None not in runner.sample_shape else None
+    return Candidate(
+        name,
+        "onnxruntime",
+        runner.run_numpy,
+        lambda batch: np.ascontiguousarray(batch.numpy(), dtype=np.float32),
+        shape,
+        runner.bytes,
+        runner.path,
+    )
+
+
+def load_candidate(path: str | os.PathLike[str], threads: int | None = None) -> Candidate:
+    """A .pt checkpoint (torch eager) or an .onnx file (onnxruntime), named by its path."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return onnx_candidate(str(path), OnnxRunner(path, threads))
+    if path.suffix in (".pt", ".pth"):
+        import prunequant.quantization  # noqa: F401  (registers the codecs of fake-quant checkpoints)
+        from prunequant.models import load_checkpoint
+
+        model, meta = load_checkpoint(path)
+        return torch_candidate(str(path), model, meta.get("input_shape"), path)
+    raise ConfigError(f"cannot bench {path}: give .pt checkpoints (torch eager) or .onnx files (onnxruntime)")
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """Latency of one model at one batch size; ratio_vs_first > 1 means faster than the first model."""
+
+    model: str
+    runtime: str
+    batch: int
+    median_ms: float
+    p90_ms: float
+    ratio_vs_first: float
+    bytes: int | None
+    peak_rss_delta_mb: float | None = None
+
+
+COLUMNS = ("model", "runtime", "batch", "median ms", "p90 ms", "vs first", "MB on disk", "peak RSS +MB")
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """All rows, and the conditions they were measured under."""
+
+    rows: list[BenchRow]
+    threads: int
+    rounds: int
+    repeats: int
+    malloc_tuned: bool
+    memory: str = field(default="not measured")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "rows": [asdict(row) for row in self.rows]}
+
+    def cells(self) -> list[list[str]]:
+        """The rows as display strings, in COLUMNS order."""
+        return [
+            [
+                row.model,
+                row.runtime,
+                str(row.batch),
+                f"{row.median_ms:.2f}",
+                f"{row.p90_ms:.2f}",
+                f"{row.ratio_vs_first:.2f}x",
+                "-" if row.bytes is None else f"{row.bytes / 1e6:.2f}",
+                "-" if row.peak_rss_delta_mb is None else f"{row.peak_rss_delta_mb:.1f}",
+            ]
+            for row in self.rows
+        ]
+
+    def markdown(self) -> str:
+        """The rows as a markdown table."""
+        header = f"| {' | '.join(COLUMNS)} |\n|---|---|{'---:|' * (len(COLUMNS) - 2)}"
+        return "\n".join([header, *(f"| {' | '.join(cells)} |" for cells in self.cells())])
+
+
+def bench(
+    entries: Sequence[str | os.PathLike[str] | Candidate],
+    batches: Sequence[int] = (1, 64),
+    threads: int | None = None,
+    *,
+    rounds: int = 5,
+    repeats: int = 10,
+    warmup: int = 3,
+    input_shape: Sequence[int] | None = None,
+    memory: bool = False,
+    seed: int = 0,
+) -> BenchReport:
+    """Time every entry at every batch size, interleaved over `rounds`; ratios are against entries[0].
+
+    Paths are loaded with `load_candidate`; `memory=True` adds each path's peak RSS growth (subprocess).
+    torch and onnxruntime both use `threads` (default: all cores) for the whole run.
+    """
+    if not entries:
+        raise ConfigError("nothing to bench: give at least one .pt or .onnx file")
+    threads = check_int_range("threads", threads or os.cpu_count() or 1, 1, 4096)
+    for name, value in (("rounds", rounds), ("repeats", repeats)):
+        check_int_range(name, value, 1, 100_000)
+    check_int_range("warmup", warmup, 0, 100_000)
+    if not batches:
+        raise ConfigError("no batch sizes: give at least one, e.g. --batch 1,64")
+    for batch in batches:
+        check_int_range("batch size", batch, 1, 1_000_000)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        candidates = [e if isinstance(e, Candidate) else load_candidate(e, threads) for e in entries]
+        shape = _common_shape(candidates, input_shape)
+        rows = []
+        for batch in batches:
+            rows.extend(_time_batch(candidates, batch, shape, rounds, repeats, warmup, seed))
+    finally:
+        torch.set_num_threads(previous_threads)
+    if memory:
+        rows = [_with_memory(row, candidates, shape, threads) for row in rows]
+    return BenchReport(
+        rows,
+        threads,
+        rounds,
+        repeats,
+        malloc_tuned(),
+        "peak RSS growth in a fresh subprocess: VmHWM after 3 runs minus VmRSS before loading (Linux /proc)"
+        if memory
+        else "not measured",
+    )
+
+
+def _time_batch(
+    candidates: list[Candidate],
+    batch: int,
+    shape: tuple[int, ...],
+    rounds: int,
+    repeats: int,
+    warmup: int,
+    seed: int,
+) -> list[BenchRow]:
+    data = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
+    calls = [(c.predict, c.prepare(data)) for c in candidates]
+    for predict, prepared in calls:
+        for _ in range(warmup):
+            predict(prepared)
+    samples: list[list[float]] = [[] for _ in candidates]
+    for _ in range(rounds):
+        for (predict, prepared), store in zip(calls, samples, strict=True):
+            for _ in range(repeats):
+                start = time.perf_counter()
+                predict(prepared)
+                store.append((time.perf_counter() - start) * 1e3)
+    stats = [summarize(store) for store in samples]
+    first = stats[0].median_ms
+    return [
+        BenchRow(c.name, c.runtime, batch, s.median_ms, s.p90_ms, first / s.median_ms, c.bytes)
+        for c, s in zip(candidates, stats, strict=True)
+    ]
+
+
+def _common_shape(candidates: list[Candidate], input_shape: Sequence[int] | None) -> tuple[int, ...]:
+    if input_shape:
+        return tuple(int(d) for d in input_shape)
+    known = {c.sample_shape for c in candidates if c.sample_shape}
+    if len(known) > 1:
+        described = ", ".join(
+            f"{c.name}: {'x'.join(map(str, c.sample_shape))}" for c in candidates if c.sample_shape
+        )
+        raise ConfigError(f"the models take different input shapes ({described}); bench models of one input")
+    if not known:
+        raise ConfigError("input shape unknown: pass --input-shape C,H,W (e.g. 3,32,32)")
+    return known.pop()
+
+
+def malloc_tuned() -> bool:
+    """Whether this process STARTED with the glibc malloc settings (os.environ edits come too late)."""
+    try:
+        started = dict(
+            item.split("=", 1) for item in Path("/proc/self/environ").read_text().split("\0") if "=" in item
+        )
+    except OSError:
+        started = dict(os.environ)
+    return all(started.get(key) == value for key, value in MALLOC_ENV.items())
+
+
+def restart_with_tuned_malloc(argv: Sequence[str]) -> None:
+    """Replace this process by `argv` run with MALLOC_ENV set, unless it started with them (then return).
+
+    glibc reads the variables only at start-up, so setting them in os.environ is useless; a guard variable
+    stops a second restart if the platform ignores them.
+    """
+    if malloc_tuned() or os.environ.get(_RESTART_GUARD):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *argv], {**os.environ, **MALLOC_ENV, _RESTART_GUARD: "1"})
+
+
+def _with_memory(
+    row: BenchRow, candidates: list[Candidate], shape: tuple[int, ...], threads: int
+) -> BenchRow:
+    path = next((c.path for c in candidates if c.name == row.model), None)
+    if path is None:
+        return row
+    return BenchRow(
+        **{**asdict(row), "peak_rss_delta_mb": peak_rss_delta_mb(path, row.batch, shape, threads)}
+    )
+
+
+def peak_rss_delta_mb(path: Path, batch: int, shape: Sequence[int], threads: int) -> float:
+    """Peak RSS growth (MiB) of loading `path` and running it 3 times on a batch, in a fresh subprocess."""
+    command = [
+        sys.executable,
+        "-m",
+        "prunequant.export.bench",
+        str(path),
+        str(batch),
+        ",".join(map(str, shape)),
+        str(threads),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ExportError(f"memory measurement of {path} failed ({tail[:200]})")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_delta_mb"])
+
+
+def _memory_child(path: str, batch: str, shape: str, threads: str) -> None:
+    import onnxruntime  # noqa: F401  (imported before the baseline so both runtimes pay it alike)
+
+    torch.set_num_threads(int(threads))
+    data = torch.randn(int(batch), *(int(d) for d in shape.split(",")))
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = _proc_status_kib("VmRSS")
+    candidate = load_candidate(path, int(threads))
+    prepared = candidate.prepare(data)
+    for _ in range(3):
+        candidate.predict(prepared)
+    print(json.dumps({"peak_rss_delta_mb": (_proc_status_kib("VmHWM") - before) / 1024}))
+
+
+def _proc_status_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {key}")
+
+
+if __name__ == "__main__":
+    _memory_child(*sys.argv[1:5])

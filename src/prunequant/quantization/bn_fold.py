@@ -1,0 +1,30 @@
+"""Fold Conv2d -> BatchNorm2d pairs into the conv (in place), so quantization sees the deployed weights."""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from prunequant.quantization.graph import conv_bn_pairs
+
+
+def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
+    """Fold every BatchNorm2d fed only by a Conv2d into that conv, IN PLACE; return the (conv, bn) names.
+
+    The conv gets w * gamma / sqrt(var + eps) and a bias beta + (b - mean) * gamma / sqrt(var + eps) from
+    the running statistics; the BN becomes nn.Identity. The folded BN is frozen: later training (QAT)
+    updates the conv, never BN statistics. Zero weights (pruned) stay zero. Needs a torch.fx-traceable
+    model (UnsupportedLayerError otherwise).
+    """
+    pairs = conv_bn_pairs(model)
+    for conv_name, bn_name in pairs:
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        folded = copy.deepcopy(conv)
+        folded.weight, folded.bias = fuse_conv_bn_weights(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+        )
+        model.set_submodule(conv_name, folded)
+        model.set_submodule(bn_name, nn.Identity())
+    return pairs

@@ -1,0 +1,48 @@
+"""Post-training calibration: observe activation ranges on a few batches, in place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunequant.errors import ConfigError, DataError
+from prunequant.quantization.wrappers import activation_quantizers
+from prunequant.validation import check_int_range
+
+
+def batch_inputs(batch: Any) -> torch.Tensor:
+    """The inputs of a loader batch: `(inputs, targets, ...)` or a bare tensor."""
+    return batch[0] if isinstance(batch, (list, tuple)) else batch
+
+
+def calibrate(qmodel: nn.Module, loader: Iterable, num_batches: int = 32) -> nn.Module:
+    """Set every activation range of `qmodel` from its first `num_batches` batches; IN PLACE, returns it.
+
+    Previous ranges are forgotten. The model runs in eval mode (BN uses running statistics) with weights
+    fake-quantized and activations passed through unquantized while observed.
+    """
+    check_int_range("num_batches", num_batches, 1, 10**9)
+    quantizers = activation_quantizers(qmodel)
+    if not quantizers:
+        raise ConfigError("the model has no activation quantizers to calibrate; quantize it with a_bits set")
+    qmodel.eval()
+    for quantizer in quantizers:
+        quantizer.observer.reset()
+        quantizer.observing = True
+    try:
+        seen = 0
+        with torch.no_grad():
+            for batch in loader:
+                if seen >= num_batches:
+                    break
+                qmodel(batch_inputs(batch))
+                seen += 1
+    finally:
+        for quantizer in quantizers:
+            quantizer.observing = False
+    if seen == 0:
+        raise DataError("the calibration loader gave no batches; give it at least one batch of inputs")
+    return qmodel

@@ -1,0 +1,135 @@
+"""torch.fx look-ups on a float model: which layers read the model input, which convs feed a BatchNorm,
+where conv branches end without a ReLU and which layers read tensors that no quantizer covers."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from prunequant.errors import UnsupportedLayerError
+
+
+def trace(model: nn.Module, purpose: str) -> fx.GraphModule:
+    """Symbolically trace `model`, or raise UnsupportedLayerError naming `purpose` and how to avoid it."""
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedLayerError(
+            f"{purpose} needs a torch.fx-traceable model, and tracing failed ({reason}); turn {purpose} off"
+        ) from None
+
+
+def _module_users(graph: fx.GraphModule, node: fx.Node) -> list[tuple[str, nn.Module | None]]:
+    """(target, module) of each user of `node`; module None for users that are not module calls."""
+    users = []
+    for user in node.users:
+        module = graph.get_submodule(user.target) if user.op == "call_module" else None
+        users.append((str(user.target), module))
+    return users
+
+
+def input_consumers(model: nn.Module) -> tuple[list[str], list[str]]:
+    """(names of Conv2d/Linear layers that read the first model input, other consumers of it)."""
+    if type(model) in (nn.Conv2d, nn.Linear):
+        return [""], []
+    graph = trace(model, "quantize_input")
+    placeholder = next((node for node in graph.graph.nodes if node.op == "placeholder"), None)
+    layers: list[str] = []
+    others: list[str] = []
+    for target, module in _module_users(graph, placeholder) if placeholder is not None else []:
+        (layers if type(module) in (nn.Conv2d, nn.Linear) else others).append(target)
+    return layers, others
+
+
+def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """(conv, bn) names where a Conv2d, called once, feeds only a BatchNorm2d with running statistics."""
+    graph = trace(model, "fold_bn")
+    calls = Counter(str(node.target) for node in graph.graph.nodes if node.op == "call_module")
+    pairs = []
+    for node in graph.graph.nodes:
+        if node.op != "call_module" or type(graph.get_submodule(node.target)) is not nn.Conv2d:
+            continue
+        users = _module_users(graph, node)
+        if len(users) != 1 or type(users[0][1]) is not nn.BatchNorm2d:
+            continue
+        (bn_name, bn), conv_name = users[0], str(node.target)
+        if calls[conv_name] == calls[bn_name] == 1 and isinstance(bn.running_var, torch.Tensor):
+            pairs.append((conv_name, bn_name))
+    return pairs
+
+
+WEIGHTED = (nn.Conv2d, nn.Linear)
+RELUS = (nn.ReLU, nn.ReLU6)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Identity)
+"""Modules that end a conv branch when they are the conv's only user (nn.Identity: a folded BN)."""
+_PASS_MODULES = (nn.Flatten, nn.Dropout, nn.Identity, nn.MaxPool1d, nn.MaxPool2d)
+_PASS_CALLS = {torch.flatten, "flatten", "view", "reshape", "squeeze", "unsqueeze", "contiguous"}
+"""Modules / functions / tensor methods whose output holds the values of their first input."""
+
+
+@dataclass(frozen=True)
+class BranchSites:
+    """Where a fully-integer graph needs activation quantizers besides the ReLUs and the model input.
+
+    `outputs`: the module ending each conv/linear branch whose output is not followed by a ReLU / ReLU6
+    module (its BN, folded-BN identity, or the layer itself), except outputs that are the model output.
+    `readers`: conv/linear layers whose input (through value-preserving ops) is made by some other op:
+    a residual sum, a concatenation, a pooling, a functional activation.
+    """
+
+    outputs: tuple[str, ...]
+    readers: tuple[str, ...]
+
+
+def branch_sites(model: nn.Module) -> BranchSites:
+    """The BranchSites of a float `model` (UnsupportedLayerError if it cannot be traced)."""
+    graph = trace(model, "quantize_residuals")
+    nodes = [node for node in graph.graph.nodes if node.op == "call_module"]
+    layers = [node for node in nodes if type(_module_of(graph, node)) in WEIGHTED]
+    covered = {node for node in nodes if type(_module_of(graph, node)) in RELUS}
+    outputs = []
+    for node in layers:
+        tail = node
+        if len(node.users) == 1 and type(_module_of(graph, next(iter(node.users)))) in _NORMS:
+            tail = next(iter(node.users))
+        covered.update((node, tail))
+        relu_only = all(type(_module_of(graph, user)) in RELUS for user in tail.users)
+        if not relu_only and not _reaches_output(graph, tail):
+            outputs.append(str(tail.target))
+    readers = [
+        str(node.target)
+        for node in layers
+        if isinstance(node.args[0], fx.Node)
+        and (source := _source(graph, node.args[0])).op != "placeholder"
+        and source not in covered
+    ]
+    return BranchSites(tuple(dict.fromkeys(outputs)), tuple(dict.fromkeys(readers)))
+
+
+def _module_of(graph: fx.GraphModule, node: fx.Node) -> nn.Module | None:
+    return graph.get_submodule(node.target) if node.op == "call_module" else None
+
+
+def _passes_values(graph: fx.GraphModule, node: fx.Node) -> bool:
+    if node.op == "call_module":
+        return type(_module_of(graph, node)) in _PASS_MODULES
+    return node.op in ("call_function", "call_method") and node.target in _PASS_CALLS
+
+
+def _reaches_output(graph: fx.GraphModule, node: fx.Node) -> bool:
+    """Whether `node`'s values become the model output (through value-preserving ops only)."""
+    return any(
+        user.op == "output" or (_passes_values(graph, user) and _reaches_output(graph, user))
+        for user in node.users
+    )
+
+
+def _source(graph: fx.GraphModule, node: fx.Node) -> fx.Node:
+    """The node that made the values of `node`, looking back through value-preserving ops."""
+    while _passes_values(graph, node) and node.args and isinstance(node.args[0], fx.Node):
+        node = node.args[0]
+    return node

@@ -1,0 +1,220 @@
+"""Quantized drop-in modules: QuantConv2d / QuantLinear (fake-quant weights, optional input and output
+quantizers) and QuantAct (a module followed by an activation quantizer), registered for checkpoint manifests.
+
+An exporter reads `layer.weight_quantizer` (symmetric per output channel: zero point 0, axis 0),
+`layer.input_quantizer` / `layer.output_quantizer` and `act.act_quantizer` (asymmetric per tensor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prunequant.models import register_module_codec
+from prunequant.models.codecs import codec_for, codec_of
+from prunequant.quantization.quantizers import Quantizer, QuantizerSpec
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"ReLU": nn.ReLU, "ReLU6": nn.ReLU6}
+"""Activation modules after which `quantize()` places an activation quantizer."""
+SPEC_ROLES = ("weight", "input", "output")
+"""The quantizers of a QuantConv2d / QuantLinear, stored in its manifest config as `<role>_spec`."""
+
+
+class _WeightQuantMixin:
+    """Shared by QuantConv2d and QuantLinear: masked, fake-quantized weight and optional input / output
+    quantizers (the output one ends a branch that no BN or ReLU follows)."""
+
+    weight: nn.Parameter
+    weight_mask: torch.Tensor | None
+    weight_quantizer: Quantizer | None
+    input_quantizer: Quantizer | None
+    output_quantizer: Quantizer | None
+
+    def _setup_quant(
+        self,
+        weight_spec: QuantizerSpec | None,
+        input_spec: QuantizerSpec | None,
+        output_spec: QuantizerSpec | None,
+        weight_mask: bool,
+    ) -> None:
+        channels = self.weight.shape[0]
+        self.weight_quantizer = Quantizer(weight_spec, channels=channels) if weight_spec else None
+        self.input_quantizer = Quantizer(input_spec) if input_spec else None
+        self.output_quantizer = Quantizer(output_spec) if output_spec else None
+        mask = torch.ones_like(self.weight, dtype=torch.bool) if weight_mask else None
+        self.register_buffer("weight_mask", mask)
+
+    @classmethod
+    def from_float(
+        cls,
+        module: nn.Conv2d | nn.Linear,
+        weight_spec: QuantizerSpec | None,
+        input_spec: QuantizerSpec | None = None,
+        *,
+        output_spec: QuantizerSpec | None = None,
+        preserve_zeros: bool = True,
+    ) -> Any:
+        """Wrap `module`, sharing its weight and bias; with `preserve_zeros` its zero weights are masked."""
+        has_mask = preserve_zeros and weight_spec is not None and bool((module.weight == 0).any())
+        base = codec_for(type(module).__name__).to_config(module)
+        specs = {"weight_spec": weight_spec, "input_spec": input_spec, "output_spec": output_spec}
+        layer = cls(**base, **specs, weight_mask=has_mask)
+        layer.weight = module.weight
+        layer.bias = module.bias
+        if has_mask:
+            layer.weight_mask.copy_(module.weight != 0)
+        layer.to(module.weight.device).train(module.training)
+        if layer.weight_quantizer is not None:
+            layer.weight_quantizer.update(layer.masked_weight())
+        return layer
+
+    def masked_weight(self) -> torch.Tensor:
+        """The float weight with the preserved zeros applied."""
+        return self.weight if self.weight_mask is None else self.weight * self.weight_mask
+
+    def quantized_weight(self) -> torch.Tensor:
+        """The weight the layer computes with (fake-quantized; straight-through gradient to `weight`)."""
+        weight = self.masked_weight()
+        return weight if self.weight_quantizer is None else self.weight_quantizer(weight)
+
+    def refresh_weight_qparams(self) -> None:
+        """Recompute the weight scale from the current weight (not for moving-average ranges)."""
+        quantizer = self.weight_quantizer
+        if quantizer is not None and quantizer.spec.averaging == "last":
+            quantizer.update(self.masked_weight())
+
+    def _quant_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.input_quantizer is None else self.input_quantizer(x)
+
+    def _quant_output(self, y: torch.Tensor) -> torch.Tensor:
+        return y if self.output_quantizer is None else self.output_quantizer(y)
+
+    def quant_config(self) -> dict[str, Any]:
+        """The quantization part of the manifest config."""
+        specs = {
+            f"{role}_spec": None if quantizer is None else quantizer.spec.to_dict()
+            for role, quantizer in zip(
+                SPEC_ROLES, (self.weight_quantizer, self.input_quantizer, self.output_quantizer), strict=True
+            )
+        }
+        return {**specs, "weight_mask": self.weight_mask is not None}
+
+
+class QuantConv2d(_WeightQuantMixin, nn.Conv2d):
+    """nn.Conv2d with fake-quantized weights (and input / output, where `quantize()` places quantizers)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        weight_spec: QuantizerSpec | None = None,
+        input_spec: QuantizerSpec | None = None,
+        output_spec: QuantizerSpec | None = None,
+        weight_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._setup_quant(weight_spec, input_spec, output_spec, weight_mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._conv_forward(self._quant_input(x), self.quantized_weight(), self.bias)
+        return self._quant_output(y)
+
+
+class QuantLinear(_WeightQuantMixin, nn.Linear):
+    """nn.Linear with fake-quantized weights (and input / output, where `quantize()` places quantizers)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        weight_spec: QuantizerSpec | None = None,
+        input_spec: QuantizerSpec | None = None,
+        output_spec: QuantizerSpec | None = None,
+        weight_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._setup_quant(weight_spec, input_spec, output_spec, weight_mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._quant_output(F.linear(self._quant_input(x), self.quantized_weight(), self.bias))
+
+
+class QuantAct(nn.Module):
+    """`activation` followed by `act_quantizer` (asymmetric per tensor).
+
+    `activation` is a ReLU / ReLU6, or the module ending a conv branch that no ReLU follows: a BatchNorm
+    (nn.Identity once folded) whose output feeds a residual addition or the next block.
+    """
+
+    def __init__(self, activation: nn.Module, spec: QuantizerSpec) -> None:
+        super().__init__()
+        self.activation = activation
+        self.act_quantizer = Quantizer(spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act_quantizer(self.activation(x))
+
+
+QUANT_LAYERS = (QuantConv2d, QuantLinear)
+FLOAT_LAYERS = {nn.Conv2d: QuantConv2d, nn.Linear: QuantLinear}
+
+
+def quantized_layers(model: nn.Module) -> list[tuple[str, QuantConv2d | QuantLinear]]:
+    """(name, layer) of every QuantConv2d / QuantLinear in `model`."""
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, QUANT_LAYERS)]
+
+
+def activation_quantizers(model: nn.Module) -> list[Quantizer]:
+    """Every activation quantizer: the input / output quantizers of layers and those of QuantAct modules."""
+    found = []
+    for module in model.modules():
+        if isinstance(module, QuantAct):
+            found.append(module.act_quantizer)
+        elif isinstance(module, QUANT_LAYERS):
+            found.extend(q for q in (module.input_quantizer, module.output_quantizer) if q is not None)
+    return found
+
+
+def is_quantized(model: nn.Module) -> bool:
+    """Whether `model` holds any quantized module."""
+    return any(isinstance(module, (*QUANT_LAYERS, QuantAct)) for module in model.modules())
+
+
+def _layer_codec(cls: type[nn.Module], base: str) -> None:
+    def to_config(layer: Any) -> dict[str, Any]:
+        return {**codec_for(base).to_config(layer), **layer.quant_config()}
+
+    def from_config(config: dict[str, Any]) -> nn.Module:
+        config = dict(config)
+        specs = {f"{role}_spec": config.pop(f"{role}_spec", None) for role in SPEC_ROLES}
+        specs = {key: None if spec is None else QuantizerSpec(**spec) for key, spec in specs.items()}
+        return cls(**config, **specs)
+
+    register_module_codec(cls, to_config, from_config)
+
+
+_layer_codec(QuantConv2d, "Conv2d")
+_layer_codec(QuantLinear, "Linear")
+
+
+def _act_config(act: QuantAct) -> dict[str, Any]:
+    inner = act.activation
+    codec = codec_of(inner)
+    return {
+        "activation": type(inner).__name__,
+        "activation_config": {} if codec is None else codec.to_config(inner),
+        "spec": act.act_quantizer.spec.to_dict(),
+    }
+
+
+def _act_from_config(config: dict[str, Any]) -> QuantAct:
+    """ReLU / ReLU6 by name; a BN or nn.Identity through its own codec (its manifest entry follows)."""
+    name, codec = config["activation"], codec_for(config["activation"])
+    inner = ACTIVATIONS[name]() if codec is None else codec.from_config(dict(config["activation_config"]))
+    return QuantAct(inner, QuantizerSpec(**config["spec"]))
+
+
+register_module_codec(QuantAct, _act_config, _act_from_config)

@@ -1,0 +1,167 @@
+"""int8 export with OUR qparams: int8 weights + QDQ at our quantizers, fused by onnxruntime; parity >= 99%."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from prunequant.errors import ExportError
+from prunequant.export.onnx_fp32 import precision_of
+from prunequant.export.onnx_int8 import NOT_QUANTIZED, _int8_weight, export_int8
+from prunequant.export.parity import parity
+from prunequant.export.runtime import OnnxRunner
+from prunequant.models import build
+from prunequant.quantization import QuantConfig, activation_quantizers, quantize, quantized_layers
+
+from .conftest import SAMPLE_SHAPE, settle_batchnorm
+
+EXAMPLE = torch.randn(1, 1, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def int8_file(quantized_tiny, tmp_path_factory):
+    return export_int8(quantized_tiny, tmp_path_factory.mktemp("int8") / "tiny.int8.onnx", EXAMPLE)
+
+
+def test_parity_with_the_fake_quant_model_is_at_least_99_percent(quantized_tiny, int8_file, blob_data):
+    report = parity(quantized_tiny, int8_file.output, blob_data.test, threads=1)
+    assert report.n == 384
+    assert report.agreement >= 0.99
+    assert abs(report.accuracy_diff) <= 0.01 and report.top1_torch > 0.7
+    assert report.max_abs_logit_diff < 0.05 and report.mean_abs_logit_diff < 0.01
+
+
+def test_activation_qdq_carry_our_scales_and_zero_points(quantized_tiny, int8_file):
+    graph = onnx.load(int8_file.output).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    pairs = sorted(
+        (float(constants[n.input[1]]), int(constants[n.input[2]]), constants[n.input[2]].dtype)
+        for n in graph.node
+        if n.op_type == "QuantizeLinear"
+    )
+    ours = sorted(
+        (float(np.float32(q.scale)), int(q.zero_point), np.dtype(np.uint8))
+        for q in activation_quantizers(quantized_tiny)
+    )
+    assert len(ours) == 8  # the model input + 6 ReLUs + the pooled features classifier.0 reads
+    assert pairs == ours
+    assert int8_file.precision == "int8" == precision_of(onnx.load(int8_file.output))
+
+
+def test_weights_are_int8_codes_of_our_quantizer_with_per_channel_dequantize(quantized_tiny, int8_file):
+    graph = onnx.load(int8_file.output).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    layers = dict(quantized_layers(quantized_tiny))
+    weighted = [n for n in graph.node if n.op_type in ("Conv", "Gemm")]
+    assert len(weighted) == len(layers) == 7
+    for node in weighted:
+        dq = producers[node.input[1]]
+        assert dq.op_type == "DequantizeLinear" and onnx.helper.get_attribute_value(dq.attribute[0]) == 0
+        codes, scale = constants[dq.input[0]], constants[dq.input[1]]
+        assert codes.dtype == np.int8 and scale.shape == (codes.shape[0],) and (scale > 0).all()
+        layer = layers[dq.input[0].removesuffix(".weight")]
+        ours = layer.weight_quantizer.codes(layer.masked_weight()).numpy()
+        assert np.array_equal(np.abs(codes), np.abs(ours))  # a folded BN may flip a channel's sign
+
+
+def test_onnxruntime_fuses_our_graph_into_integer_kernels(int8_file):
+    ops = OnnxRunner(int8_file.output, threads=1).optimized_ops()
+    assert ops["QLinearConv"] == 5  # every conv
+    assert ops["QGemm"] == 2  # both classifier layers: one reads the quantized pooling, one a ReLU
+    assert ops["Conv"] == ops["FusedConv"] == 0
+
+
+def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data, tmp_path):
+    model = settle_batchnorm(build("resnet20", num_classes=4, in_channels=1, input_size=8), SAMPLE_SHAPE)
+    qmodel = quantize(model, QuantConfig(w_bits=8, a_bits=8), blob_data.train, calib_batches=2)
+    result = export_int8(qmodel, tmp_path / "resnet20.int8.onnx", EXAMPLE)
+    ops = OnnxRunner(result.output, threads=1).optimized_ops()
+    assert ops["Conv"] + ops["FusedConv"] == 0
+    assert (ops["QLinearConv"], ops["QLinearAdd"], ops["QGemm"]) == (21, 9, 1)
+    # untrained: top-1 is at chance and many logits are near-tied, so integer rounding flips a few
+    report = parity(qmodel, result.output, blob_data.test, threads=1)
+    assert report.agreement >= 0.98 and report.mean_abs_logit_diff < 0.03
+    relu_only = quantize(model, QuantConfig(quantize_residuals=False), blob_data.train, calib_batches=2)
+    result = export_int8(relu_only, tmp_path / "resnet20.relu-only.onnx", EXAMPLE)
+    ops = OnnxRunner(result.output, threads=1).optimized_ops()
+    assert ops["Conv"] + ops["FusedConv"] == 11  # each bn2 / shortcut conv lacks a Q on its output
+
+
+def test_float_model_is_refused_with_the_fix_in_the_message(trained_tiny, tmp_path):
+    with pytest.raises(ExportError) as caught:
+        export_int8(trained_tiny, tmp_path / "x.onnx", EXAMPLE)
+    assert str(caught.value) == NOT_QUANTIZED
+    assert "prunequant quantize" in NOT_QUANTIZED and "--int8-method ort" in NOT_QUANTIZED
+
+
+def test_uncalibrated_model_is_refused(trained_tiny, tmp_path):
+    with pytest.raises(ExportError, match="no range yet"):
+        export_int8(quantize(trained_tiny, QuantConfig()), tmp_path / "x.onnx", EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def four_bit(trained_tiny, blob_data):
+    return quantize(trained_tiny, QuantConfig(w_bits=4, a_bits=4), blob_data.train, calib_batches=4)
+
+
+def test_four_bits_run_as_exact_dequantized_float(four_bit, blob_data, tmp_path):
+    result = export_int8(four_bit, tmp_path / "w4a4.onnx", EXAMPLE)
+    assert result.precision == "float-dequantized(4-bit)"
+    graph = onnx.load(result.output).graph
+    assert not {"QuantizeLinear", "DequantizeLinear"} & {n.op_type for n in graph.node}
+    report = parity(four_bit, result.output, blob_data.test, threads=1)
+    assert report.agreement == 1.0 and report.max_abs_logit_diff < 1e-4
+
+
+def test_four_bits_clamped_to_int8_warn_and_say_int8(four_bit, blob_data, tmp_path):
+    with pytest.warns(UserWarning, match=r"bit widths \[4\] are clamped to int8"):
+        result = export_int8(four_bit, tmp_path / "w4a4.int8.onnx", EXAMPLE, other_bits="int8")
+    assert result.precision == "int8"
+    codes = [numpy_helper.to_array(t) for t in onnx.load(result.output).graph.initializer if t.data_type == 3]
+    assert codes and max(np.abs(c).max() for c in codes) <= 7  # 4-bit weight codes, exact in int8
+    assert parity(four_bit, result.output, blob_data.test, threads=1).agreement >= 0.9
+
+
+def test_weight_only_quantization_is_labelled_float(trained_tiny, tmp_path):
+    weights_only = quantize(trained_tiny, QuantConfig(w_bits=8, a_bits=None))
+    result = export_int8(weights_only, tmp_path / "w8.onnx", EXAMPLE)
+    assert result.precision == "float-dequantized(8-bit weights)"
+
+
+def test_ort_method_calibrates_a_float_model(trained_tiny, blob_data, tmp_path):
+    with pytest.raises(ExportError, match="pass calib_loader"):
+        export_int8(trained_tiny, tmp_path / "x.onnx", EXAMPLE, method="ort")
+    result = export_int8(
+        trained_tiny, tmp_path / "ort.onnx", EXAMPLE, method="ort", calib_loader=blob_data.train
+    )
+    assert (result.method, result.precision) == ("ort", "int8")
+    assert OnnxRunner(result.output, threads=1).optimized_ops()["QLinearConv"] == 5
+    assert parity(trained_tiny, result.output, blob_data.test, threads=1).agreement >= 0.95
+
+
+def test_int8_weight_fits_scales_through_a_folded_batchnorm():
+    codes = np.array([[3, -1], [0, 0], [127, 5]], dtype=np.int64)
+    gains = np.array([0.02, 0.5, -0.001])  # quantizer scale x BN factor; the last BN gamma is negative
+    weight = (codes * gains[:, None]).astype(np.float32)
+    int8, scale = _int8_weight(weight, codes, "conv")
+    assert int8.tolist() == [[3, -1], [0, 0], [-127, -5]]
+    assert np.allclose(scale, [0.02, 1.0, 0.001])
+    with pytest.raises(ExportError, match="weight of conv is not its quantizer's codes"):
+        _int8_weight(weight + np.float32(0.003), codes, "conv")
+    unrounded, scale = _int8_weight(np.array([[0.5, -1.0]], np.float32), None, "fc")
+    assert unrounded.tolist() == [[64, -127]] and np.allclose(scale, [1 / 127])
+
+
+def test_excluded_layers_stay_float(trained_tiny, blob_data, tmp_path):
+    config = QuantConfig(exclude=("classifier.3",))
+    qmodel = quantize(trained_tiny, config, blob_data.train, calib_batches=2)
+    result = export_int8(qmodel, tmp_path / "mixed.onnx", EXAMPLE)
+    graph = onnx.load(result.output).graph
+    weights = {t.name: t.data_type for t in graph.initializer}
+    assert weights["classifier.3.weight"] == onnx.TensorProto.FLOAT
+    assert weights["classifier.0.weight"] == onnx.TensorProto.INT8
+    assert parity(qmodel, result.output, blob_data.test, threads=1).agreement >= 0.99
