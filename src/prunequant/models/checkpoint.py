@@ -26,20 +26,11 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], **meta: Any)
     `arch`, `arch_kwargs` and `input_shape` default to what `build`/`build_from_spec` recorded on the model.
     """
     path = Path(path)
-    stamp = getattr(model, ARCH_ATTR, None)
-    if stamp is not None and meta.get("arch", stamp["name"]) == stamp["name"]:
-        kwargs = stamp["kwargs"]
-        meta.setdefault("arch", stamp["name"])
-        meta.setdefault("arch_kwargs", kwargs)
-        if "in_channels" in kwargs and "input_size" in kwargs:
-            meta.setdefault(
-                "input_shape", [kwargs["in_channels"], kwargs["input_size"], kwargs["input_size"]]
-            )
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "state_dict": model.state_dict(),
-        "meta": json_safe(meta, "checkpoint meta"),
+        "meta": json_safe(default_meta(model, meta), "checkpoint meta"),
         "manifest": make_manifest(model),
     }
     _atomic_save(payload, path)
@@ -77,14 +68,29 @@ def load_checkpoint(
         if not isinstance(state, dict):
             raise CheckpointError(f"{path} has no state_dict; it is damaged, save it again")
         if model is None:
-            model = _build_recorded(path, meta)
+            model = build_recorded(path, meta)
     else:
         raise CheckpointError(
             f"{path} is neither a prunequant checkpoint nor a state_dict; save it with save_checkpoint"
         )
     apply_manifest(model, manifest)
-    _load_state(model, state, path)
+    load_state(model, state, path)
     return model.eval(), meta
+
+
+def default_meta(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `meta` with arch / arch_kwargs / input_shape defaulted from the zoo stamp on `model`."""
+    meta = dict(meta)
+    stamp = getattr(model, ARCH_ATTR, None)
+    if stamp is not None and meta.get("arch", stamp["name"]) == stamp["name"]:
+        kwargs = stamp["kwargs"]
+        meta.setdefault("arch", stamp["name"])
+        meta.setdefault("arch_kwargs", kwargs)
+        if "in_channels" in kwargs and "input_size" in kwargs:
+            meta.setdefault(
+                "input_shape", [kwargs["in_channels"], kwargs["input_size"], kwargs["input_size"]]
+            )
+    return meta
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -136,7 +142,7 @@ def _is_state_dict(payload: Any) -> bool:
     )
 
 
-def _build_recorded(path: Path, meta: dict[str, Any]) -> nn.Module:
+def build_recorded(path: Path, meta: dict[str, Any]) -> nn.Module:
     """Build the zoo architecture recorded in `meta`; import-path factories are never run from a file."""
     arch = meta.get("arch")
     if not arch:
@@ -149,7 +155,8 @@ def _build_recorded(path: Path, meta: dict[str, Any]) -> nn.Module:
     return build(arch, **meta.get("arch_kwargs", {}))
 
 
-def _load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
+def load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Load `state` into `model` strictly; a mismatch is one CheckpointError listing the first keys."""
     expected = model.state_dict()
     problems = [
         _listed("missing", [key for key in expected if key not in state]),

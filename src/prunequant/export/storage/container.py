@@ -25,10 +25,9 @@ from torch import nn
 
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.export.storage.sparse import decode_sparse, encode_sparse, nonzero_mask, sparse_nbytes
-from prunequant.models.checkpoint import _build_recorded, _load_state
+from prunequant.models.checkpoint import build_recorded, default_meta, load_state
 from prunequant.models.jsonsafe import json_safe
 from prunequant.models.manifest import apply_manifest, make_manifest
-from prunequant.models.registry import ARCH_ATTR
 
 FORMAT = "prunequant-compressed"
 VERSION = 1
@@ -146,7 +145,7 @@ def encode_model(
         "format": FORMAT,
         "version": VERSION,
         "entries": entries,
-        "meta": json_safe(_with_arch(model, meta), "container meta"),
+        "meta": json_safe(default_meta(model, meta), "container meta"),
         "manifest": make_manifest(model),
     }
     raw = io.BytesIO()
@@ -210,9 +209,9 @@ def load_compressed(
                 f"{path}: tensor {key!r} cannot be decoded ({exc}); the file may be corrupt"
             ) from None
     if model is None:
-        model = _build_recorded(path, meta)
+        model = build_recorded(path, meta)
     apply_manifest(model, manifest)
-    _load_state(model, state, path)
+    load_state(model, state, path)
     return model.eval(), meta
 
 
@@ -252,18 +251,3 @@ def _read_payload(path: Path) -> dict[str, Any]:
             f"({VERSION}); upgrade prunequant"
         )
     return payload
-
-
-def _with_arch(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
-    """meta with arch / arch_kwargs / input_shape defaulted from the zoo stamp (as save_checkpoint does)."""
-    meta = dict(meta)
-    stamp = getattr(model, ARCH_ATTR, None)
-    if stamp is not None and meta.get("arch", stamp["name"]) == stamp["name"]:
-        kwargs = stamp["kwargs"]
-        meta.setdefault("arch", stamp["name"])
-        meta.setdefault("arch_kwargs", kwargs)
-        if "in_channels" in kwargs and "input_size" in kwargs:
-            meta.setdefault(
-                "input_shape", [kwargs["in_channels"], kwargs["input_size"], kwargs["input_size"]]
-            )
-    return meta
