@@ -1,5 +1,10 @@
-"""prunequant: prune and quantize trained CNNs, measure the real cost and gain, ship a faster model."""
+"""prunequant: prune and quantize trained CNNs, measure the real cost and gain, ship a faster model.
 
+Importing the package registers every module type a checkpoint may contain (quantized and pruned layers),
+so `load_checkpoint` / `load` work on any prunequant checkpoint.
+"""
+
+from prunequant import models
 from prunequant.errors import (
     CheckpointError,
     ConfigError,
@@ -9,9 +14,33 @@ from prunequant.errors import (
     PrunequantError,
     UnsupportedLayerError,
 )
+from prunequant.export import OnnxRunner, bench, export_int8, export_onnx, parity
+from prunequant.export.storage import load_compressed, save_compressed, save_quantized
+from prunequant.lab import load_recipe, run_recipe
 from prunequant.models import build_from_spec, load_checkpoint, save_checkpoint
 from prunequant.profiling import profile
-from prunequant.training import TrainConfig, Trainer, evaluate
+from prunequant.pruning import (
+    MaskCallback,
+    dynamic_prune,
+    make_permanent,
+    prune_channels,
+    prune_layers,
+    prune_unstructured,
+    sparsity_report,
+)
+from prunequant.quantization import (
+    QuantConfig,
+    calibrate,
+    memory_report,
+    quantization_aware_finetune,
+    quantize,
+    zero_share,
+)
+from prunequant.report import write_report
+from prunequant.training import TrainConfig, Trainer, evaluate, finetune_then_refine
+
+save = save_checkpoint
+load = load_checkpoint
 
 __version__ = "0.1.0"
 
@@ -20,14 +49,42 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ExportError",
+    "MaskCallback",
     "ModelError",
+    "OnnxRunner",
     "PrunequantError",
+    "QuantConfig",
     "TrainConfig",
     "Trainer",
     "UnsupportedLayerError",
+    "bench",
     "build_from_spec",
+    "calibrate",
+    "dynamic_prune",
     "evaluate",
+    "export_int8",
+    "export_onnx",
+    "finetune_then_refine",
+    "load",
     "load_checkpoint",
+    "load_compressed",
+    "load_recipe",
+    "make_permanent",
+    "memory_report",
+    "models",
+    "parity",
     "profile",
+    "prune_channels",
+    "prune_layers",
+    "prune_unstructured",
+    "quantization_aware_finetune",
+    "quantize",
+    "run_recipe",
+    "save",
     "save_checkpoint",
+    "save_compressed",
+    "save_quantized",
+    "sparsity_report",
+    "write_report",
+    "zero_share",
 ]

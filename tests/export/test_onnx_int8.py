@@ -34,20 +34,29 @@ def test_parity_with_the_fake_quant_model_is_at_least_99_percent(quantized_tiny,
     assert report.max_abs_logit_diff < 0.05 and report.mean_abs_logit_diff < 0.01
 
 
-def test_activation_qdq_carry_our_scales_and_zero_points(quantized_tiny, int8_file):
-    graph = onnx.load(int8_file.output).graph
+def activation_qparams(path: str) -> list[tuple[float, int, np.dtype]]:
+    """Sorted (scale, zero point, dtype) of every QuantizeLinear in the ONNX file."""
+    graph = onnx.load(path).graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    pairs = sorted(
+    return sorted(
         (float(constants[n.input[1]]), int(constants[n.input[2]]), constants[n.input[2]].dtype)
         for n in graph.node
         if n.op_type == "QuantizeLinear"
     )
-    ours = sorted(
+
+
+def our_qparams(qmodel) -> list[tuple[float, int, np.dtype]]:
+    """Sorted (scale, zero point, uint8) of every activation quantizer of `qmodel`."""
+    return sorted(
         (float(np.float32(q.scale)), int(q.zero_point), np.dtype(np.uint8))
-        for q in activation_quantizers(quantized_tiny)
+        for q in activation_quantizers(qmodel)
     )
+
+
+def test_activation_qdq_carry_our_scales_and_zero_points(quantized_tiny, int8_file):
+    ours = our_qparams(quantized_tiny)
     assert len(ours) == 8  # the model input + 6 ReLUs + the pooled features classifier.0 reads
-    assert pairs == ours
+    assert activation_qparams(int8_file.output) == ours
     assert int8_file.precision == "int8" == precision_of(onnx.load(int8_file.output))
 
 
@@ -82,6 +91,7 @@ def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data,
     ops = OnnxRunner(result.output, threads=1).optimized_ops()
     assert ops["Conv"] + ops["FusedConv"] == 0
     assert (ops["QLinearConv"], ops["QLinearAdd"], ops["QGemm"]) == (21, 9, 1)
+    assert activation_qparams(result.output) == our_qparams(qmodel)  # 32 Q/DQ pairs at our quantizers
     # untrained: top-1 is at chance and many logits are near-tied, so integer rounding flips a few
     report = parity(qmodel, result.output, blob_data.test, threads=1)
     assert report.agreement >= 0.98 and report.mean_abs_logit_diff < 0.03
@@ -89,6 +99,27 @@ def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data,
     result = export_int8(relu_only, tmp_path / "resnet20.relu-only.onnx", EXAMPLE)
     ops = OnnxRunner(result.output, threads=1).optimized_ops()
     assert ops["Conv"] + ops["FusedConv"] == 11  # each bn2 / shortcut conv lacks a Q on its output
+
+
+def test_output_quantizers_of_convs_without_batchnorm_become_qdq(blob_data, tmp_path):
+    model = settle_batchnorm(
+        build("densenet", num_classes=4, in_channels=1, input_size=8, depth=10), SAMPLE_SHAPE
+    )
+    qmodel = quantize(model, QuantConfig(w_bits=8, a_bits=8), blob_data.train, calib_batches=2)
+    ends = [name for name, layer in quantized_layers(qmodel) if layer.output_quantizer is not None]
+    assert ends == [
+        "conv1",
+        "block1.0.conv2",
+        "trans1.conv",
+        "block2.0.conv2",
+        "trans2.conv",
+        "block3.0.conv2",
+    ]
+    result = export_int8(qmodel, tmp_path / "densenet.int8.onnx", EXAMPLE)
+    ops = OnnxRunner(result.output, threads=1).optimized_ops()
+    assert (ops["QLinearConv"], ops["Conv"] + ops["FusedConv"]) == (9, 0)
+    assert activation_qparams(result.output) == our_qparams(qmodel)
+    assert parity(qmodel, result.output, blob_data.test, threads=1).mean_abs_logit_diff < 0.02
 
 
 def test_float_model_is_refused_with_the_fix_in_the_message(trained_tiny, tmp_path):

@@ -9,9 +9,10 @@ import sys
 from collections.abc import Sequence
 
 from prunequant.errors import PrunequantError
+from prunequant.progress import set_progress
 
 # Each name N is the module prunequant.cli.N_cmd exposing `add_parser(subparsers)`.
-COMMANDS = ("train", "eval", "profile")
+COMMANDS = ("train", "eval", "profile", "prune", "quantize", "run", "report", "export", "bench")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and return exit code 2."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False) or getattr(args, "json", False):
+        set_progress(False)
     try:
         result = args.run(args)
     except PrunequantError as err:

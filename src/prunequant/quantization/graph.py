@@ -10,6 +10,7 @@ import torch
 from torch import fx, nn
 
 from prunequant.errors import UnsupportedLayerError
+from prunequant.quantization.wrappers import ACTIVATIONS
 
 
 def trace(model: nn.Module, purpose: str) -> fx.GraphModule:
@@ -62,8 +63,8 @@ def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-WEIGHTED = (nn.Conv2d, nn.Linear)
-RELUS = (nn.ReLU, nn.ReLU6)
+_WEIGHTED = (nn.Conv2d, nn.Linear)
+_RELUS = tuple(ACTIVATIONS.values())
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Identity)
 """Modules that end a conv branch when they are the conv's only user (nn.Identity: a folded BN)."""
 _PASS_MODULES = (nn.Flatten, nn.Dropout, nn.Identity, nn.MaxPool1d, nn.MaxPool2d)
@@ -89,21 +90,22 @@ def branch_sites(model: nn.Module) -> BranchSites:
     """The BranchSites of a float `model` (UnsupportedLayerError if it cannot be traced)."""
     graph = trace(model, "quantize_residuals")
     nodes = [node for node in graph.graph.nodes if node.op == "call_module"]
-    layers = [node for node in nodes if type(_module_of(graph, node)) in WEIGHTED]
-    covered = {node for node in nodes if type(_module_of(graph, node)) in RELUS}
+    layers = [node for node in nodes if type(_module_of(graph, node)) in _WEIGHTED]
+    covered = {node for node in nodes if type(_module_of(graph, node)) in _RELUS}
     outputs = []
     for node in layers:
         tail = node
         if len(node.users) == 1 and type(_module_of(graph, next(iter(node.users)))) in _NORMS:
             tail = next(iter(node.users))
         covered.update((node, tail))
-        relu_only = all(type(_module_of(graph, user)) in RELUS for user in tail.users)
+        relu_only = all(type(_module_of(graph, user)) in _RELUS for user in tail.users)
         if not relu_only and not _reaches_output(graph, tail):
             outputs.append(str(tail.target))
     readers = [
         str(node.target)
         for node in layers
-        if isinstance(node.args[0], fx.Node)
+        if node.args
+        and isinstance(node.args[0], fx.Node)
         and (source := _source(graph, node.args[0])).op != "placeholder"
         and source not in covered
     ]

@@ -1,0 +1,221 @@
+"""`prunequant prune --method channel|layer`: structured pruning with physical removal, then fine-tuning.
+
+The shared options (--amount, -o, --finetune-epochs, --lr, ...) come from prune_cmd; this adds its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+from prunequant.cli.common import input_shape_of, load_data, print_human, resolve_model
+from prunequant.errors import ConfigError
+from prunequant.models import save_checkpoint
+from prunequant.profiling import profile
+from prunequant.pruning.structured import (
+    ALLOCATIONS,
+    ChannelPruneConfig,
+    LayerwisePruning,
+    StepwisePruning,
+    available_importances,
+    dependency_groups,
+    prune_channels,
+    prune_layers,
+    reinitialize,
+)
+from prunequant.seeding import seed_everything
+from prunequant.training import TrainConfig, evaluate, finetune_then_refine
+
+SCHEDULES = ("oneshot", "stepwise", "layerwise", "scratch")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The channel/layer-only options of `prunequant prune`."""
+    group = parser.add_argument_group("channel / layer (structured) pruning")
+    group.add_argument(
+        "--importance",
+        help=f"channel criterion: {', '.join(available_importances())} (default l1); "
+        "layer criterion: bn_gamma, l1, random (default bn_gamma)",
+    )
+    group.add_argument(
+        "--allocation", choices=ALLOCATIONS, default="uniform", help="per-group amounts (default uniform)"
+    )
+    group.add_argument(
+        "--round-to", type=int, default=1, help="keep channel counts multiples of this (e.g. 8)"
+    )
+    group.add_argument(
+        "--min-channels", type=int, default=1, help="never keep fewer channels in a group (default 1)"
+    )
+    group.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave layers matching as they are (repeatable)",
+    )
+    group.add_argument(
+        "--group-amount",
+        action="append",
+        default=[],
+        type=_parse_amount,
+        metavar="PATTERN=AMOUNT",
+        help="own amount for the channel groups of layers matching PATTERN, e.g. 'layer3.*=0.7' (repeatable)",
+    )
+    group.add_argument("--blocks", type=int, help="--method layer: residual blocks to remove")
+    group.add_argument(
+        "--calib-batches", type=int, default=8, help="batches for data-driven criteria (default 8)"
+    )
+    group.add_argument(
+        "--structured-schedule",
+        choices=SCHEDULES,
+        default="oneshot",
+        help="oneshot: prune then fine-tune; stepwise: cubic ramp during fine-tuning; layerwise: one group "
+        "after another during fine-tuning (seed 003); scratch: train the pruned shape from new weights",
+    )
+
+
+def _parse_amount(text: str) -> tuple[str, float]:
+    pattern, sep, value = text.rpartition("=")
+    try:
+        return pattern, float(value) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PATTERN=AMOUNT like 'layer3.*=0.7', got {text!r}"
+        ) from None
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    model, meta = resolve_model(args)
+    shape = input_shape_of(meta)
+    seed_everything(args.seed)
+    example = torch.randn(2, *shape)
+    loaders = load_data(args, args.dataset or meta.get("dataset"))[1] if args.dataset else None
+    schedule = args.structured_schedule
+    if schedule != "oneshot" and (loaders is None or not args.finetune_epochs):
+        raise ConfigError(f"--structured-schedule {schedule} needs --dataset and --finetune-epochs > 0")
+    before = profile(model, example[:1], latency=False).total
+    output: dict[str, Any] = {"method": args.method}
+    if loaders is not None:
+        output["accuracy_before"] = evaluate(model, loaders.test).top1
+    if args.method == "layer":
+        if args.blocks is None:
+            raise ConfigError("--method layer needs --blocks N (residual blocks to remove)")
+        result = prune_layers(model, example, args.blocks, args.importance or "bn_gamma", return_result=True)
+        pruned, record, skipped = result.model, result.meta(), []
+    else:
+        pruned, record, skipped = _channel(args, model, example, loaders)
+    if loaders is not None and args.finetune_epochs + args.refine_epochs > 0:
+        for schedule in _finetune(args, pruned, example, loaders, output):  # stepwise / layerwise prunes
+            record.update(pruning_steps=len(schedule.results), importance=schedule.config.importance)
+            skipped = sorted({name for result in schedule.results for name in result.skipped_layers})
+    after = profile(pruned, example[:1], latency=False).total
+    output.update(
+        params_before=before["params"],
+        params_after=after["params"],
+        macs_before=before["macs"],
+        macs_after=after["macs"],
+        skipped_layers=skipped,
+        pruning=record,
+    )
+    if loaders is not None:
+        output["accuracy_after"] = evaluate(pruned, loaders.test).top1
+    if args.output:
+        kept = {key: meta[key] for key in ("arch", "arch_kwargs", "input_shape", "dataset") if key in meta}
+        metrics = {key: output[key] for key in ("accuracy_before", "accuracy_after") if key in output}
+        output["output"] = str(save_checkpoint(pruned, args.output, **kept, pruning=record, metrics=metrics))
+    else:
+        output["output"] = None
+    print_human(args, _summary(output))
+    return output
+
+
+def _config(args: argparse.Namespace) -> ChannelPruneConfig:
+    if args.amount is None:
+        raise ConfigError("--method channel needs --amount, e.g. --amount 0.5")
+    return ChannelPruneConfig(
+        amount=args.amount,
+        importance=args.importance or "l1",
+        allocation=args.allocation,
+        round_to=args.round_to,
+        ignored_layers=tuple(args.ignore),
+        per_layer=tuple(args.group_amount),
+        min_channels=args.min_channels,
+        calib_batches=args.calib_batches,
+        seed=args.seed,
+    )
+
+
+def _channel(args: argparse.Namespace, model: torch.nn.Module, example: torch.Tensor, loaders: Any):
+    config = _config(args)
+    if args.structured_schedule in ("stepwise", "layerwise"):  # pruned during fine-tuning, in _finetune
+        return model, {"method": "channel", "schedule": args.structured_schedule, "amount": config.amount}, []
+    result = prune_channels(
+        model,
+        example,
+        config.amount,
+        config.importance,
+        config.allocation,
+        config.round_to,
+        config.ignored_layers,
+        dict(config.per_layer),
+        config.min_channels,
+        loaders.val if loaders is not None else None,
+        calib_batches=config.calib_batches,
+        seed=config.seed,
+        return_result=True,
+    )
+    pruned = result.model
+    if args.structured_schedule == "scratch":
+        pruned = reinitialize(pruned, seed=args.seed)
+    record = {**result.meta(), "schedule": args.structured_schedule}
+    return pruned, record, sorted(result.skipped_layers)
+
+
+def _finetune(
+    args: argparse.Namespace, model: torch.nn.Module, example: torch.Tensor, loaders: Any, output: dict
+) -> list[StepwisePruning | LayerwisePruning]:
+    """Fine-tune then refine-tune `model` in place (stepwise/layerwise schedules prune it on the way)."""
+    train = TrainConfig(epochs=args.finetune_epochs, lr=args.lr, batch_size=args.batch_size)
+    callbacks = []
+    if args.method == "channel" and args.structured_schedule in ("stepwise", "layerwise"):
+        config = _config(args)
+        total = args.finetune_epochs * len(loaders.train)
+        if args.structured_schedule == "stepwise":
+            steps = max(1, min(10, total // 2))  # the cubic ramp spans the first half of fine-tuning
+            frequency = max(1, total // 2 // steps)
+            callbacks.append(StepwisePruning(example, config, steps=steps, frequency=frequency))
+        else:
+            groups = len(dependency_groups(model, example).prunable)
+            callbacks.append(LayerwisePruning(example, config, interval=max(1, total // 2 // max(1, groups))))
+    result = finetune_then_refine(
+        model,
+        loaders.train,
+        loaders.val,
+        train,
+        refine_epochs=args.refine_epochs,
+        refine_factor=args.refine_lr_factor,
+        callbacks=callbacks,
+    )
+    output["finetune"] = {
+        "finetuned_val_top1": result.finetuned.top1 if result.finetuned else None,
+        "refined_val_top1": result.refined.top1 if result.refined else None,
+    }
+    return callbacks
+
+
+def _summary(output: dict[str, Any]) -> str:
+    lines = [
+        f"params {output['params_before']:,} -> {output['params_after']:,}  "
+        f"MACs {output['macs_before']:,} -> {output['macs_after']:,}",
+    ]
+    if "accuracy_after" in output:
+        lines.append(
+            f"test top-1 {100 * output['accuracy_before']:.2f}% -> {100 * output['accuracy_after']:.2f}%"
+        )
+    if output["skipped_layers"]:
+        lines.append(f"left unpruned (unsupported pattern): {', '.join(output['skipped_layers'])}")
+    if output["output"]:
+        lines.append(f"-> {output['output']}")
+    return "\n".join(lines)

@@ -1,0 +1,22 @@
+"""`prunequant report runs/NAME`: write report.md, report.html and the plots of a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from prunequant.cli.common import add_common, print_human
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="write the report of a run directory", description=__doc__)
+    parser.add_argument("run_dir", help="a run directory written by 'prunequant run'")
+    add_common(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from prunequant.report import write_report
+
+    paths = {name: str(path) for name, path in write_report(args.run_dir).items()}
+    print_human(args, f"report: {paths['html']}\n        {paths['markdown']}")
+    return paths

@@ -1,0 +1,56 @@
+"""`prunequant run RECIPE -o runs/NAME`: run (or resume) a compression recipe; write the DB and the report."""
+
+from __future__ import annotations
+
+import argparse
+
+from prunequant.cli.common import add_common, print_human
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run or resume a compression recipe (TOML)", description=__doc__
+    )
+    parser.add_argument("recipe", help="recipe file, e.g. recipes/seed000.toml")
+    parser.add_argument(
+        "-o", "--output", required=True, help="run directory, e.g. runs/seed000 (resumed if it exists)"
+    )
+    parser.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="where trials run (default local)"
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster address for --backend ray (default: start a local Ray)"
+    )
+    parser.add_argument("--no-report", action="store_true", help="skip writing report.md / report.html")
+    add_common(parser)
+    parser.set_defaults(run=run, seed=None)  # --seed overrides [run] seed only when given
+
+
+def run(args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
+    from prunequant.cli.common import progress_enabled
+    from prunequant.lab import load_recipe, run_recipe
+    from prunequant.progress import set_progress
+
+    recipe = load_recipe(args.recipe)
+    progress = progress_enabled(args)
+    if not progress:
+        set_progress(False)  # no Trainer bars either
+    if args.seed is not None:
+        recipe = replace(recipe, run=replace(recipe.run, seed=args.seed))
+    summary = run_recipe(
+        recipe,
+        args.output,
+        backend=args.backend,
+        address=args.address,
+        progress=progress,
+        report=not args.no_report,
+        recipe_file=args.recipe,
+    )
+    best = summary["best"]
+    line = f"{summary['done']}/{summary['trials']} trials done, {summary['failed']} failed"
+    if best:
+        line += f"; best: {best['label']} (top-1 {100 * best['top1']:.2f}%)"
+    print_human(args, f"{line}\nreport: {summary['report'] or '-'}")
+    return summary

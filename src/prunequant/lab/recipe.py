@@ -1,0 +1,294 @@
+"""Recipes: one TOML file declares the model, data, baseline hyper-parameters, budget and the stages to run.
+
+```toml
+[run]        seed, metric (top1|top5), objective (size|latency), max_drop (budget), threads, eval_batches
+[model]      arch, checkpoint ("builtin:fashion-mnist", a path relative to the recipe, or absent: the
+             profile stage trains the baseline with [baseline]), kwargs
+[data]       dataset, data_dir, limit, val_fraction, options
+[baseline]   lr, epochs, batch_size, optimizer, momentum, weight_decay, max_batches_per_epoch,
+             refine_factor, refine_epochs   (the "original LR" and "LR/10" of the seeds)
+[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [sensitivity]
+[search] [export] [bench]   stages; each runs when its table is present (see prunequant.lab.sections)
+```
+Everything is checked before any work starts; a mistake is one ConfigError naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from prunequant.builtin import PREFIX as BUILTIN_PREFIX
+from prunequant.builtin import resolve_checkpoint as resolve_builtin
+from prunequant.errors import CheckpointError, ConfigError
+from prunequant.lab import sections as sec
+from prunequant.lab.tomlfields import Source, build_section, suggest
+from prunequant.training import TrainConfig
+from prunequant.validation import check_choice, check_fraction, check_int_range, check_positive
+
+METRICS = ("top1", "top5")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """Seed, the metric judged against the budget, what 'best' minimises, and the accuracy budget.
+
+    `max_drop` is in accuracy units (0.01 = one point below the baseline). `threads` fixes torch's
+    thread count in every trial (0: leave it), `eval_batches` caps evaluation batches (0: all).
+    """
+
+    seed: int = 0
+    metric: str = "top1"
+    objective: str = "size"
+    max_drop: float = 0.01
+    threads: int = 0
+    eval_batches: int = 0
+
+    def __post_init__(self) -> None:
+        check_int_range("seed", self.seed, 0, 2**31 - 1)
+        check_choice("metric", self.metric, METRICS)
+        check_choice("objective", self.objective, sec.OBJECTIVES)
+        check_fraction("max_drop", self.max_drop)
+        check_int_range("threads", self.threads, 0, 1024)
+        check_int_range("eval_batches", self.eval_batches, 0, 10**9)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The pre-trained model: a zoo `arch` (+ `kwargs`) and a `checkpoint`, or just an arch to train."""
+
+    arch: str = ""
+    checkpoint: str = ""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.arch and not self.checkpoint:
+            raise ConfigError('arch or checkpoint is required, e.g. arch = "small_cnn"')
+        if self.arch:
+            from prunequant.models import available_models
+
+            if ":" not in self.arch and self.arch not in available_models():
+                raise ConfigError(
+                    f"arch {self.arch!r} is not in the zoo{suggest(self.arch, available_models())}"
+                )
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Dataset name and options passed to prunequant.data.load_dataset."""
+
+    dataset: str
+    data_dir: str = ""
+    limit: int = 0
+    val_fraction: float = 0.1
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from prunequant.data import available_datasets
+
+        name = self.dataset.strip().lower().replace("_", "-")
+        if name not in available_datasets():
+            raise ConfigError(
+                f"dataset {self.dataset!r} is unknown{suggest(self.dataset, available_datasets())}"
+            )
+        check_int_range("limit", self.limit, 0, 2**62)
+        check_fraction("val_fraction", self.val_fraction)
+
+
+@dataclass(frozen=True)
+class BaselineSection:
+    """The original training hyper-parameters: aware stages fine-tune at `lr`, refine at lr*refine_factor."""
+
+    lr: float = 0.01
+    epochs: int = 1
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    max_batches_per_epoch: int = 0
+    refine_factor: float = 0.1
+    refine_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        self.train_config()  # every TrainConfig check, with the same key names
+        check_positive("refine_factor", self.refine_factor)
+        sec.check_optional_epochs("refine_epochs", self.refine_epochs)
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """The TrainConfig of a phase with these hyper-parameters (constant LR unless changed)."""
+        base = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            lr_schedule="constant",
+            batch_size=self.batch_size,
+            max_batches_per_epoch=self.max_batches_per_epoch,
+            refine_factor=self.refine_factor,
+        )
+        return replace(base, **changes)
+
+
+STAGE_SECTIONS: dict[str, type] = {
+    "profile": sec.ProfileSection,
+    "post_prune": sec.PruneSweep,
+    "aware_prune": sec.AwarePruneSweep,
+    "post_quant": sec.QuantSweep,
+    "aware_quant": sec.AwareQuantSweep,
+    "combine": sec.CombineSection,
+    "structured": sec.StructuredSection,
+    "sensitivity": sec.SensitivitySection,
+    "search": sec.SearchSection,
+    "export": sec.ExportSection,
+    "bench": sec.BenchSection,
+}
+"""Stage name -> its section class, in execution order."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe. Stage attributes are None when the stage is not in the recipe."""
+
+    model: ModelSection
+    data: DataSection
+    baseline: BaselineSection
+    run: RunSection = field(default_factory=RunSection)
+    profile: sec.ProfileSection = field(default_factory=sec.ProfileSection)
+    post_prune: sec.PruneSweep | None = None
+    aware_prune: sec.AwarePruneSweep | None = None
+    post_quant: sec.QuantSweep | None = None
+    aware_quant: sec.AwareQuantSweep | None = None
+    combine: sec.CombineSection | None = None
+    structured: sec.StructuredSection | None = None
+    sensitivity: sec.SensitivitySection | None = None
+    search: sec.SearchSection | None = None
+    export: sec.ExportSection | None = None
+    bench: sec.BenchSection | None = None
+    name: str = "recipe"
+    checkpoint_path: str = ""
+
+    def stages(self) -> list[str]:
+        """Names of the stages this recipe runs, in order (profile always runs)."""
+        return [name for name in STAGE_SECTIONS if getattr(self, name) is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready) of every section."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def context_hash(self) -> str:
+        """Hash of what every trial depends on (model, data, baseline, seed, metric, threads, eval)."""
+        keep = {key: self.to_dict()[key] for key in ("model", "data", "baseline")}
+        keep["run"] = {k: v for k, v in asdict(self.run).items() if k in ("seed", "threads", "eval_batches")}
+        keep["checkpoint_sha"] = _file_sha(self.checkpoint_path)
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a TOML recipe; relative checkpoint/data paths are taken from the recipe's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} does not exist; give the path of a .toml recipe")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read recipe {path} ({exc})") from None
+    return parse_recipe(text, name=str(path), base_dir=path.parent)
+
+
+def parse_recipe(text: str, *, name: str = "recipe.toml", base_dir: str | Path = ".") -> Recipe:
+    """Validate recipe `text` (TOML) into a Recipe, or raise one ConfigError naming file, line and key."""
+    source = Source(name, text)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML ({exc})") from None
+    known = ("run", "model", "data", "baseline", *STAGE_SECTIONS)
+    for key in document:
+        if key not in known:
+            raise ConfigError(f"{source.where(key)}: unknown section [{key}]{suggest(key, known)}")
+    for required in ("model", "data", "baseline"):
+        if required not in document:
+            raise ConfigError(f"{name}: missing section [{required}]")
+    built = {
+        "run": build_section(RunSection, document.get("run", {}), "run", source),
+        "model": build_section(ModelSection, document["model"], "model", source),
+        "data": build_section(DataSection, document["data"], "data", source),
+        "baseline": build_section(BaselineSection, document["baseline"], "baseline", source),
+    }
+    for stage, cls in STAGE_SECTIONS.items():
+        if stage in document:
+            built[stage] = build_section(cls, document[stage], stage, source)
+    _check_stages(built, source)
+    base_dir = Path(base_dir)
+    if built["data"].data_dir:
+        built["data"] = replace(built["data"], data_dir=str(_resolve(base_dir, built["data"].data_dir)))
+    checkpoint = resolve_checkpoint(built["model"].checkpoint, base_dir, source)
+    return Recipe(**built, name=Path(name).stem, checkpoint_path=str(checkpoint or ""))
+
+
+def _check_stages(built: dict[str, Any], source: Source) -> None:
+    """Checks across sections: what a stage needs from the others."""
+    if "combine" in built and not any(
+        f"{m}_{k}" in built for m in ("post", "aware") for k in ("prune", "quant")
+    ):
+        raise source.error(
+            "combine",
+            None,
+            "needs a pruning or quantization sweep to choose levels from; add "
+            "[post_prune], [aware_prune], [post_quant] or [aware_quant]",
+        )
+    search = built.get("search")
+    if search is not None and "sensitivity" in search.allocations and "sensitivity" not in built:
+        raise source.error("search", "allocations", "allocation 'sensitivity' needs the [sensitivity] stage")
+    structured = built.get("structured")
+    if structured is not None:
+        epochs = built["baseline"].epochs if structured.epochs is None else structured.epochs
+        gradual = [s for s in structured.schedules if s in ("stepwise", "layerwise")]
+        if gradual and epochs == 0:
+            raise source.error(
+                "structured",
+                "epochs",
+                f"schedule '{gradual[0]}' prunes while fine-tuning, so epochs must be at least 1",
+            )
+
+
+def resolve_checkpoint(text: str, base_dir: Path, source: Source) -> Path | None:
+    """'builtin:NAME' -> the packaged asset; a relative path -> under `base_dir`; must exist."""
+    if not text:
+        return None
+    try:
+        path = resolve_builtin(text)
+    except CheckpointError as err:
+        raise source.error(
+            "model",
+            "checkpoint",
+            f"{err}; give a checkpoint path, or drop the key to train the baseline in the run",
+        ) from None
+    if not text.startswith(BUILTIN_PREFIX):
+        path = _resolve(base_dir, text)
+    if not path.is_file():
+        raise source.error("model", "checkpoint", f"checkpoint {path} does not exist; fix the path")
+    return path
+
+
+def _resolve(base_dir: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.loads(json.dumps(asdict(value)))
+
+
+def _file_sha(path: str) -> str:
+    if not path:
+        return ""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -1,0 +1,261 @@
+"""Running a recipe: the Session (driver side: DB, checkpoints, resume), the local backend, run_recipe.
+
+Resume: every trial is registered as pending before it runs, marked running when dispatched, and
+finished in one transaction after its checkpoint file is in place (temp file + rename). Re-running the
+same command skips finished trials and redoes the pending, running (interrupted) and failed ones.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from prunequant.errors import ConfigError, PrunequantError
+from prunequant.lab.live import Observer, make_observer
+from prunequant.lab.recipe import Recipe
+from prunequant.lab.select import best_trial
+from prunequant.lab.store import DB_NAME, ResultsStore, TrialRow, atomic_write
+from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialStopped, TrialTask, run_trial
+from prunequant.training import Callback
+
+CallbackFactory = Callable[[TrialSpec], list[Callback]]
+StartHook = Callable[[TrialTask], list[Callback]]
+
+
+class Backend(Protocol):
+    """Executes trials and yields (task, outcome or exception) as each finishes; `start` is called when a
+    task is dispatched and returns the Trainer callbacks a same-process backend should pass on."""
+
+    name: str
+
+    def execute(
+        self, tasks: Sequence[TrialTask], start: StartHook
+    ) -> Iterator[tuple[TrialTask, TrialOutcome | BaseException]]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Runs trials one after another in this process."""
+
+    name = "local"
+
+    def execute(
+        self, tasks: Sequence[TrialTask], start: StartHook
+    ) -> Iterator[tuple[TrialTask, TrialOutcome | BaseException]]:
+        for task in tasks:
+            callbacks = start(task)
+            try:
+                outcome: TrialOutcome | BaseException = run_trial(task, callbacks)
+            except Exception as exc:  # recorded as the trial's failure; the run goes on
+                outcome = exc
+            yield task, outcome
+
+    def close(self) -> None: ...
+
+
+class Session:
+    """The driver of one run: it alone writes the results DB and the checkpoints."""
+
+    def __init__(
+        self, recipe: Recipe, run_dir: Path, store: ResultsStore, backend: Backend, observer: Observer
+    ) -> None:
+        self.recipe, self.run_dir, self.store = recipe, run_dir, store
+        self.backend, self.observer = backend, observer
+        self._inputs: dict[str, bytes] = {}
+
+    def run(self, specs: Sequence[TrialSpec], callbacks: CallbackFactory | None = None) -> list[TrialRow]:
+        """Register `specs`, run those not finished, and return their rows in order."""
+        specs = list({spec.trial_id: spec for spec in specs}.values())
+        self.store.add((spec.trial_id, spec.stage, spec.label, spec.config) for spec in specs)
+        tasks = []
+        for spec in specs:
+            row = self.store.get(spec.trial_id)
+            if row is not None and row.finished:
+                continue
+            missing = [
+                s for s in spec.sources if (found := self.store.get(s)) is None or found.status != "done"
+            ]
+            if missing:
+                self.store.fail(spec.trial_id, f"source trial {missing[0]} did not finish; see its error")
+                continue
+            tasks.append(TrialTask(spec, self.recipe, {s: self._checkpoint_bytes(s) for s in spec.sources}))
+        if tasks:
+            self.observer.stage_started(specs[0].stage, specs)
+
+        def start(task: TrialTask) -> list[Callback]:
+            self.store.start(task.spec.trial_id)
+            self.observer.trial_started(task.spec)
+            extra = callbacks(task.spec) if callbacks else []
+            return [*self.observer.callbacks(), *extra]
+
+        for task, outcome in self.backend.execute(tasks, start):
+            self._record(task.spec, outcome)
+        return [self.store.get(spec.trial_id) for spec in specs]  # type: ignore[misc]
+
+    def baseline(self) -> TrialRow:
+        """The finished profile (baseline) row; a ConfigError if the baseline could not be measured."""
+        rows = self.store.rows("profile", "done")
+        if not rows:
+            failed = self.store.rows("profile")
+            reason = failed[-1].error if failed else "it did not run"
+            raise ConfigError(f"the baseline (profile stage) failed: {reason}")
+        return rows[-1]
+
+    def best(self) -> TrialRow | None:
+        """The best model so far under the recipe's budget and objective."""
+        baseline = self.store.rows("profile", "done")
+        run = self.recipe.run
+        return best_trial(self.store.rows(), baseline[-1], run.max_drop, run.objective) if baseline else None
+
+    def _checkpoint_bytes(self, trial: str) -> bytes:
+        if trial not in self._inputs:
+            row = self.store.get(trial)
+            if row is None or not row.checkpoint:
+                raise ConfigError(f"trial {trial} has no checkpoint to start from")
+            self._inputs[trial] = (self.run_dir / row.checkpoint).read_bytes()
+        return self._inputs[trial]
+
+    def _record(self, spec: TrialSpec, outcome: TrialOutcome | BaseException) -> None:
+        trial = spec.trial_id
+        row = self.store.get(trial)
+        duration = time.time() - (row.started_at if row and row.started_at else time.time())
+        if isinstance(outcome, TrialStopped):
+            self.store.finish(
+                trial, outcome.metrics, status="pruned", extra=outcome.extra, duration_s=duration
+            )
+        elif isinstance(outcome, BaseException):
+            if not isinstance(outcome, PrunequantError):
+                self._write_traceback(trial, outcome)
+            self.store.fail(trial, f"{type(outcome).__name__}: {outcome}", duration)
+        else:
+            checkpoint = None
+            for name, data in outcome.files.items():
+                atomic_write(self.run_dir / "artifacts" / trial / name, data)
+            if outcome.checkpoint is not None:
+                checkpoint = f"checkpoints/{trial}{outcome.suffix}"
+                atomic_write(self.run_dir / checkpoint, outcome.checkpoint)
+                self._inputs.pop(trial, None)
+            self.store.finish(
+                trial,
+                outcome.metrics,
+                extra=outcome.extra,
+                checkpoint=checkpoint,
+                duration_s=outcome.duration_s,
+            )
+        self.observer.trial_finished(self.store.get(trial), self.best())  # type: ignore[arg-type]
+
+    def _write_traceback(self, trial: str, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        atomic_write(self.run_dir / "errors" / f"{trial}.log", text.encode())
+
+
+def make_backend(name: str, address: str | None = None) -> Backend:
+    """'local' or 'ray' (optional extra `dist`)."""
+    if name == "local":
+        return LocalBackend()
+    if name == "ray":
+        from prunequant.lab.ray_backend import RayBackend
+
+        return RayBackend(address)
+    raise ConfigError(f"backend must be local or ray, got {name!r}")
+
+
+def preflight(recipe: Recipe) -> None:
+    """Load the data and the model (and check optional extras) before anything is written, so their
+    errors come first."""
+    from prunequant.lab.compress import load_baseline_model
+    from prunequant.lab.env import environment
+
+    if recipe.search is not None:
+        from prunequant.lab.search import import_optuna
+
+        import_optuna()
+    env = environment(recipe)
+    load_baseline_model(recipe, env)
+
+
+def open_run(recipe: Recipe, run_dir: str | Path) -> ResultsStore:
+    """Create or reopen the run directory; a directory of another recipe context is refused."""
+    run_dir = Path(run_dir)
+    existing = run_dir / DB_NAME
+    if run_dir.exists() and not existing.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir} exists and is not a prunequant run; choose a new -o")
+    if existing.exists():
+        with ResultsStore(existing) as store:
+            context = store.get_meta("context")
+        if context is not None and context != recipe.context_hash():
+            raise ConfigError(
+                f"{run_dir} holds a run of a different model/data/baseline/seed; use a new -o to start over"
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = ResultsStore(existing)
+    store.set_meta("context", recipe.context_hash())
+    store.set_meta("recipe", recipe.to_dict())
+    return store
+
+
+def run_recipe(
+    recipe: Recipe,
+    run_dir: str | Path,
+    *,
+    backend: str = "local",
+    address: str | None = None,
+    progress: bool = True,
+    report: bool = True,
+    recipe_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) `recipe` into `run_dir`; return {trials, done, failed, best, report}."""
+    from prunequant.lab.stages import STAGES
+
+    preflight(recipe)
+    executor = make_backend(backend, address)
+    run_dir = Path(run_dir)
+    store = open_run(recipe, run_dir)
+    if recipe_file is not None:
+        atomic_write(run_dir / "recipe.toml", Path(recipe_file).read_bytes())
+    observer = make_observer(f"prunequant run {run_dir.name}", progress)
+    try:
+        session = Session(recipe, run_dir, store, executor, observer)
+        for stage in recipe.stages():
+            STAGES[stage](session)
+        best = session.best()
+    finally:
+        observer.close()
+        executor.close()
+        store.close()
+    report_path = None
+    if report:
+        from prunequant.report import write_report
+
+        report_path = str(write_report(run_dir)["html"])
+    return summarize(run_dir, best, report_path)
+
+
+def summarize(run_dir: Path, best: TrialRow | None, report_path: str | None) -> dict[str, Any]:
+    """The stable JSON of `prunequant run --json`."""
+    with ResultsStore(run_dir / DB_NAME) as store:
+        counts = store.counts()
+    best_dict = None
+    if best is not None:
+        best_dict = {
+            "trial_id": best.trial_id,
+            "stage": best.stage,
+            "label": best.label,
+            **{
+                key: best.get(key)
+                for key in ("top1", "val_score", "file_bytes", "latency_fp32_ms", "speedup", "pd")
+            },
+            "checkpoint": str(run_dir / best.checkpoint) if best.checkpoint else None,
+        }
+    return {
+        "trials": sum(counts.values()),
+        "done": counts["done"] + counts["pruned"],
+        "failed": counts["failed"],
+        "best": best_dict,
+        "report": report_path,
+        "run_dir": str(run_dir),
+    }

@@ -1,0 +1,294 @@
+"""The results database of a run: `runs/NAME/results.sqlite`, one row per trial, metrics as columns.
+
+Table `trials` (every write is one transaction; a killed run leaves rows that are pending, running or
+finished, never half-written):
+
+| column           | type    | meaning                                                                  |
+|------------------|---------|--------------------------------------------------------------------------|
+| trial_id         | TEXT PK | stable hash of (stage, config): the same configuration is never run twice |
+| stage            | TEXT    | profile, post_prune, aware_prune, post_quant, aware_quant, combine, ...  |
+| label            | TEXT    | human name, e.g. "aware prune 10% @ lr 0.01"                             |
+| config           | TEXT    | the trial's configuration, canonical JSON                                |
+| status           | TEXT    | pending, running, done, pruned (stopped early by the search), failed     |
+| error            | TEXT    | one-line reason of a failed trial                                        |
+| attempts         | INTEGER | how many times the trial was started (a killed run redoes `running`)     |
+| top1, top5, loss | REAL    | test-split accuracy in [0, 1] and mean cross-entropy                     |
+| val_score        | REAL    | the recipe's metric on the validation split (used for every selection)   |
+| params           | INTEGER | parameters                                                               |
+| nonzero_params   | INTEGER | parameters that are not zero (pruning, and zeros made by quantization)   |
+| macs             | INTEGER | multiply-accumulates per sample (dense); effective_macs skips zeros      |
+| effective_macs   | INTEGER |                                                                          |
+| w_bits, a_bits   | INTEGER | weight / activation bit width (32: float)                                |
+| weight_mb        | REAL    | weight memory in Mb (megabits) at w_bits, zeros not stored               |
+| activation_mb    | REAL    | activation memory in Mb at a_bits                                        |
+| pd               | REAL    | performance density: top1 / (weight_mb + activation_mb) (seed 003)       |
+| file_bytes       | INTEGER | size of the compressed model file                                        |
+| latency_fp32_ms  | REAL    | median eager PyTorch latency (fp32 as deployed: BN folded)               |
+| speedup          | REAL    | original / this model's eager latency, timed interleaved in the trial    |
+| latency_int8_ms  | REAL    | median onnxruntime int8 latency (export stage)                           |
+| started_at       | REAL    | unix time of the last start                                              |
+| finished_at      | REAL    | unix time it finished                                                    |
+| duration_s       | REAL    | seconds the trial took                                                   |
+| checkpoint       | TEXT    | checkpoint path relative to the run directory                            |
+| extra            | TEXT    | JSON of stage-specific results (profile groups, sensitivity curves, ...) |
+
+Table `meta` (key TEXT PK, value TEXT JSON) holds the recipe and its context hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prunequant.errors import ConfigError
+
+METRIC_COLUMNS = {
+    "top1": "REAL",
+    "top5": "REAL",
+    "loss": "REAL",
+    "val_score": "REAL",
+    "params": "INTEGER",
+    "nonzero_params": "INTEGER",
+    "macs": "INTEGER",
+    "effective_macs": "INTEGER",
+    "w_bits": "INTEGER",
+    "a_bits": "INTEGER",
+    "weight_mb": "REAL",
+    "activation_mb": "REAL",
+    "pd": "REAL",
+    "file_bytes": "INTEGER",
+    "latency_fp32_ms": "REAL",
+    "speedup": "REAL",
+    "latency_int8_ms": "REAL",
+}
+"""Metric columns a trial may fill; anything else a trial reports goes to `extra`."""
+
+DB_NAME = "results.sqlite"
+FINISHED = ("done", "pruned")
+STATUSES = ("pending", "running", *FINISHED, "failed")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id TEXT PRIMARY KEY, stage TEXT NOT NULL, label TEXT NOT NULL, config TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    {", ".join(f"{name} {kind}" for name, kind in METRIC_COLUMNS.items())},
+    started_at REAL, finished_at REAL, duration_s REAL, checkpoint TEXT, extra TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One row of `trials`, with config and extra decoded from JSON."""
+
+    trial_id: str
+    stage: str
+    label: str
+    config: dict[str, Any]
+    status: str
+    error: str | None
+    attempts: int
+    metrics: dict[str, Any]
+    started_at: float | None
+    finished_at: float | None
+    duration_s: float | None
+    checkpoint: str | None
+    extra: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A metric by column name (None when not measured)."""
+        value = self.metrics.get(key)
+        return default if value is None else value
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready dict: identity, status, every metric, timings and extra."""
+        return {
+            "trial_id": self.trial_id,
+            "stage": self.stage,
+            "label": self.label,
+            "status": self.status,
+            "error": self.error,
+            **self.metrics,
+            "duration_s": self.duration_s,
+            "checkpoint": self.checkpoint,
+            "config": self.config,
+            "extra": self.extra,
+        }
+
+
+class ResultsStore:
+    """SQLite results database; every method is one transaction. Use as a context manager or close()."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"{self.path} is not a prunequant results database ({exc}); use another -o"
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def add(self, trials: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """Register (trial_id, stage, label, config) as pending; trials already present are left alone."""
+        with self._transaction() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM trials").fetchone()[0]
+            for offset, (trial_id, stage, label, config) in enumerate(trials, 1):
+                db.execute(
+                    "INSERT OR IGNORE INTO trials (trial_id, stage, label, config, seq) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (trial_id, stage, label, json.dumps(config, sort_keys=True), seq + offset),
+                )
+
+    def start(self, trial_id: str) -> None:
+        """Mark a trial running (attempts + 1); a previous result or error is cleared."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET status='running', error=NULL, attempts=attempts+1, started_at=?, "
+                "finished_at=NULL, duration_s=NULL WHERE trial_id=?",
+                (time.time(), trial_id),
+            )
+
+    def finish(
+        self,
+        trial_id: str,
+        metrics: dict[str, Any],
+        *,
+        status: str = "done",
+        extra: dict[str, Any] | None = None,
+        checkpoint: str | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        """Record a finished trial's metrics (unknown keys are a bug: they belong in `extra`)."""
+        unknown = set(metrics) - set(METRIC_COLUMNS)
+        if unknown:
+            raise KeyError(f"not metric columns: {sorted(unknown)}")
+        if status not in FINISHED:
+            raise ValueError(f"finish() status must be one of {FINISHED}, got {status!r}")
+        columns = list(metrics)
+        assignments = ", ".join(f"{name}=?" for name in columns)
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE trials SET {assignments}{', ' if columns else ''}status=?, error=NULL, extra=?, "
+                "checkpoint=?, finished_at=?, duration_s=? WHERE trial_id=?",
+                (
+                    *[metrics[c] for c in columns],
+                    status,
+                    json.dumps(extra or {}, default=float),
+                    checkpoint,
+                    time.time(),
+                    duration_s,
+                    trial_id,
+                ),
+            )
+
+    def fail(self, trial_id: str, error: str, duration_s: float | None = None) -> None:
+        """Record a failed trial with a one-line reason."""
+        line = " ".join(str(error).split())[:500]
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE trials SET status='failed', error=?, finished_at=?, duration_s=? WHERE trial_id=?",
+                (line, time.time(), duration_s, trial_id),
+            )
+
+    def get(self, trial_id: str) -> TrialRow | None:
+        """The row of `trial_id`, or None."""
+        rows = self._select("WHERE trial_id=?", (trial_id,))
+        return rows[0] if rows else None
+
+    def rows(self, stage: str | None = None, status: str | None = None) -> list[TrialRow]:
+        """Rows in insertion order, optionally of one stage and/or status."""
+        clauses, params = [], []
+        if stage is not None:
+            clauses.append("stage=?")
+            params.append(stage)
+        if status is not None:
+            clauses.append("status=?")
+            params.append(status)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._select(where, tuple(params))
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials per status."""
+        found = dict(self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    def get_meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def _select(self, where: str, params: tuple) -> list[TrialRow]:
+        cursor = self._db.execute(f"SELECT * FROM trials {where} ORDER BY seq", params)
+        names = [d[0] for d in cursor.description]
+        return [_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
+
+
+def _row(record: dict[str, Any]) -> TrialRow:
+    return TrialRow(
+        trial_id=record["trial_id"],
+        stage=record["stage"],
+        label=record["label"],
+        config=json.loads(record["config"]),
+        status=record["status"],
+        error=record["error"],
+        attempts=record["attempts"],
+        metrics={name: record[name] for name in METRIC_COLUMNS},
+        started_at=record["started_at"],
+        finished_at=record["finished_at"],
+        duration_s=record["duration_s"],
+        checkpoint=record["checkpoint"],
+        extra=json.loads(record["extra"]) if record["extra"] else {},
+    )
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, then rename: `path` is old or new, never partial."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,46 @@
+"""BatchNorm recalibration after pruning: re-estimate running statistics on a few batches (adaptive BN).
+
+Removing channels changes what every following BN sees, so its stored mean/variance are stale and accuracy
+right after pruning collapses more than the weights deserve. Re-estimating the statistics (no training,
+no labels) recovers much of it before any fine-tuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from prunequant.errors import DataError
+from prunequant.validation import check_int_range
+
+
+def recalibrate_bn(model: nn.Module, loader: Iterable, *, max_batches: int = 20) -> nn.Module:
+    """In place: reset every BN's running stats and re-estimate them as the plain average over up to
+    `max_batches` batches (other layers stay in eval mode, no gradients); returns `model` in eval mode."""
+    check_int_range("max_batches", max_batches, 1, 10**9)
+    norms = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    momenta = [bn.momentum for bn in norms]
+    model.eval()
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average: every batch weighs the same
+        bn.train()
+    seen = 0
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                if seen >= max_batches:
+                    break
+                model(batch[0] if isinstance(batch, (list, tuple)) else batch)
+                seen += 1
+    finally:
+        for bn, momentum in zip(norms, momenta, strict=True):
+            bn.momentum = momentum
+        model.eval()
+    if seen == 0:
+        raise DataError("the loader gave no batches to recalibrate BatchNorm; pass a loader with data")
+    return model

@@ -1,0 +1,410 @@
+"""Dependency graph: trace a model and find the groups of coupled channels (seeds 003/004).
+
+Each tensor's channel dimension gets a layout of channel spaces (see spaces.py). Convs and linears start
+new spaces and read their input's; BN and depthwise convs pass channels through; element-wise ops
+(residual add, SE multiply) tie spaces together; concatenation joins them at offsets; flatten turns a
+channel into a block of H*W features. Every op that is not understood marks the spaces it touches unsafe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from prunequant.pruning.structured import op_tables as ops
+from prunequant.pruning.structured.export_trace import op_name
+from prunequant.pruning.structured.groups import IN, OUT, ChannelGroup
+from prunequant.pruning.structured.spaces import Layout, Spaces
+from prunequant.pruning.structured.tracing import UntraceableModelError, shape_of, trace
+
+
+@dataclass
+class DependencyGraph:
+    """The channel groups of a model, and the layers left alone because of unsupported patterns."""
+
+    groups: list[ChannelGroup]
+    skipped_layers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prunable(self) -> list[ChannelGroup]:
+        return [group for group in self.groups if group.prunable]
+
+    def group(self, name: str) -> ChannelGroup:
+        """The group named `name` (the layer that first produces its channels)."""
+        for group in self.groups:
+            if group.name == name:
+                return group
+        raise KeyError(name)
+
+
+def dependency_groups(model: nn.Module, example_input: torch.Tensor) -> DependencyGraph:
+    """Trace `model` on `example_input` (batch >= 1) and return its coupled channel groups.
+
+    A model neither torch.fx nor torch.export can trace gets no groups: all its layers are skipped.
+    """
+    try:
+        traced = trace(model, example_input)
+    except UntraceableModelError as exc:
+        layers = [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return DependencyGraph([], dict.fromkeys(layers, str(exc)))
+    analyzer = _Analyzer(traced.graph_module, traced.opaque)
+    for node in traced.graph_module.graph.nodes:
+        analyzer.visit(node)
+    groups = analyzer.spaces.groups()
+    return DependencyGraph(groups, _skipped(groups, model, traced.opaque))
+
+
+def _skipped(groups: list[ChannelGroup], root: nn.Module, opaque: dict[str, str]) -> dict[str, str]:
+    """Conv/linear layers left as they are because of an unsupported pattern: the producers of unsafe groups
+    and every conv/linear inside a submodule that could not be traced."""
+    modules = dict(root.named_modules())
+    prunable_types = (nn.Conv2d, nn.Linear)
+    skipped: dict[str, str] = {}
+    for group in groups:
+        if group.expected:
+            continue
+        for member in group.producers:
+            if isinstance(modules.get(member.module), prunable_types):
+                skipped.setdefault(member.module, "; ".join(group.unsafe))
+    for name, reason in opaque.items():
+        for inner, module in modules[name].named_modules(prefix=name):
+            if isinstance(module, prunable_types):
+                skipped.setdefault(inner, f"inside '{name}', which could not be traced ({reason})")
+    return skipped
+
+
+def _arg(node: fx.Node, index: int, name: str, default: Any = None) -> Any:
+    if len(node.args) > index:
+        return node.args[index]
+    return node.kwargs.get(name, default)
+
+
+def _normalize(dim: int, ndim: int) -> int:
+    return dim + ndim if dim < 0 else dim
+
+
+class _Analyzer:
+    """Walks the fx graph in topological order, giving every tensor node a channel layout."""
+
+    def __init__(self, root: fx.GraphModule, opaque: dict[str, str]) -> None:
+        self.modules = dict(root.named_modules())
+        self.opaque = opaque
+        self.spaces = Spaces()
+        self.layouts: dict[fx.Node, Layout | None] = {}
+        self._calls: dict[str, tuple[Layout | None, Layout | None]] = {}
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def layout(self, value: Any) -> Layout | None:
+        return self.layouts.get(value) if isinstance(value, fx.Node) else None
+
+    def tensor_inputs(self, node: fx.Node) -> list[fx.Node]:
+        found: list[fx.Node] = []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(n))
+        return found
+
+    def fresh(self, node: fx.Node, origin: str, reason: str | None = None) -> Layout | None:
+        """A new space for `node`'s channels (dim 1), marked unsafe when `reason` is given."""
+        shape = shape_of(node)
+        if shape is None or len(shape) < 2:
+            return None
+        layout = self.spaces.new(shape[1], origin)
+        if reason:
+            self.spaces.mark(layout, reason)
+        return layout
+
+    def unknown(self, node: fx.Node, reason: str) -> Layout | None:
+        for source in self.tensor_inputs(node):
+            self.spaces.mark(self.layout(source), reason)
+        return self.fresh(node, node.name, reason)
+
+    # --- dispatch ------------------------------------------------------------------------------------
+    def visit(self, node: fx.Node) -> None:
+        if not node.users and node.op != "output":  # asserts and other side effects carry no channels
+            return
+        try:
+            self.layouts[node] = self.dispatch(node)
+        except Exception as exc:  # noqa: BLE001 - an op whose arguments a rule does not expect: never guess
+            reason = f"'{node.name}' could not be analysed ({type(exc).__name__})"
+            self.layouts[node] = self.unknown(node, reason)
+
+    def dispatch(self, node: fx.Node) -> Layout | None:
+        if node.op == "placeholder":
+            return self.fresh(node, node.name, "model input")
+        if node.op == "output":
+            for source in self.tensor_inputs(node):
+                self.spaces.mark(self.layout(source), "model output")
+            return None
+        if node.op == "get_attr":
+            return None
+        if node.op == "call_module":
+            return self.visit_module(node, self.modules[node.target])
+        return self.visit_function(node, op_name(node.target))
+
+    def visit_module(self, node: fx.Node, module: nn.Module) -> Layout | None:
+        source = self.layout(node.args[0]) if node.args else None
+        name = str(node.target)
+        if name in self.opaque:
+            return self.unknown(node, f"'{name}' could not be traced ({self.opaque[name]})")
+        if source is None and not isinstance(module, ops.ELEMENTWISE_MODULES):
+            return self.unknown(node, f"'{name}' gets an input whose channels are not tracked")
+        if isinstance(module, nn.Conv2d):
+            return self.conv(node, name, module, source)
+        if isinstance(module, nn.Linear):
+            return self.linear(node, name, module, source)
+        if isinstance(module, ops.PER_CHANNEL_NORMS):
+            has_state = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+            return self.per_channel(node, name, source) if has_state else source
+        if isinstance(module, nn.PReLU):
+            return self.per_channel(node, name, source) if module.num_parameters > 1 else source
+        if isinstance(module, ops.ELEMENTWISE_MODULES):
+            return self.elementwise(node)
+        if type(module) in ops.SPATIAL_MODULES:
+            return self.spatial(node, source, ops.SPATIAL_MODULES[type(module)])
+        if isinstance(module, nn.Flatten):
+            return self.flatten(node, source, module.start_dim, module.end_dim)
+        if isinstance(module, (nn.Softmax, nn.LogSoftmax)):
+            return self.along_dim(node, source, module.dim)
+        return self.unknown(node, f"'{name}' ({type(module).__name__}) is not a supported layer type")
+
+    def visit_function(self, node: fx.Node, name: str) -> Layout | None:
+        source = self.layout(node.args[0]) if node.args else None
+        if name in ops.NON_TENSOR or (name == "getitem" and source is None and shape_of(node) is None):
+            return None
+        if shape_of(node) is None:
+            return self.unknown(node, f"'{node.name}' ({name}) returns no single tensor")
+        if name in ops.ELEMENTWISE:
+            return self.elementwise(node)
+        if name in ops.CONCATS:
+            return self.concat(node)
+        if source is None:
+            return self.unknown(node, f"'{node.name}' ({name}) reads channels that are not tracked")
+        if name in ops.SPATIAL_FUNCTIONS:
+            return self.spatial(node, source, ops.SPATIAL_FUNCTIONS[name])
+        if name == "pad":
+            return self.spatial(node, source, len(_arg(node, 1, "pad")) // 2)
+        if name in ops.REDUCTIONS:
+            return self.reduction(node, source)
+        if name == "flatten":
+            return self.flatten(node, source, _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
+        if name in ops.RESHAPES:
+            return self.reshape(node, source)
+        if name in ("softmax", "log_softmax"):
+            return self.along_dim(node, source, _arg(node, 1, "dim"))
+        if name in ("unsqueeze", "squeeze", "permute", "transpose", "getitem"):
+            return getattr(self, name)(node, source)
+        return self.unknown(node, f"'{node.name}' uses {name}, which is not supported")
+
+    # --- layers --------------------------------------------------------------------------------------
+    def called(self, name: str, source: Layout, make_output: Any) -> Layout:
+        """A layer called again must read the same channels and produce the same ones as its first call."""
+        previous = self._calls.get(name)
+        if previous is None:
+            output = make_output()
+            self._calls[name] = (source, output)
+            return output
+        self.spaces.unify(previous[0], source, f"'{name}' (called twice)")
+        return previous[1]
+
+    def conv(self, node: fx.Node, name: str, conv: nn.Conv2d, source: Layout) -> Layout | None:
+        if source.cdim != 1 or self.spaces.positions(source) != conv.in_channels:
+            return self.unknown(node, f"'{name}' reads channels that are not on dimension 1")
+        groups = conv.groups
+        if groups > 1 and groups == conv.in_channels:  # depthwise: channel c -> outputs c*k .. c*k+k-1
+            multiplier = conv.out_channels // conv.in_channels
+
+            def depthwise() -> Layout:
+                output = source.repeated(multiplier)
+                self.spaces.add_members(output, name, OUT)
+                return output
+
+            return self.called(name, source, depthwise)
+
+        def regular() -> Layout:
+            if groups > 1:
+                if len(source.segments) != 1 or source.segments[0].repeat != 1:
+                    self.spaces.mark(source, f"grouped conv '{name}' reads concatenated channels")
+                self.spaces.constrain_blocks(source, groups)
+            self.spaces.add_members(source, name, IN)
+            output = self.spaces.new(conv.out_channels, name, blocks=groups)
+            self.spaces.add_members(output, name, OUT)
+            return output
+
+        return self.called(name, source, regular)
+
+    def linear(self, node: fx.Node, name: str, linear: nn.Linear, source: Layout) -> Layout | None:
+        shape = shape_of(node)
+        if (
+            shape is None
+            or source.cdim != len(shape) - 1
+            or self.spaces.positions(source) != linear.in_features
+        ):
+            return self.unknown(node, f"'{name}' reads features that are not on its last dimension")
+
+        def make() -> Layout:
+            self.spaces.add_members(source, name, IN)
+            output = self.spaces.new(linear.out_features, name).with_cdim(len(shape) - 1)
+            self.spaces.add_members(output, name, OUT)
+            return output
+
+        return self.called(name, source, make)
+
+    def per_channel(self, node: fx.Node, name: str, source: Layout) -> Layout | None:
+        if source.cdim != 1:
+            return self.unknown(node, f"'{name}' normalises a dimension other than the channels")
+
+        def make() -> Layout:
+            self.spaces.add_members(source, name, OUT)
+            return source
+
+        return self.called(name, source, make)
+
+    # --- functional ops ------------------------------------------------------------------------------
+    def elementwise(self, node: fx.Node) -> Layout | None:
+        """Broadcasting op: every operand whose channel dimension is full-size is tied to the output."""
+        shape = shape_of(node)
+        if shape is None:
+            return self.unknown(node, f"'{node.name}' returns no single tensor")
+        operands = self.tensor_inputs(node)
+        tracked = [n for n in operands if self.layout(n) is not None and shape_of(n) is not None]
+        if not tracked:
+            return self.fresh(node, node.name, f"'{node.name}' creates channels from untracked values")
+        ndim = len(shape)
+        cdim = self.layout(tracked[0]).cdim + ndim - len(shape_of(tracked[0]))
+        output: Layout | None = None
+        for operand in operands:
+            layout, operand_shape = self.layout(operand), shape_of(operand)
+            if operand_shape is None:
+                continue
+            aligned = cdim - (ndim - len(operand_shape))
+            size = operand_shape[aligned] if 0 <= aligned < len(operand_shape) else 1
+            if size == 1 and shape[cdim] != 1:
+                continue  # broadcast over the channels: no tie
+            if layout is None or layout.cdim != aligned:
+                reason = f"'{node.name}' mixes channels with an untracked tensor"
+                self.spaces.mark(output, reason)
+                for other in tracked:
+                    self.spaces.mark(self.layout(other), reason)
+                continue
+            if output is None:
+                output = layout.with_cdim(cdim)
+            else:
+                self.spaces.unify(output, layout, f"'{node.name}'")
+        return output if output is not None else self.unknown(node, f"'{node.name}' has no channel operand")
+
+    def concat(self, node: fx.Node) -> Layout | None:
+        inputs = list(_arg(node, 0, "tensors"))
+        layouts = [self.layout(n) for n in inputs]
+        shape = shape_of(node)
+        if any(layout is None for layout in layouts) or shape is None:
+            return self.unknown(node, f"'{node.name}' concatenates untracked tensors")
+        dim = _normalize(_arg(node, 1, "dim", 0), len(shape))
+        cdim = layouts[0].cdim
+        if any(layout.cdim != cdim for layout in layouts):
+            return self.unknown(node, f"'{node.name}' concatenates tensors with channels on different dims")
+        if dim == cdim:
+            return Layout(tuple(s for layout in layouts for s in layout.segments), cdim)
+        for layout in layouts[1:]:
+            self.spaces.unify(layouts[0], layout, f"'{node.name}'")
+        return layouts[0]
+
+    def spatial(self, node: fx.Node, source: Layout | None, dims: int) -> Layout | None:
+        shape = shape_of(node)
+        if source is None or shape is None or source.cdim >= len(shape) - dims:
+            return self.unknown(node, f"'{node.name}' pools or pads over the channel dimension")
+        return source
+
+    def along_dim(self, node: fx.Node, source: Layout, dim: int | None) -> Layout | None:
+        shape = shape_of(node)
+        if dim is None or shape is None or _normalize(dim, len(shape)) == source.cdim:
+            return self.unknown(node, f"'{node.name}' normalises across channels")
+        return source
+
+    def reduction(self, node: fx.Node, source: Layout) -> Layout | None:
+        dims = _arg(node, 1, "dim")
+        ndim = len(shape_of(node.args[0]) or ())
+        if dims is None or ndim == 0:
+            return self.unknown(node, f"'{node.name}' reduces over all dimensions")
+        dims = {_normalize(d, ndim) for d in (dims if isinstance(dims, (list, tuple)) else (dims,))}
+        if source.cdim in dims:
+            return self.unknown(node, f"'{node.name}' reduces over the channel dimension")
+        keepdim = _arg(node, 2, "keepdim", False)
+        return source.with_cdim(source.cdim - (0 if keepdim else sum(d < source.cdim for d in dims)))
+
+    def flatten(self, node: fx.Node, source: Layout, start: int, end: int) -> Layout | None:
+        shape_in = shape_of(node.args[0])
+        ndim = len(shape_in)
+        start, end = _normalize(start, ndim), _normalize(end, ndim)
+        cdim = source.cdim
+        if cdim < start:
+            return source
+        if cdim > end:
+            return source.with_cdim(cdim - (end - start))
+        if start != cdim:
+            return self.unknown(node, f"'{node.name}' merges the channels into an earlier dimension")
+        return source.repeated(math.prod(shape_in[cdim + 1 : end + 1]))
+
+    def reshape(self, node: fx.Node, source: Layout) -> Layout | None:
+        shape_in, shape_out = shape_of(node.args[0]), shape_of(node)
+        cdim = source.cdim
+        target = _shape_args(node)
+        fixed = len(target) > cdim and isinstance(target[cdim], int) and target[cdim] != -1
+        if cdim != 1 or fixed or shape_in is None or shape_out is None or len(shape_out) < 2:
+            return self.unknown(node, f"'{node.name}' reshapes the channel dimension")
+        if shape_out[:2] == shape_in[:2]:
+            return source
+        for end in range(2, len(shape_in) + 1):
+            if shape_out[1] == math.prod(shape_in[1:end]) and shape_out[2:] == shape_in[end:]:
+                return source.repeated(math.prod(shape_in[2:end]))
+        return self.unknown(node, f"'{node.name}' reshapes the channel dimension (e.g. a channel shuffle)")
+
+    def unsqueeze(self, node: fx.Node, source: Layout) -> Layout | None:
+        dim = _normalize(_arg(node, 1, "dim"), len(shape_of(node)))
+        return source.with_cdim(source.cdim + (dim <= source.cdim))
+
+    def squeeze(self, node: fx.Node, source: Layout) -> Layout | None:
+        shape_in = shape_of(node.args[0])
+        dim = _arg(node, 1, "dim")
+        dims = range(len(shape_in)) if dim is None else [_normalize(d, len(shape_in)) for d in _as_tuple(dim)]
+        removed = [d for d in dims if shape_in[d] == 1]
+        if source.cdim in removed:
+            return self.unknown(node, f"'{node.name}' squeezes the channel dimension away")
+        return source.with_cdim(source.cdim - sum(d < source.cdim for d in removed))
+
+    def permute(self, node: fx.Node, source: Layout) -> Layout | None:
+        order = node.args[1:] if len(node.args) > 2 else _arg(node, 1, "dims")
+        ndim = len(shape_of(node))
+        order = [_normalize(d, ndim) for d in _as_tuple(order)]
+        return source.with_cdim(order.index(source.cdim))
+
+    def transpose(self, node: fx.Node, source: Layout) -> Layout | None:
+        ndim = len(shape_of(node))
+        a, b = _normalize(_arg(node, 1, "dim0"), ndim), _normalize(_arg(node, 2, "dim1"), ndim)
+        swap = {a: b, b: a}
+        return source.with_cdim(swap.get(source.cdim, source.cdim))
+
+    def getitem(self, node: fx.Node, source: Layout | None) -> Layout | None:
+        index = _as_tuple(node.args[1])
+        if source is None:
+            return self.unknown(node, f"'{node.name}' picks from a value whose channels are not tracked")
+        leading = index[: source.cdim + 1]
+        full = slice(None, None, None)
+        if len(index) > source.cdim and all(item == full for item in leading):
+            return source
+        if len(index) <= source.cdim and all(item == full for item in index):
+            return source
+        return self.unknown(node, f"'{node.name}' indexes into the channel dimension")
+
+
+def _shape_args(node: fx.Node) -> tuple:
+    """The target shape of a view/reshape call, given as varargs or as one tuple."""
+    if len(node.args) == 2 and isinstance(node.args[1], (list, tuple)):
+        return tuple(node.args[1])
+    return tuple(node.args[1:]) or tuple(node.kwargs.get("shape", node.kwargs.get("size", ())))
+
+
+def _as_tuple(value: Any) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)

@@ -1,0 +1,69 @@
+"""Coupled channel groups: which tensor positions of which layers must lose the same channel together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+OUT = "out"
+"""Role of a member whose output dimension (conv/linear dim 0, BN tensors) holds the channels."""
+IN = "in"
+"""Role of a member whose input dimension (conv dim 1, linear dim 1) reads the channels."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One layer tensor dimension in a group: channel c of the group is positions
+    `offset + c * repeat + [0, repeat)` of the layer's `role` dimension (repeat > 1 after a flatten)."""
+
+    module: str
+    role: str
+    offset: int = 0
+    repeat: int = 1
+
+    def positions(self, channels: torch.Tensor | list[int]) -> torch.Tensor:
+        """The layer positions of the given group channels, ascending within each channel's block."""
+        channels = torch.as_tensor(channels, dtype=torch.long).reshape(-1, 1)
+        return (self.offset + channels * self.repeat + torch.arange(self.repeat)).reshape(-1)
+
+    def reduce(self, values: torch.Tensor, channels: int) -> torch.Tensor:
+        """Sum per-position `values` of this member over each channel's block -> one value per channel."""
+        block = values[self.offset : self.offset + channels * self.repeat]
+        return block.reshape(channels, self.repeat).sum(dim=1)
+
+
+@dataclass
+class ChannelGroup:
+    """A set of `channels` channels shared index by index by all `members`.
+
+    `blocks` > 1 means the channels form that many equal contiguous blocks (grouped conv) and every block
+    must lose the same number. `unsafe` lists why the group may not be pruned (empty = prunable);
+    `expected` marks reasons that are normal (model input/output) rather than unsupported patterns.
+    """
+
+    name: str
+    channels: int
+    members: list[Member] = field(default_factory=list)
+    blocks: int = 1
+    unsafe: list[str] = field(default_factory=list)
+    expected: bool = True
+
+    @property
+    def prunable(self) -> bool:
+        return not self.unsafe and self.channels > 1
+
+    @property
+    def producers(self) -> list[Member]:
+        """Members whose output channels are the group's channels (convs, linears, BNs, depthwise convs)."""
+        return [member for member in self.members if member.role == OUT]
+
+    @property
+    def consumers(self) -> list[Member]:
+        """Members reading the group's channels as inputs (the next convs and linears)."""
+        return [member for member in self.members if member.role == IN]
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of every layer the group touches, in discovery order, without repeats."""
+        return list(dict.fromkeys(member.module for member in self.members))

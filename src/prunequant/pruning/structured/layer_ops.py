@@ -1,0 +1,127 @@
+"""One pruning function per layer type: keep only the given positions of a layer's output or input dimension.
+
+Each function rewrites the layer in place into an ordinary layer of the smaller shape (new Parameters,
+updated `out_channels`/`in_features`/... attributes), so the model stays a plain nn.Module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from prunequant.errors import UnsupportedLayerError
+from prunequant.pruning.structured.groups import IN, OUT
+
+
+@dataclass(frozen=True)
+class LayerOps:
+    """How to read the size of, and keep positions of, a layer type's output (`out`) and input (`in`) dims."""
+
+    size: Callable[[nn.Module, str], int]
+    prune_out: Callable[[nn.Module, torch.Tensor], None]
+    prune_in: Callable[[nn.Module, torch.Tensor], None] | None = None
+
+
+def _set_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    old = getattr(module, name)
+    setattr(module, name, nn.Parameter(value.detach().clone(), requires_grad=old.requires_grad))
+
+
+def _slice(module: nn.Module, names: tuple[str, ...], keep: torch.Tensor, dim: int = 0) -> None:
+    """Keep `keep` along `dim` of each named parameter or buffer that exists (None entries are skipped)."""
+    for name in names:
+        tensor = getattr(module, name, None)
+        if tensor is None:
+            continue
+        sliced = tensor.detach().index_select(dim, keep)
+        if isinstance(tensor, nn.Parameter):
+            _set_param(module, name, sliced)
+        else:
+            setattr(module, name, sliced.clone())
+
+
+def _conv_size(conv: nn.Conv2d, role: str) -> int:
+    return conv.out_channels if role == OUT else conv.in_channels
+
+
+def _conv_out(conv: nn.Conv2d, keep: torch.Tensor) -> None:
+    depthwise = conv.groups > 1 and conv.groups == conv.in_channels
+    multiplier = conv.out_channels // conv.in_channels if depthwise else 1
+    _slice(conv, ("weight", "bias"), keep)
+    conv.out_channels = len(keep)
+    if depthwise:
+        conv.in_channels = conv.groups = len(keep) // multiplier
+
+
+def _conv_in(conv: nn.Conv2d, keep: torch.Tensor) -> None:
+    groups = conv.groups
+    per_group_in = conv.in_channels // groups
+    weight = conv.weight.detach()
+    if groups == 1:
+        _set_param(conv, "weight", weight[:, keep])
+    else:  # grouped conv: each group keeps its own columns, the same number in every group
+        rows = weight.shape[0] // groups
+        parts = []
+        for g in range(groups):
+            local = keep[(keep >= g * per_group_in) & (keep < (g + 1) * per_group_in)] - g * per_group_in
+            parts.append(weight[g * rows : (g + 1) * rows][:, local])
+        if len({part.shape[1] for part in parts}) != 1:
+            raise UnsupportedLayerError(
+                f"grouped conv would keep unequal channels per group ({keep.tolist()})"
+            )
+        _set_param(conv, "weight", torch.cat(parts))
+    conv.in_channels = len(keep)
+
+
+def _linear_out(linear: nn.Linear, keep: torch.Tensor) -> None:
+    _slice(linear, ("weight", "bias"), keep)
+    linear.out_features = len(keep)
+
+
+def _linear_in(linear: nn.Linear, keep: torch.Tensor) -> None:
+    _slice(linear, ("weight",), keep, dim=1)
+    linear.in_features = len(keep)
+
+
+def _norm_out(norm: nn.Module, keep: torch.Tensor) -> None:
+    _slice(norm, ("weight", "bias", "running_mean", "running_var"), keep)
+    norm.num_features = len(keep)
+
+
+def _prelu_out(prelu: nn.PReLU, keep: torch.Tensor) -> None:
+    _slice(prelu, ("weight",), keep)
+    prelu.num_parameters = len(keep)
+
+
+_OPS: dict[type[nn.Module], LayerOps] = {
+    nn.Conv2d: LayerOps(_conv_size, _conv_out, _conv_in),
+    nn.Linear: LayerOps(
+        lambda m, role: m.out_features if role == OUT else m.in_features, _linear_out, _linear_in
+    ),
+    nn.modules.batchnorm._NormBase: LayerOps(lambda m, role: m.num_features, _norm_out),
+    nn.PReLU: LayerOps(lambda m, role: m.num_parameters, _prelu_out),
+}
+
+
+def ops_for(module: nn.Module) -> LayerOps:
+    for cls in type(module).__mro__:
+        if cls in _OPS:
+            return _OPS[cls]
+    raise UnsupportedLayerError(f"no pruning function for {type(module).__name__}")
+
+
+def keep_positions(module: nn.Module, role: str, keep: torch.Tensor) -> None:
+    """Rewrite `module` in place so that its `role` dimension keeps only positions `keep` (ascending)."""
+    ops = ops_for(module)
+    function = ops.prune_out if role == OUT else ops.prune_in
+    if function is None or role not in (IN, OUT):
+        raise UnsupportedLayerError(f"{type(module).__name__} has no {role!r} dimension to prune")
+    function(module, keep)
+
+
+def dimension_size(module: nn.Module, role: str) -> int:
+    """Current length of `module`'s `role` dimension."""
+    return ops_for(module).size(module, role)

@@ -1,0 +1,53 @@
+"""How each known op treats the channel dimension: the tables the dependency graph reads.
+
+Ops not listed here are unknown: every channel group they touch is left unpruned, never guessed.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+ELEMENTWISE = frozenset(
+    {
+        # activations and other shape-preserving unary ops (extra args are scalars or dtypes)
+        "relu", "relu_", "relu6", "sigmoid", "sigmoid_", "tanh", "hardtanh", "hardswish", "hardsigmoid",
+        "silu", "gelu", "elu", "selu", "celu", "leaky_relu", "mish", "softplus", "dropout", "dropout1d",
+        "dropout2d", "alpha_dropout", "feature_alpha_dropout", "contiguous", "clone", "detach", "float",
+        "half", "double", "to", "type_as", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "clamp", "clamp_min",
+        "clamp_max", "clip", "sign", "square", "reciprocal", "erf",
+        # binary ops with broadcasting (tensor operands tie their channels; scalars and size-1 dims do not)
+        "add", "iadd", "add_", "sub", "isub", "sub_", "mul", "imul", "mul_", "truediv", "itruediv", "div",
+        "div_", "pow", "maximum", "minimum", "floordiv",
+    }
+)  # fmt: skip
+
+SPATIAL_FUNCTIONS = {
+    "max_pool1d": 1, "avg_pool1d": 1, "adaptive_avg_pool1d": 1, "adaptive_max_pool1d": 1,
+    "max_pool2d": 2, "avg_pool2d": 2, "adaptive_avg_pool2d": 2, "adaptive_max_pool2d": 2,
+    "interpolate": 2, "upsample": 2, "upsample_nearest": 2, "upsample_bilinear": 2,
+}  # fmt: skip
+"""Functions acting on the trailing N dimensions only, each channel on its own."""
+
+REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "std", "var", "logsumexp", "nansum", "nanmean"})
+CONCATS = frozenset({"cat", "concat", "concatenate"})
+RESHAPES = frozenset({"view", "reshape"})
+NON_TENSOR = frozenset({"size", "dim", "getattr", "numel", "_assert", "is_floating_point"})
+
+ELEMENTWISE_MODULES: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish,
+    nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+    nn.Dropout3d, nn.AlphaDropout, nn.Identity,
+)  # fmt: skip
+
+SPATIAL_MODULES: dict[type[nn.Module], int] = {
+    nn.MaxPool1d: 1, nn.AvgPool1d: 1, nn.AdaptiveAvgPool1d: 1, nn.AdaptiveMaxPool1d: 1,
+    nn.MaxPool2d: 2, nn.AvgPool2d: 2, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveMaxPool2d: 2, nn.Upsample: 2,
+    nn.UpsamplingNearest2d: 2, nn.UpsamplingBilinear2d: 2, nn.ZeroPad2d: 2, nn.ConstantPad2d: 2,
+    nn.ReflectionPad2d: 2, nn.ReplicationPad2d: 2,
+}  # fmt: skip
+"""Modules acting on the trailing N dimensions only, each channel on its own."""
+
+PER_CHANNEL_NORMS: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm1d, nn.InstanceNorm2d,
+)  # fmt: skip
+"""Normalisations computed channel by channel (per-channel parameters, if any, are sliced)."""

@@ -1,0 +1,131 @@
+"""Channel spaces: union-find over sets of channels that must be pruned index by index together.
+
+A tensor's channel dimension is described by a `Layout`: a list of segments, each a whole space whose
+channel c occupies `repeat` consecutive positions (repeat > 1 after flatten). Concatenation joins
+segments; element-wise ops unify spaces; a layer reading or writing a layout becomes a member of each space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from prunequant.pruning.structured.groups import ChannelGroup, Member
+
+EXPECTED_REASONS = ("model input", "model output")
+
+
+@dataclass(frozen=True)
+class Segment:
+    space: int
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Channel layout of one tensor: `segments` along dimension `cdim`."""
+
+    segments: tuple[Segment, ...]
+    cdim: int
+
+    def with_cdim(self, cdim: int) -> Layout:
+        return Layout(self.segments, cdim)
+
+    def repeated(self, factor: int) -> Layout:
+        """Each channel now spans `factor` times more positions (flatten, depthwise channel multiplier)."""
+        return Layout(tuple(Segment(s.space, s.repeat * factor) for s in self.segments), self.cdim)
+
+
+class Spaces:
+    """Union-find of channel spaces with their members, pruning constraints and unsafe reasons."""
+
+    def __init__(self) -> None:
+        self._parent: list[int] = []
+        self._size: list[int] = []
+        self._origin: list[str] = []
+        self._members: list[list[Member]] = []
+        self._unsafe: list[list[str]] = []
+        self._blocks: list[int] = []
+
+    def new(self, size: int, origin: str, *, blocks: int = 1) -> Layout:
+        """A fresh space of `size` channels on dimension 1, named after the layer that creates it."""
+        self._parent.append(len(self._parent))
+        self._size.append(size)
+        self._origin.append(origin)
+        self._members.append([])
+        self._unsafe.append([])
+        self._blocks.append(blocks)
+        return Layout((Segment(len(self._parent) - 1),), 1)
+
+    def find(self, space: int) -> int:
+        while self._parent[space] != space:
+            self._parent[space] = self._parent[self._parent[space]]
+            space = self._parent[space]
+        return space
+
+    def size(self, space: int) -> int:
+        return self._size[self.find(space)]
+
+    def positions(self, layout: Layout) -> int:
+        """Length of the tensor dimension that `layout` describes."""
+        return sum(self.size(s.space) * s.repeat for s in layout.segments)
+
+    def mark(self, layout: Layout | None, reason: str) -> None:
+        """Forbid pruning every space in `layout`, for `reason`."""
+        for segment in layout.segments if layout else ():
+            self._unsafe[self.find(segment.space)].append(reason)
+
+    def constrain_blocks(self, layout: Layout, blocks: int) -> None:
+        for segment in layout.segments:
+            root = self.find(segment.space)
+            self._blocks[root] = math.lcm(self._blocks[root], blocks)
+
+    def add_members(self, layout: Layout, module: str, role: str) -> None:
+        """Register `module`'s `role` dimension as reading/writing `layout`, segment by segment."""
+        offset = 0
+        for segment in layout.segments:
+            self._members[self.find(segment.space)].append(Member(module, role, offset, segment.repeat))
+            offset += self.size(segment.space) * segment.repeat
+
+    def unify(self, a: Layout, b: Layout, where: str) -> bool:
+        """Tie `a` and `b` channel by channel; when their segmentations differ both are marked unsafe."""
+        same = len(a.segments) == len(b.segments) and all(
+            sa.repeat == sb.repeat and self.size(sa.space) == self.size(sb.space)
+            for sa, sb in zip(a.segments, b.segments, strict=True)
+        )
+        if not same:
+            reason = f"{where} combines tensors whose channels are laid out differently"
+            self.mark(a, reason)
+            self.mark(b, reason)
+            return False
+        for sa, sb in zip(a.segments, b.segments, strict=True):
+            ra, rb = self.find(sa.space), self.find(sb.space)
+            if ra == rb:
+                continue
+            keep, drop = min(ra, rb), max(ra, rb)
+            self._parent[drop] = keep
+            self._members[keep] += self._members[drop]
+            self._unsafe[keep] += self._unsafe[drop]
+            self._blocks[keep] = math.lcm(self._blocks[keep], self._blocks[drop])
+        return True
+
+    def groups(self) -> list[ChannelGroup]:
+        """One ChannelGroup per root space, in creation order, named after its first creating layer."""
+        result = []
+        for space in range(len(self._parent)):
+            if self.find(space) != space:
+                continue
+            size, blocks = self._size[space], self._blocks[space]
+            unsafe = list(dict.fromkeys(self._unsafe[space]))
+            if size % blocks:
+                unsafe.append(f"grouped convs need {blocks} equal blocks but the group has {size} channels")
+            group = ChannelGroup(
+                name=self._origin[space],
+                channels=size,
+                members=list(dict.fromkeys(self._members[space])),
+                blocks=blocks,
+                unsafe=unsafe,
+                expected=all(reason in EXPECTED_REASONS for reason in unsafe),
+            )
+            result.append(group)
+        return result

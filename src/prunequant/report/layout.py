@@ -1,0 +1,87 @@
+"""The order of the report, shared by the markdown and HTML renderers: a summary, then tables and figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prunequant.report.plots import Plot
+from prunequant.report.run_data import RunData
+from prunequant.report.tables import Table
+
+Block = Table | Plot
+
+ORDER = (
+    "profile",
+    "sweep",
+    "accuracy_vs_prune",
+    "accuracy_vs_bits",
+    "runtime_vs_level",
+    "accuracy_vs_size",
+    "accuracy_vs_latency",
+    "pd",
+    "structured",
+    "sensitivity",
+    "search",
+    "export",
+    "bench",
+    "trials",
+)
+"""Table and plot keys in report order."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The headline: title and one line per fact; `recipe` is the run's recipe.toml text ("" if absent)."""
+
+    title: str
+    lines: list[str]
+    recipe: str = ""
+
+
+def summary(data: RunData) -> Summary:
+    """Baseline, best model under the budget with its gains, the combined levels, and trial counts."""
+    counts = {
+        status: sum(row.status == status for row in data.rows) for status in ("done", "pruned", "failed")
+    }
+    lines = [
+        f"{len(data.rows)} trials: {counts['done']} done, {counts['pruned']} stopped early, "
+        f"{counts['failed']} failed.",
+        f"Budget: at most {100 * data.max_drop:g} point(s) of validation {data.metric} below the original; "
+        f"'best' minimises {data.objective}.",
+    ]
+    base, best = data.baseline, data.best
+    if base is not None:
+        batch = data.recipe.get("profile", {}).get("batch_size", 1)
+        lines.append(
+            f"Original: top-1 {100 * base.get('top1'):.2f}%, {base.get('params'):,} params, "
+            f"{base.get('file_bytes', 0) / 1024:.1f} KB, {base.get('latency_fp32_ms', 0):.3f} ms per batch "
+            f"of {batch}."
+        )
+    if base is not None and best is not None:
+        parts = [
+            f"top-1 {100 * best.get('top1'):.2f}% ({100 * (best.get('top1') - base.get('top1')):+.2f} pts)"
+        ]
+        if best.get("file_bytes") and base.get("file_bytes"):
+            ratio = base.get("file_bytes") / best.get("file_bytes")
+            parts.append(f"{best.get('file_bytes') / 1024:.1f} KB ({ratio:.2f}x smaller)")
+        if best.get("speedup"):
+            parts.append(f"{best.get('speedup'):.2f}x the original's speed (eager fp32, timed interleaved)")
+        lines.append(f"Best under budget: {best.label}: {', '.join(parts)}.")
+    elif base is not None:
+        lines.append("No compressed model stayed within the budget.")
+    choice = data.combine_choice
+    if choice:
+        amount = "none" if choice["amount"] is None else f"{100 * choice['amount']:g}%"
+        bits = "none" if choice["bits"] is None else f"{choice['bits']} bits"
+        lines.append(f"Combined best levels: pruning {amount}, quantization {bits}.")
+    recipe = data.run_dir / "recipe.toml"
+    return Summary(f"Compression report: {data.name}", lines, recipe.read_text() if recipe.is_file() else "")
+
+
+def arrange(tables: list[Table], plots: list[Plot]) -> list[Block]:
+    """Tables and plots in ORDER (several bench tables keep their own order)."""
+    blocks: list[Block] = []
+    for key in ORDER:
+        blocks += [plot for plot in plots if plot.key == key]
+        blocks += [table for table in tables if table.key == key]
+    return blocks

@@ -1,0 +1,355 @@
+"""The report's figures (matplotlib Agg, no pyplot state): accuracy vs prune ratio and vs bits, accuracy vs
+latency and vs size with the Pareto front, runtime vs level, the sensitivity heatmaps, structured pruning."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from prunequant.lab.select import objective_value, pareto_front
+from prunequant.lab.sensitivity import heatmap
+from prunequant.lab.store import TrialRow
+from prunequant.report.run_data import RunData
+from prunequant.report.tables import step_of
+
+STAGE_COLORS = {
+    "post_prune": "#1f77b4",
+    "aware_prune": "#2ca02c",
+    "post_quant": "#9467bd",
+    "aware_quant": "#8c564b",
+    "combine": "#d62728",
+    "structured": "#ff7f0e",
+    "search": "#17becf",
+}
+STAGE_NAMES = {
+    "post_prune": "post prune",
+    "aware_prune": "aware prune",
+    "post_quant": "post quant",
+    "aware_quant": "aware quant",
+    "combine": "combined",
+    "structured": "structured",
+    "search": "search",
+}
+AWARE_COLORS = ("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2")
+DPI = 110
+
+
+def _legend(ax: Axes) -> None:
+    """The legend outside the axes, on the right, so it never hides data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
+def _bit_ticks(ax: Axes, rows: list[TrialRow]) -> None:
+    """Integer bit widths on the x axis, widest on the left."""
+    ticks = sorted({_bits(row) for row in rows})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.invert_xaxis()
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A written figure: its file, and a caption for the report."""
+
+    key: str
+    path: Path
+    caption: str
+
+
+def _figure(width: float = 8.5, height: float = 4.2, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, ncols, squeeze=False)[0]
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    return figure, list(axes)
+
+
+def _baseline_lines(ax: Axes, data: RunData, key: str = "top1") -> None:
+    """The original model (red, as in seed 000) and the budget below it (dashed)."""
+    if data.baseline is None or data.baseline.get(key) is None:
+        return
+    level = 100 * data.baseline.get(key)
+    ax.axhline(level, color="red", lw=1.5, label=f"original ({level:.2f}%)")
+    ax.axhline(
+        level - 100 * data.max_drop,
+        color="red",
+        lw=1,
+        ls="--",
+        alpha=0.6,
+        label=f"budget (-{100 * data.max_drop:g} pts)",
+    )
+
+
+def _lr(row: TrialRow) -> float:
+    return row.config["finetune"]["lr"] if row.config.get("finetune") else 0.0
+
+
+def _series(ax: Axes, rows: list[TrialRow], level: Callable[[TrialRow], float], label: str, **style) -> None:
+    points = sorted((level(row), 100 * row.get("top1")) for row in rows if row.get("top1") is not None)
+    if points:
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o", label=label, **style)
+
+
+def _aware_series(ax: Axes, rows: list[TrialRow], level: Callable[[TrialRow], float], name: str) -> None:
+    """Per LR: after fine-tuning at the LR (dotted) and after refining at LR/10 (solid)."""
+    by_lr: dict[float, list[TrialRow]] = defaultdict(list)
+    for row in rows:
+        by_lr[_lr(row)].append(row)
+    for index, (lr, group) in enumerate(sorted(by_lr.items())):
+        color = AWARE_COLORS[index % len(AWARE_COLORS)]
+        phases = [
+            (level(r), 100 * r.extra["phases"][0]["top1"])
+            for r in group
+            if len(r.extra.get("phases", [])) > 1
+        ]
+        if phases:
+            xs, ys = zip(*sorted(phases), strict=True)
+            ax.plot(xs, ys, marker="^", ls=":", color=color, label=f"{name}: fine-tuned @ lr {lr:g}")
+        label = f"{name} + refine (lr {lr:g}, then /10)" if phases else f"{name} @ lr {lr:g}"
+        _series(ax, group, level, label, color=color)
+
+
+def _amount(row: TrialRow) -> float:
+    return 100 * step_of(row, "prune")["amount"]
+
+
+def _bits(row: TrialRow) -> float:
+    return step_of(row, "quantize")["w_bits"]
+
+
+def accuracy_vs_prune(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 1/3, seed 002 Fig. 1: top-1 vs prune ratio, post vs aware vs refine."""
+    post, aware = data.stage("post_prune"), data.stage("aware_prune")
+    if not post and not aware:
+        return None
+    figure, (ax,) = _figure()
+    _series(ax, post, _amount, "post-training", color=STAGE_COLORS["post_prune"])
+    _aware_series(ax, aware, _amount, "aware")
+    _baseline_lines(ax, data)
+    ax.set(xlabel="weights pruned (%)", ylabel="test top-1 accuracy (%)", title="Accuracy vs. pruning ratio")
+    _legend(ax)
+    return figure
+
+
+def accuracy_vs_bits(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 2: top-1 vs weight bits, post vs aware."""
+    post, aware = data.stage("post_quant"), data.stage("aware_quant")
+    if not post and not aware:
+        return None
+    figure, (ax,) = _figure()
+    _series(ax, post, _bits, "post-training", color=STAGE_COLORS["post_quant"])
+    _aware_series(ax, aware, _bits, "aware")
+    _baseline_lines(ax, data)
+    _bit_ticks(ax, post + aware)
+    ax.set(xlabel="weight bits", ylabel="test top-1 accuracy (%)", title="Accuracy vs. quantization bits")
+    _legend(ax)
+    return figure
+
+
+def _tradeoff(data: RunData, objective: str, scale: float, xlabel: str, title: str) -> Figure | None:
+    """Every model's accuracy against its objective value (x `scale`), the Pareto front, the original,
+    the combined model and the best one under budget."""
+
+    def cost(row: TrialRow) -> float | None:
+        value = objective_value(row, objective)
+        return None if value is None else scale * value
+
+    models = [row for row in data.models() if cost(row) is not None and row.get("top1") is not None]
+    if not models or data.baseline is None:
+        return None
+    figure, (ax,) = _figure(9.0, 4.8)
+
+    def mark(rows: list[TrialRow], **style) -> None:
+        ax.scatter([cost(r) for r in rows], [100 * r.get("top1") for r in rows], **style)
+
+    for stage, color in STAGE_COLORS.items():
+        rows = [row for row in models if row.stage == stage]
+        if rows:
+            mark(rows, s=28, color=color, alpha=0.8, label=STAGE_NAMES[stage])
+    front = pareto_front([*models, data.baseline], objective)
+    ax.step(
+        [cost(r) for r in front],
+        [100 * r.get("top1") for r in front],
+        where="post",
+        color="black",
+        lw=1,
+        alpha=0.7,
+        label="Pareto front",
+    )
+    mark([data.baseline], s=140, color="green", edgecolor="black", zorder=5, label="original (fp32)")
+    combined = [row for row in data.stage("combine") if cost(row) is not None]
+    if combined:
+        mark(combined, marker="*", s=320, color="#d62728", edgecolor="black", zorder=6, label="best combined")
+    if data.best is not None and cost(data.best) is not None:
+        mark(
+            [data.best],
+            s=260,
+            facecolor="none",
+            edgecolor="gold",
+            lw=2.5,
+            zorder=7,
+            label=f"best under budget ({data.objective})",
+        )
+    _baseline_lines(ax, data)
+    ax.set(xlabel=xlabel, ylabel="test top-1 accuracy (%)", title=title)
+    _legend(ax)
+    return figure
+
+
+def accuracy_vs_latency(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 4 (right): every model's accuracy against its runtime relative to the original."""
+    return _tradeoff(
+        data,
+        "latency",
+        1.0,
+        "runtime relative to the original (eager fp32, timed interleaved)",
+        "Accuracy vs. runtime",
+    )
+
+
+def accuracy_vs_size(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 4 (left): every model's accuracy against its compressed file size."""
+    return _tradeoff(data, "size", 1 / 1024, "model file size (KB)", "Accuracy vs. model size")
+
+
+def runtime_vs_level(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 6: runtime per pruning level and per bit width, relative to the original (each trial
+    timed interleaved with the original, so machine load cancels out)."""
+    panels = [
+        (("post_prune", "aware_prune"), _amount, "weights pruned (%)", "Runtime vs. pruning level"),
+        (("post_quant", "aware_quant"), _bits, "weight bits", "Runtime vs. bit width"),
+    ]
+    panels = [panel for panel in panels if any(data.stage(s) for s in panel[0])]
+    if not panels:
+        return None
+    figure, axes = _figure(5.0 * len(panels), 4.0, len(panels))
+    for ax, (stages, level, xlabel, title) in zip(axes, panels, strict=True):
+        for stage in stages:
+            points = sorted(
+                (level(r), objective_value(r, "latency"))
+                for r in data.stage(stage)
+                if objective_value(r, "latency") is not None
+            )
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", color=STAGE_COLORS[stage], label=STAGE_NAMES[stage])
+        ax.axhline(1.0, color="red", lw=1.5, label="original")
+        if level is _bits:
+            _bit_ticks(ax, [row for stage in stages for row in data.stage(stage)])
+        ax.set(xlabel=xlabel, ylabel="runtime / original's (eager fp32)", title=title)
+        ax.set_ylim(0, 1.3 * max(max(line.get_ydata()) for line in ax.get_lines()))
+        ax.legend(fontsize=8, loc="lower left")
+    return figure
+
+
+def sensitivity_heatmap(data: RunData) -> Figure | None:
+    """Per-layer accuracy drop when only that layer is pruned (left) or quantized (right)."""
+    rows = data.stage("sensitivity")
+    if not rows:
+        return None
+    layers = heatmap(rows, "amount")[0]
+    figure, axes = _figure(11.0, max(3.0, 1.6 + 0.32 * len(layers)), 2)
+    panels = (
+        ("amount", "share of the layer pruned", "Drop when one layer is pruned"),
+        ("bits", "weight bits", "Drop when one layer is quantized"),
+    )
+    for ax, (axis, label, title) in zip(axes, panels, strict=True):
+        layers, levels, drops = heatmap(rows, axis)
+        values = [[100 * d for d in row] for row in drops]
+        top = max(1.0, max(map(max, values)))
+        image = ax.imshow(values, cmap="Reds", aspect="auto", vmin=0, vmax=top)
+        ax.set_xticks(range(len(levels)), [f"{float(v):g}" for v in levels])
+        ax.set_yticks(range(len(layers)), layers, fontsize=8)
+        ax.grid(False)
+        for i, row in enumerate(values):
+            for j, value in enumerate(row):
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > 0.6 * top else "black",
+                )
+        ax.set(xlabel=label, title=title)
+        figure.colorbar(image, ax=ax, shrink=0.8, label="validation accuracy drop (points)")
+    return figure
+
+
+def structured_accuracy(data: RunData) -> Figure | None:
+    """Seed 003: accuracy vs channels removed, one line per schedule and format."""
+    rows = data.stage("structured")
+    if not rows:
+        return None
+    figure, (ax,) = _figure()
+    groups: dict[str, list[TrialRow]] = defaultdict(list)
+    for row in rows:
+        groups[f"{row.config['schedule']} {row.config['format'].upper()}"].append(row)
+    for name, group in sorted(groups.items()):
+        _series(ax, group, lambda r: 100 * r.config["amount"], name)
+    _baseline_lines(ax, data)
+    ax.set(
+        xlabel="channels removed (%)",
+        ylabel="test top-1 accuracy (%)",
+        title="Structured pruning: schedule x format",
+    )
+    _legend(ax)
+    return figure
+
+
+PLOTS: dict[str, tuple[Callable[[RunData], Figure | None], str]] = {
+    "accuracy_vs_prune": (
+        accuracy_vs_prune,
+        "Accuracy vs. pruning ratio: post-training, aware fine-tuned at the "
+        "original LR, and after refining at LR/10 (seed 000 Fig. 1/3, seed 002 Fig. 1).",
+    ),
+    "accuracy_vs_bits": (
+        accuracy_vs_bits,
+        "Accuracy vs. weight bits, post-training and aware (seed 000 Fig. 2).",
+    ),
+    "accuracy_vs_latency": (
+        accuracy_vs_latency,
+        "Accuracy vs. runtime relative to the original (timed interleaved) with the Pareto front; the "
+        "green circle is the original, the star the combined best levels (seed 000 Fig. 4).",
+    ),
+    "accuracy_vs_size": (
+        accuracy_vs_size,
+        "Accuracy vs. compressed file size with the Pareto front (Fig. 4).",
+    ),
+    "runtime_vs_level": (
+        runtime_vs_level,
+        "Runtime per pruning level and bit width, relative to the original timed interleaved in the same "
+        "trial (seed 000 Fig. 6). Masked zeros and N-bit weights run on the same dense fp32 kernels: 1.0x.",
+    ),
+    "sensitivity": (
+        sensitivity_heatmap,
+        "Per-layer sensitivity: validation points lost when only one layer is "
+        "pruned or quantized. Robust layers can be pruned harder (sensitivity allocation).",
+    ),
+    "structured": (structured_accuracy, "Structured pruning: accuracy per schedule and format (seed 003)."),
+}
+
+
+def write_plots(data: RunData, folder: Path) -> list[Plot]:
+    """Render every plot that has data into `folder` as PNG; return them in report order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, (build, caption) in PLOTS.items():
+        figure = build(data)
+        if figure is None:
+            continue
+        path = folder / f"{key}.png"
+        tmp = path.with_suffix(".tmp.png")
+        figure.savefig(tmp, dpi=DPI)
+        tmp.replace(path)
+        written.append(Plot(key, path, caption))
+    return written

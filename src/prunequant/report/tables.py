@@ -1,0 +1,461 @@
+"""The report's tables as plain data (title, columns, cells with sort keys), rendered by markdown.py and
+html.py: seed 000 Table I (profile) and Table II (post/aware x pruning/quantization), seed 003 Table 4
+(performance density), structured, search, export, benchmark and the full trial list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prunequant.lab.select import pareto_front
+from prunequant.lab.store import TrialRow
+from prunequant.report.run_data import RunData
+
+Cell = tuple[str, float | str | None]
+"""(text shown, sort key)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table; `numeric` marks right-aligned columns; `highlight` holds row indices to emphasise."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    numeric: set[int] = field(default_factory=set)
+    note: str = ""
+    highlight: set[int] = field(default_factory=set)
+
+
+def num(value: float | None, scale: float = 1.0, digits: int = 2, suffix: str = "") -> Cell:
+    """A number cell: formatted text and the raw value as sort key; '-' when missing."""
+    if value is None:
+        return ("-", None)
+    return (f"{value * scale:,.{digits}f}{suffix}", value)
+
+
+def text(value: Any) -> Cell:
+    return (str(value), str(value))
+
+
+def count(value: float | None) -> Cell:
+    """A large count with an SI suffix (k, M, G)."""
+    if value is None:
+        return ("-", None)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return (f"{value / scale:.2f}{unit}", value)
+    return (f"{value:.0f}", value)
+
+
+def delta(row: TrialRow, baseline: TrialRow | None, key: str = "top1") -> Cell:
+    """Change in accuracy points versus the baseline."""
+    if baseline is None or row.get(key) is None or baseline.get(key) is None:
+        return ("-", None)
+    points = 100 * (row.get(key) - baseline.get(key))
+    return (f"{points:+.2f}", points)
+
+
+def speedup(row: TrialRow) -> Cell:
+    """The trial's eager speedup over the original (timed interleaved), e.g. "1.52x"."""
+    return num(row.get("speedup"), digits=2, suffix="x")
+
+
+def step_of(row: TrialRow, op: str) -> dict[str, Any] | None:
+    """The first step `op` of a compress trial's config, or None."""
+    return next((step for step in row.config.get("steps", []) if step["op"] == op), None)
+
+
+def sparsity(row: TrialRow) -> float | None:
+    params, nonzero = row.get("params"), row.get("nonzero_params")
+    return None if not params or nonzero is None else 1.0 - nonzero / params
+
+
+def profile_table(data: RunData) -> Table | None:
+    """Seed 000 Table I: the original model per top-level module."""
+    if data.baseline is None:
+        return None
+    profile = data.baseline.extra["profile"]
+    rows = []
+    for group in [*profile["groups"], {**profile["total"], "name": "TOTAL", "params_share": 1.0}]:
+        rows.append(
+            [
+                text(group["name"]),
+                num(group.get("layers"), digits=0),
+                count(group["params"]),
+                num(group.get("params_share"), 100, 1),
+                count(group["nonzero_params"]),
+                count(group["macs"]),
+                count(group["flops"]),
+                num(group["activation_bytes"], 1 / 1024, 1),
+                num(group.get("latency_ms"), digits=3),
+            ]
+        )
+    rows[-1][1] = num(sum(g["layers"] for g in profile["groups"]), digits=0)
+    return Table(
+        "profile",
+        "Table I. Profile of the original model (per top-level module)",
+        [
+            "module",
+            "layers",
+            "params",
+            "params %",
+            "non-zero",
+            "MACs",
+            "FLOPs",
+            "activations KB",
+            "latency ms",
+        ],
+        rows,
+        set(range(1, 9)),
+        "MACs/FLOPs per sample (FLOPs: seed 000 eq. 3/4); latency at the profile batch size.",
+        {len(rows) - 1},
+    )
+
+
+def _sweep_kind(row: TrialRow) -> str:
+    return {
+        "post_prune": "Post",
+        "post_quant": "Post",
+        "aware_prune": "Aware",
+        "aware_quant": "Aware",
+        "combine": "Combined",
+    }.get(row.stage, row.stage)
+
+
+def sweep_table(data: RunData) -> Table | None:
+    """Seed 000 Table II: post- and aware-training pruning and quantization, and the combination."""
+    stages = ("post_prune", "aware_prune", "post_quant", "aware_quant", "combine")
+    sweep = [row for stage in stages for row in data.stage(stage)]
+    if not sweep or data.baseline is None:
+        return None
+    rows = [_sweep_row("Original", data.baseline, data.baseline)]
+    rows += [_sweep_row(_sweep_kind(row), row, data.baseline) for row in sweep]
+    best = {index + 1 for index, row in enumerate(sweep) if data.best and row.trial_id == data.best.trial_id}
+    return Table(
+        "sweep",
+        "Table II. Post- and aware-training pruning and quantization (seed 000)",
+        [
+            "kind",
+            "pruning",
+            "quantization",
+            "LR",
+            "top-1 %",
+            "Δ top-1",
+            "top-5 %",
+            "zeros %",
+            "size KB",
+            "latency ms",
+            "speedup",
+            "trial s",
+        ],
+        rows,
+        set(range(4, 12)),
+        "pruning: the amount pruned (for quantization rows, the share of weights quantization itself rounds "
+        "to zero, as in seed 000); aware = fine-tune at the LR shown, then refine at LR x refine_factor; "
+        "speedup: eager fp32 vs the original, timed interleaved in the same trial.",
+        best,
+    )
+
+
+def _sweep_row(kind: str, row: TrialRow, baseline: TrialRow) -> list[Cell]:
+    prune, quant = step_of(row, "prune"), step_of(row, "quantize")
+    zero_share = row.extra.get("steps", {}).get("zero_share")
+    if prune is not None:
+        pruning = num(prune["amount"], 100, 0, "%")
+    elif zero_share is not None:
+        pruning = num(zero_share, 100, 2, "%")
+    else:
+        pruning = text("-")
+    bits = quant["w_bits"] if quant else 32
+    finetune = row.config.get("finetune")
+    return [
+        text(kind),
+        pruning,
+        (f"{bits} bits", bits),
+        text(f"{finetune['lr']:g}" if finetune else "-"),
+        num(row.get("top1"), 100),
+        delta(row, baseline),
+        num(row.get("top5"), 100),
+        num(sparsity(row), 100, 1),
+        num(row.get("file_bytes"), 1 / 1024, 1),
+        num(row.get("latency_fp32_ms"), digits=3),
+        speedup(row),
+        num(row.duration_s, digits=1),
+    ]
+
+
+def pd_table(data: RunData) -> Table | None:
+    """Seed 003 Table 4: memory at the bit widths and sparsities used, and performance density."""
+    rows_in = ([data.baseline] if data.baseline else []) + data.models()
+    rows_in = [row for row in rows_in if row.get("pd") is not None]
+    if not rows_in:
+        return None
+    rows_in.sort(key=lambda row: -row.get("pd"))
+    rows = [
+        [
+            text(row.label),
+            num(row.get("w_bits"), digits=0),
+            num(row.get("a_bits"), digits=0),
+            num(sparsity(row), 100, 1),
+            num(row.get("weight_mb"), digits=3),
+            num(row.get("activation_mb"), digits=3),
+            num(row.get("weight_mb") + row.get("activation_mb"), digits=3),
+            num(row.get("top1"), 100),
+            num(row.get("pd"), digits=1),
+        ]
+        for row in rows_in
+    ]
+    return Table(
+        "pd",
+        "Table 4. Operating memory and performance density (seed 003)",
+        [
+            "model",
+            "W bits",
+            "A bits",
+            "weight zeros %",
+            "weights Mb",
+            "activations Mb",
+            "total Mb",
+            "top-1 %",
+            "PD",
+        ],
+        rows,
+        set(range(1, 9)),
+        "Mb = megabits (non-zero elements x bits / 1e6, activations for one input); PD = top-1 % / total Mb.",
+    )
+
+
+def structured_table(data: RunData) -> Table | None:
+    """Seed 003: channel pruning x schedule x weight/activation bits."""
+    rows_in = data.stage("structured")
+    if not rows_in or data.baseline is None:
+        return None
+    rows = []
+    for row in rows_in:
+        config = row.config
+        rows.append(
+            [
+                text(config["schedule"]),
+                num(config["amount"], 100, 0, "%"),
+                text(config["importance"]),
+                text(config["format"].upper()),
+                count(row.get("params")),
+                count(row.get("macs")),
+                num(row.get("top1"), 100),
+                delta(row, data.baseline),
+                num(row.get("latency_fp32_ms"), digits=3),
+                speedup(row),
+                num(row.get("pd"), digits=1),
+            ]
+        )
+    return Table(
+        "structured",
+        "Structured (channel) pruning x quantization x schedule (seed 003)",
+        [
+            "schedule",
+            "channels",
+            "importance",
+            "format",
+            "params",
+            "MACs",
+            "top-1 %",
+            "Δ top-1",
+            "latency ms",
+            "speedup",
+            "PD",
+        ],
+        rows,
+        set(range(4, 11)),
+        "Channels are physically removed: MACs and latency drop with them. Speedup: eager fp32, timed "
+        "interleaved with the original in the same trial.",
+    )
+
+
+def search_table(data: RunData) -> Table | None:
+    """Every search trial, with its place on the Pareto fronts (accuracy vs size, vs latency); trials on
+    the front of the recipe's objective are highlighted."""
+    rows_in = [row for row in data.rows if row.stage == "search" and row.finished]
+    if not rows_in:
+        return None
+    fronts = {
+        objective: {row.trial_id for row in pareto_front(data.stage("search"), objective)}
+        for objective in ("size", "latency")
+    }
+    rows = [
+        [
+            text(row.label),
+            text(row.status),
+            num(row.get("val_score"), 100),
+            num(row.get("top1"), 100),
+            num(row.get("file_bytes"), 1 / 1024, 1),
+            num(row.get("latency_fp32_ms"), digits=3),
+            speedup(row),
+            text("yes" if row.trial_id in fronts["size"] else ""),
+            text("yes" if row.trial_id in fronts["latency"] else ""),
+        ]
+        for row in rows_in
+    ]
+    objective = fronts[data.objective]
+    return Table(
+        "search",
+        "Automatic search (Optuna TPE) under the accuracy budget",
+        [
+            "configuration",
+            "status",
+            "val %",
+            "top-1 %",
+            "size KB",
+            "latency ms",
+            "speedup",
+            "Pareto: size",
+            "Pareto: runtime",
+        ],
+        rows,
+        {2, 3, 4, 5, 6},
+        "pruned = stopped early by the pruner (validation drop far beyond the budget).",
+        {index for index, row in enumerate(rows_in) if row.trial_id in objective},
+    )
+
+
+def export_table(data: RunData) -> Table | None:
+    """ONNX exports: onnxruntime fp32 vs the deployed (int8 QDQ) file, accuracy, latency and size."""
+    rows_in = data.stage("export")
+    if not rows_in:
+        return None
+    rows = []
+    for row in rows_in:
+        fp32, deployed = row.get("latency_fp32_ms"), row.extra.get("deployed_ms")
+        rows.append(
+            [
+                text(row.label.removeprefix("export ")),
+                text(row.extra.get("precision", "-")),
+                num(row.extra.get("fp32", {}).get("top1"), 100),
+                num(row.get("top1"), 100),
+                num(fp32, digits=3),
+                num(deployed, digits=3),
+                num(fp32 / deployed if fp32 and deployed else None, digits=2, suffix="x"),
+                num(row.extra.get("fp32_bytes"), 1 / 1024, 1),
+                num(row.get("file_bytes"), 1 / 1024, 1),
+            ]
+        )
+    columns = [
+        "model",
+        "deployed as",
+        "fp32 top-1 %",
+        "deployed top-1 %",
+        "fp32 ms",
+        "deployed ms",
+        "speedup",
+        "fp32 KB",
+        "deployed KB",
+    ]
+    return Table(
+        "export",
+        "ONNX export: onnxruntime fp32 vs the deployed file",
+        columns,
+        rows,
+        set(range(2, 9)),
+        "int8: QDQ with integer kernels (a quantized model keeps its own scales; a float one is calibrated "
+        "by onnxruntime, U8 activations / S8 per-channel weights). Other widths run as dequantized float.",
+    )
+
+
+def bench_tables(data: RunData) -> list[Table]:
+    """One table per bench trial: interleaved medians and ratios to the baseline."""
+    tables = []
+    for row in data.stage("bench"):
+        cells = [
+            [
+                text(r["model"]),
+                text(r["runtime"]),
+                num(r["batch"], digits=0),
+                num(r["median_ms"], digits=3),
+                num(r["p90_ms"], digits=3),
+                num(r["ratio_vs_first"], digits=2, suffix="x"),
+                num(r["bytes"], 1 / 1024, 1) if r["bytes"] is not None else text("-"),
+            ]
+            for r in row.extra["rows"]
+        ]
+        tuned = (
+            "set"
+            if row.extra.get("malloc_tuned")
+            else "NOT set (eager torch timings look worse than they are)"
+        )
+        tables.append(
+            Table(
+                "bench",
+                "Runtime benchmark (interleaved rounds, medians; speedup vs the original in torch)",
+                ["model", "runtime", "batch", "median ms", "p90 ms", "speedup", "KB on disk"],
+                cells,
+                {2, 3, 4, 5, 6},
+                f"{row.extra['threads']} threads, {row.extra['rounds']} rounds x "
+                f"{row.extra['repeats']} repeats; "
+                f"glibc malloc tuning {tuned}.",
+            )
+        )
+    return tables
+
+
+def trials_table(data: RunData) -> Table:
+    """Every trial of the run, sortable (the HTML report's last table)."""
+    rows = [
+        [
+            text(row.stage),
+            text(row.label),
+            text(row.status),
+            num(row.get("top1"), 100),
+            num(row.get("val_score"), 100),
+            count(row.get("nonzero_params")),
+            count(row.get("effective_macs")),
+            num(row.get("file_bytes"), 1 / 1024, 1),
+            num(row.get("latency_fp32_ms"), digits=3),
+            speedup(row),
+            num(row.get("pd"), digits=1),
+            num(row.duration_s, digits=1),
+            text(row.error or ""),
+        ]
+        for row in data.rows
+    ]
+    highlight = {i for i, row in enumerate(data.rows) if data.best and row.trial_id == data.best.trial_id}
+    return Table(
+        "trials",
+        "All trials",
+        [
+            "stage",
+            "trial",
+            "status",
+            "top-1 %",
+            "val %",
+            "non-zero params",
+            "effective MACs",
+            "size KB",
+            "latency ms",
+            "speedup",
+            "PD",
+            "time s",
+            "error",
+        ],
+        rows,
+        set(range(3, 12)),
+        "Click a column header to sort.",
+        highlight,
+    )
+
+
+TABLES: list[Callable[[RunData], Table | None]] = [
+    profile_table,
+    sweep_table,
+    pd_table,
+    structured_table,
+    search_table,
+    export_table,
+]
+
+
+def all_tables(data: RunData) -> list[Table]:
+    """The report's tables in order (those with no data are left out), the full trial list last."""
+    found = [table for build in TABLES if (table := build(data)) is not None]
+    return [*found, *bench_tables(data), trials_table(data)]

@@ -1,0 +1,111 @@
+"""Fixtures of the lab tests: a tiny recipe (synthetic 1x8x8 data, a 4-wide small_cnn trained in the run)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from prunequant.lab.store import METRIC_COLUMNS, TrialRow
+
+BASE = """\
+[run]
+seed = 0
+max_drop = 0.05
+threads = 1
+
+[model]
+arch = "small_cnn"
+kwargs = { width = 4 }
+
+[data]
+dataset = "synthetic"
+options = { num_classes = 4, input_shape = [1, 8, 8], size = 256, noise = 0.6 }
+
+[baseline]
+lr = 0.1
+epochs = 3
+batch_size = 32
+
+[profile]
+repeats = 2
+"""
+
+SWEEPS = """
+[post_prune]
+amounts = [0.25, 0.5]
+
+[aware_prune]
+amounts = [0.5]
+epochs = 1
+refine_epochs = 1
+
+[post_quant]
+bits = [8, 4]
+
+[aware_quant]
+bits = [4]
+epochs = 1
+refine_epochs = 0
+
+[combine]
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_base() -> str:
+    """The [run], [model], [data], [baseline] and [profile] tables of the tiny recipe."""
+    return BASE
+
+
+@pytest.fixture(scope="session")
+def tiny_sweeps() -> str:
+    """Seed 000's stages in miniature: post/aware pruning and quantization, then combine."""
+    return SWEEPS
+
+
+@pytest.fixture
+def recipe_file(tmp_path: Path) -> Callable[..., Path]:
+    """write(extra, base=BASE, name="tiny.toml") -> path of a recipe file in tmp_path."""
+
+    def write(extra: str = "", base: str = BASE, name: str = "tiny.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(base + extra)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_row() -> Callable[..., TrialRow]:
+    """make_row(stage, val_score=None, status="done", config=None, extra=None, **metrics) -> TrialRow."""
+    counter = iter(range(10**6))
+
+    def make(
+        stage: str,
+        val_score: float | None = None,
+        *,
+        status: str = "done",
+        config: dict | None = None,
+        extra: dict | None = None,
+        **metrics: float,
+    ) -> TrialRow:
+        number = next(counter)
+        return TrialRow(
+            trial_id=f"t{number}",
+            stage=stage,
+            label=f"{stage} {number}",
+            config=config or {},
+            status=status,
+            error=None,
+            attempts=1,
+            metrics={**dict.fromkeys(METRIC_COLUMNS), "val_score": val_score, **metrics},
+            started_at=None,
+            finished_at=None,
+            duration_s=None,
+            checkpoint=None,
+            extra=extra or {},
+        )
+
+    return make

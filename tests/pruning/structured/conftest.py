@@ -1,0 +1,71 @@
+"""Fixtures of the structured-pruning tests: the "not silently wrong" check, applied to every model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from prunequant.pruning.structured import StructuredPruneResult
+
+
+def _randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine parameters, so zeroed channels are not zero."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            n = module.num_features
+            with torch.no_grad():
+                module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(n, generator=generator) - 0.5)
+    return model.eval()
+
+
+def masked_reference(original: nn.Module, result: StructuredPruneResult, x: torch.Tensor) -> torch.Tensor:
+    """Output of the ORIGINAL model with every removed channel zeroed where the next layers read it.
+
+    Built from the plan alone (which channels of which group went), independent of the layer rewrite.
+    """
+    zero: dict[str, set[int]] = {}
+    for plan in result.groups:
+        for member in result.graph.group(plan.name).consumers if plan.removed else ():
+            zero.setdefault(member.module, set()).update(member.positions(list(plan.removed)).tolist())
+    modules = dict(original.named_modules())
+    handles = []
+    for name, positions in zero.items():
+        index = torch.tensor(sorted(positions))
+
+        def hook(module: nn.Module, args: tuple, index: torch.Tensor = index) -> tuple:
+            dim = args[0].dim() - 1 if isinstance(module, nn.Linear) else 1
+            return (args[0].index_fill(dim, index, 0.0), *args[1:])
+
+        handles.append(modules[name].register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            return original.eval()(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def check_equivalent(original: nn.Module, result: StructuredPruneResult, x: torch.Tensor, atol: float = 1e-5):
+    """The pruned model's output equals the masked original's, with the same shape; returns both outputs."""
+    with torch.no_grad():
+        pruned = result.model.eval()(x)
+    reference = masked_reference(original, result, x)
+    assert pruned.shape == reference.shape
+    torch.testing.assert_close(pruned, reference, atol=atol, rtol=1e-4)
+    return pruned, reference
+
+
+@pytest.fixture
+def equivalent():
+    """check_equivalent(original, result, x): the pruned output equals the channel-masked original's."""
+    return check_equivalent
+
+
+@pytest.fixture
+def randomize_norms():
+    return _randomize_norms

@@ -1,0 +1,31 @@
+import struct
+
+from prunequant.report import load_run
+from prunequant.report.plots import DPI, PLOTS, write_plots
+
+
+def _png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_every_plot_is_drawn_when_its_data_exists(synthetic_run, tmp_path):
+    folder = tmp_path / "plots"
+    (folder / "accuracy_vs_bits.png").parent.mkdir()
+    (folder / "accuracy_vs_bits.png").write_bytes(b"an old plot")
+    plots = write_plots(load_run(synthetic_run), folder)
+    assert [plot.key for plot in plots] == list(PLOTS)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(f"{key}.png" for key in PLOTS)
+    for plot in plots:
+        width, height = _png_size(plot.path)
+        assert width > 500 and height > 300 and plot.path.stat().st_size > 10_000
+        assert plot.caption == PLOTS[plot.key][1]
+    sizes = {plot.key: _png_size(plot.path) for plot in plots}
+    assert sizes["accuracy_vs_prune"][0] == round(8.5 * DPI)  # figure width in inches x DPI
+    assert sizes["accuracy_vs_size"] == (round(9.0 * DPI), round(4.8 * DPI))
+    assert sizes["sensitivity"][0] == round(11.0 * DPI)
+
+
+def test_a_run_without_results_draws_nothing(empty_run, tmp_path):
+    assert write_plots(load_run(empty_run), tmp_path / "plots") == []
