@@ -15,7 +15,6 @@ import torch
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from prunequant.builtin import resolve_checkpoint
 from prunequant.data import load_dataset, make_loaders
 from prunequant.errors import PrunequantError
 from prunequant.lab import load_recipe, run_recipe
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/demo"), help="run directory")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=150)  # logs keep whole table cells
     start = time.perf_counter()
     try:
         show_baseline(console)
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def show_baseline(console: Console) -> None:
     """Table I profile and test accuracy of the shipped baseline."""
-    model, meta = load_checkpoint(resolve_checkpoint("builtin:fashion-mnist"))
+    model, meta = load_checkpoint("builtin:fashion-mnist")
     splits = load_dataset("fashion-mnist")
     console.rule("shipped baseline: builtin:fashion-mnist")
     console.print(f"model {meta.get('arch')}, trained {meta.get('train', {}).get('epochs')} epochs")

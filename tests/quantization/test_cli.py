@@ -78,3 +78,13 @@ def test_malformed_layer_bits_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["quantize", *MODEL, "--layer-bits", "fc3=x4"])
     assert exit_info.value.code == 2 and "PATTERN=wBaB" in capsys.readouterr().err
+
+
+def test_no_residuals_maps_to_quantize_residuals_false(tmp_path, capsys):
+    out = tmp_path / "q.pt"
+    args = ["quantize", "--model", "resnet20", "--input-shape", "1,8,8", "--dataset", "synthetic"]
+    result = run_json(capsys, [*args, "--limit", "64", "--calib-batches", "1", "--no-residuals", "-o", str(out)])
+    assert result["quantize_residuals"] is False
+    model, meta = load_checkpoint(out)
+    assert meta["quantization"]["quantize_residuals"] is False
+    assert type(model.layer1[0].bn2).__name__ == "BatchNorm2d"  # no quantizer after the branch-ending BN

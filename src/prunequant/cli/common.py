@@ -67,7 +67,6 @@ def parse_int_list(text: str) -> list[int]:
 
 def resolve_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Return (model, metadata) from --checkpoint or --model; metadata carries input_shape when known."""
-    from prunequant.builtin import resolve_checkpoint
     from prunequant.models import build_from_spec, load_checkpoint
 
     checkpoint = getattr(args, "checkpoint", None)
@@ -82,7 +81,7 @@ def resolve_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, 
         meta = {"arch": spec, "arch_kwargs": kwargs}
     if checkpoint:
         # --model with --checkpoint gives the skeleton for user architectures (never imported from a file)
-        model, meta = load_checkpoint(resolve_checkpoint(checkpoint), model=skeleton)
+        model, meta = load_checkpoint(checkpoint, model=skeleton)
     elif skeleton is not None:
         model = skeleton
     else:

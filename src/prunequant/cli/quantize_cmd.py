@@ -70,6 +70,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--fold-bn", action="store_true", help="fold Conv2d+BatchNorm2d first (BN frozen)")
     group.add_argument("--no-input", action="store_true", help="leave the model input in float")
     group.add_argument(
+        "--no-residuals",
+        action="store_true",
+        help="quantize activations only after ReLUs (and the model input): residual branches, block outputs "
+        "and the layers reading sums stay float, so those convs do not fuse into int8 kernels",
+    )
+    group.add_argument(
         "--exclude", action="append", default=[], metavar="PATTERN", help="keep matching layers float"
     )
     group.add_argument(
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pow2_scale=args.pow2_scales,
         fold_bn=args.fold_bn,
         quantize_input=not args.no_input,
+        quantize_residuals=not args.no_residuals,
         overrides=dict(args.layer_bits),
         exclude=tuple(args.exclude),
     )
@@ -141,6 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "per_channel": config.per_channel,
         "pow2_scale": config.pow2_scale,
         "fold_bn": config.fold_bn,
+        "quantize_residuals": config.quantize_residuals,
         "calibration": config.calibration,
         "zero_share": shares.share if shares else 0.0,
         "zero_share_of_nonzero": shares.share_of_nonzero if shares else 0.0,

@@ -53,6 +53,7 @@ from prunequant.quantization import (
     is_quantized,
     quantized_layers,
 )
+from prunequant.quantization.integer_bias import bias_codes
 from prunequant.validation import check_choice
 
 METHODS = ("ours", "ort")
@@ -234,13 +235,15 @@ def _attach_layer_qdq(
 
 
 def _plain_layer(layer: QuantConv2d | QuantLinear, quantized_weights: bool) -> nn.Module:
-    """The nn.Conv2d / nn.Linear twin of `layer` holding its fake-quant-rounded (or float) weight."""
+    """The nn.Conv2d / nn.Linear twin of `layer` holding its fake-quant-rounded weight and the bias it adds in
+    eval mode (on the int32 grid where its input scale is known), or its float weight and bias."""
     codec = codec_for("Conv2d" if isinstance(layer, QuantConv2d) else "Linear")
     plain = codec.from_config(codec.to_config(layer))
     with torch.no_grad():
         plain.weight.copy_(layer.quantized_weight() if quantized_weights else layer.masked_weight())
-        if layer.bias is not None:
-            plain.bias.copy_(layer.bias)
+        bias = layer.effective_bias() if quantized_weights else layer.bias
+        if bias is not None:
+            plain.bias = nn.Parameter(bias.detach().clone())
     return plain.eval()
 
 
@@ -333,8 +336,7 @@ def _quantize_bias(
     bias_name = node.input[2]
     bias = numpy_helper.to_array(initializers[bias_name]).astype(np.float64)
     scale = np.broadcast_to(scale, bias.shape).astype(np.float32)
-    limit = np.iinfo(np.int32).max
-    codes = np.clip(np.round(bias / scale.astype(np.float64)), -limit, limit).astype(np.int32)
+    codes = bias_codes(torch.from_numpy(bias), torch.from_numpy(scale)).numpy()
     _replace_initializer(graph, initializers, bias_name, codes)
     graph.initializer.append(numpy_helper.from_array(scale, f"{bias_name}_scale"))
     graph.initializer.append(numpy_helper.from_array(np.zeros_like(codes), f"{bias_name}_zero_point"))

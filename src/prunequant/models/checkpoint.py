@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunequant.builtin import resolve_checkpoint
 from prunequant.errors import CheckpointError, ModelError
 from prunequant.models.jsonsafe import json_safe
 from prunequant.models.manifest import apply_manifest, make_manifest
@@ -42,11 +43,13 @@ def load_checkpoint(
 ) -> tuple[nn.Module, dict]:
     """Load a checkpoint (or, with `model=`, a plain state_dict file); return (model in eval mode, meta).
 
+    `path` may be `builtin:NAME` for a checkpoint shipped with prunequant (e.g. builtin:fashion-mnist).
+
     Without `model`, the zoo architecture recorded in the checkpoint is built; with it, `model` is the
     skeleton, filled in place. Either way, layers whose shapes pruning changed are first rebuilt from the
     manifest.
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     payload = _read(path)
     if _is_state_dict(payload):
         if model is None:

@@ -10,7 +10,8 @@ import torch
 from torch import fx, nn
 
 from prunequant.errors import UnsupportedLayerError
-from prunequant.quantization.wrappers import ACTIVATIONS
+from prunequant.quantization.quantizers import Quantizer
+from prunequant.quantization.wrappers import ACTIVATIONS, QUANT_LAYERS, QuantAct, QuantConv2d
 
 
 def trace(model: nn.Module, purpose: str) -> fx.GraphModule:
@@ -135,3 +136,54 @@ def _source(graph: fx.GraphModule, node: fx.Node) -> fx.Node:
     while _passes_values(graph, node) and node.args and isinstance(node.args[0], fx.Node):
         node = node.args[0]
     return node
+
+
+class _QuantLeafTracer(fx.Tracer):
+    """Traces a quantized model with its quantized modules as leaves (their forward is data-dependent)."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, (*QUANT_LAYERS, QuantAct)) or super().is_leaf_module(module, qualified_name)
+
+
+def link_integer_bias(qmodel: nn.Module) -> int:
+    """Give each QuantConv2d / QuantLinear of `qmodel` without its own input quantizer the activation
+    quantizer its input comes from (through value-preserving ops) and the BatchNorm2d that alone reads its
+    output (which the int8 exporter folds into it), IN PLACE; return the number of layers linked.
+
+    Their eval-mode bias is then rounded exactly as the int8 export rounds it. A model torch.fx cannot trace
+    keeps float biases (UnsupportedLayerError is not raised: there is nothing to fix for the user).
+    """
+    try:
+        graph = fx.GraphModule(qmodel, _QuantLeafTracer().trace(qmodel))
+    except Exception:
+        return 0
+    calls = Counter(str(node.target) for node in graph.graph.nodes if node.op == "call_module")
+    linked = 0
+    for node in graph.graph.nodes:
+        layer = _module_of(graph, node)
+        if not isinstance(layer, QUANT_LAYERS) or calls[str(node.target)] != 1:
+            continue
+        source = _source(graph, node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        layer.bias_link = (_output_quantizer(graph, source), _sole_norm(graph, node, calls))
+        linked += layer.bias_link != (None, None)
+    return linked
+
+
+def _output_quantizer(graph: fx.GraphModule, node: fx.Node | None) -> Quantizer | None:
+    """The activation quantizer that ends the module call `node` (None if its output is not quantized)."""
+    module = None if node is None else _module_of(graph, node)
+    if isinstance(module, QuantAct):
+        return module.act_quantizer
+    return module.output_quantizer if isinstance(module, QUANT_LAYERS) else None
+
+
+def _sole_norm(graph: fx.GraphModule, node: fx.Node, calls: Counter[str]) -> nn.BatchNorm2d | None:
+    """The BatchNorm2d (bare or inside a QuantAct) that is the only user of a conv call, called once."""
+    if not isinstance(_module_of(graph, node), QuantConv2d) or len(node.users) != 1:
+        return None
+    user = next(iter(node.users))
+    module = _module_of(graph, user)
+    norm = module.activation if isinstance(module, QuantAct) else module
+    if type(norm) is nn.BatchNorm2d and calls[str(user.target)] == 1 and norm.running_var is not None:
+        return norm
+    return None

@@ -13,7 +13,7 @@ from prunequant.errors import ConfigError, UnsupportedLayerError
 from prunequant.quantization.bn_fold import fold_batchnorm
 from prunequant.quantization.calibrate import calibrate
 from prunequant.quantization.config import QuantConfig
-from prunequant.quantization.graph import BranchSites, branch_sites, input_consumers
+from prunequant.quantization.graph import BranchSites, branch_sites, input_consumers, link_integer_bias
 from prunequant.quantization.quantizers import activation_spec, weight_spec
 from prunequant.quantization.wrappers import (
     ACTIVATIONS,
@@ -41,9 +41,10 @@ def quantize(
     branch without ReLU (ResNet's bn2 and projection shortcut, MobileNetV2's linear bottleneck) becomes
     QuantAct(bn) under its own name, a conv/linear without BN gets an `output_quantizer`, and a layer
     reading a residual sum, concatenation or pooling gets an `input_quantizer`; the model's logits stay
-    float. Other layer types stay float. With `calib_loader`, activation ranges are calibrated on
-    `calib_batches` batches (PTQ); otherwise call `calibrate()` or train with
-    `quantization_aware_finetune()` before evaluating.
+    float. Other layer types stay float. In eval mode each conv/linear whose input scale is known adds its
+    bias rounded to the int32 grid of the int8 export (see `link_integer_bias`). With `calib_loader`,
+    activation ranges are calibrated on `calib_batches` batches (PTQ); otherwise call `calibrate()` or
+    train with `quantization_aware_finetune()` before evaluating.
     """
     config = config or QuantConfig()
     _check_float(model)
@@ -59,6 +60,7 @@ def quantize(
             qmodel.set_submodule(name, replacement)
         elif replacement is not None:  # the model is a single layer
             qmodel = replacement
+    link_integer_bias(qmodel)
     if calib_loader is not None and activation_quantizers(qmodel):
         calibrate(qmodel, calib_loader, calib_batches)
     return qmodel

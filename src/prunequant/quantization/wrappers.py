@@ -15,6 +15,7 @@ from torch import nn
 
 from prunequant.models import register_module_codec
 from prunequant.models.codecs import codec_for, codec_of
+from prunequant.quantization.integer_bias import integer_bias
 from prunequant.quantization.quantizers import Quantizer, QuantizerSpec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"ReLU": nn.ReLU, "ReLU6": nn.ReLU6}
@@ -25,9 +26,16 @@ SPEC_ROLES = ("weight", "input", "output")
 
 class _WeightQuantMixin:
     """Shared by QuantConv2d and QuantLinear: masked, fake-quantized weight and optional input / output
-    quantizers (the output one ends a branch that no BN or ReLU follows)."""
+    quantizers (the output one ends a branch that no BN or ReLU follows).
+
+    In eval mode the bias is rounded to the int32 grid an integer runtime uses (`integer_bias()`) when the
+    input scale is known: from the layer's own input quantizer, or from the activation quantizer and
+    BatchNorm that `link_integer_bias()` found around it in the graph (plain references, not submodules).
+    """
 
     weight: nn.Parameter
+    bias: nn.Parameter | None
+    bias_link: tuple[Quantizer | None, nn.BatchNorm2d | None] = (None, None)
     weight_mask: torch.Tensor | None
     weight_quantizer: Quantizer | None
     input_quantizer: Quantizer | None
@@ -86,6 +94,29 @@ class _WeightQuantMixin:
         if quantizer is not None and quantizer.spec.averaging == "last":
             quantizer.update(self.masked_weight())
 
+    def integer_bias(self) -> torch.Tensor | None:
+        """The bias on the int32 grid at input_scale * weight_scale (of the BN-folded layer, when a BN is
+        linked), in this layer's output units; None when the input scale is unknown, the weights are not
+        symmetric-quantized or the activation ranges are not calibrated yet."""
+        linked_input, norm = self.bias_link
+        source = linked_input if self.input_quantizer is None else self.input_quantizer
+        quantizer = self.weight_quantizer
+        if source is None or source.observing or not source.calibrated:
+            return None
+        if quantizer is None or not quantizer.symmetric:
+            return None
+        if self.bias is None and norm is None:
+            return None
+        weight_scale = quantizer.scale.expand(self.weight.shape[0])
+        return integer_bias(self.bias, weight_scale, source.scale, norm)
+
+    def effective_bias(self) -> torch.Tensor | None:
+        """The bias the layer adds: its float bias in training, `integer_bias()` (where known) in eval."""
+        if self.training:
+            return self.bias
+        rounded = self.integer_bias()
+        return self.bias if rounded is None else rounded
+
     def _quant_input(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.input_quantizer is None else self.input_quantizer(x)
 
@@ -119,7 +150,7 @@ class QuantConv2d(_WeightQuantMixin, nn.Conv2d):
         self._setup_quant(weight_spec, input_spec, output_spec, weight_mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._conv_forward(self._quant_input(x), self.quantized_weight(), self.bias)
+        y = self._conv_forward(self._quant_input(x), self.quantized_weight(), self.effective_bias())
         return self._quant_output(y)
 
 
@@ -139,7 +170,8 @@ class QuantLinear(_WeightQuantMixin, nn.Linear):
         self._setup_quant(weight_spec, input_spec, output_spec, weight_mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._quant_output(F.linear(self._quant_input(x), self.quantized_weight(), self.bias))
+        y = F.linear(self._quant_input(x), self.quantized_weight(), self.effective_bias())
+        return self._quant_output(y)
 
 
 class QuantAct(nn.Module):

@@ -65,7 +65,7 @@ def test_dataset_gives_accuracy_and_fine_tune_numbers(tmp_path):
         "--input-shape", "3,32,32", "--dataset", "synthetic", "--limit", "64", "--batch-size", "32",
         "--finetune-epochs", "1", "--calib-batches", "1", "--json",
     )  # fmt: skip
-    assert 0.0 <= result["accuracy_before"] <= 1.0 and 0.0 <= result["accuracy_after"] <= 1.0
+    assert all(0.0 <= result[key] <= 1.0 for key in ("accuracy_before", "accuracy_pruned", "accuracy_after"))
     assert result["finetune"]["finetuned_val_top1"] is not None
     assert result["pruning"]["importance"] == "apoz"
 
