@@ -82,8 +82,9 @@ def test_malformed_layer_bits_is_a_usage_error(capsys):
 
 def test_no_residuals_maps_to_quantize_residuals_false(tmp_path, capsys):
     out = tmp_path / "q.pt"
-    args = ["quantize", "--model", "resnet20", "--input-shape", "1,8,8", "--dataset", "synthetic"]
-    result = run_json(capsys, [*args, "--limit", "64", "--calib-batches", "1", "--no-residuals", "-o", str(out)])
+    args = ["quantize", "--model", "resnet20", "--input-shape", "3,32,32", "--dataset", "synthetic"]
+    args += ["--limit", "64", "--calib-batches", "1", "--no-residuals", "-o", str(out)]
+    result = run_json(capsys, args)
     assert result["quantize_residuals"] is False
     model, meta = load_checkpoint(out)
     assert meta["quantization"]["quantize_residuals"] is False

@@ -1,4 +1,4 @@
-"""Eval-mode biases on the int32 grid of the int8 export: graph links, BN-folded rounding, float in training."""
+"""Eval-mode biases on the int32 grid of the int8 export: graph links, BN-folded rounding, float training."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,22 @@ def load_checkpoint(
         )
     apply_manifest(model, manifest)
     load_state(model, state, path)
-    return model.eval(), meta
+    return finish_load(model), meta
+
+
+_POST_LOAD_HOOKS: list[Callable[[nn.Module], object]] = []
+
+
+def register_post_load_hook(hook: Callable[[nn.Module], object]) -> None:
+    """Run `hook(model)` on every loaded model (e.g. to re-link state that is derived, not saved)."""
+    _POST_LOAD_HOOKS.append(hook)
+
+
+def finish_load(model: nn.Module) -> nn.Module:
+    """Run the post-load hooks on a freshly loaded model and return it in eval mode."""
+    for hook in _POST_LOAD_HOOKS:
+        hook(model)
+    return model.eval()
 
 
 def default_meta(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ import torch
 from torch import fx, nn
 
 from prunequant.errors import UnsupportedLayerError
+from prunequant.models.checkpoint import register_post_load_hook
 from prunequant.quantization.quantizers import Quantizer
-from prunequant.quantization.wrappers import ACTIVATIONS, QUANT_LAYERS, QuantAct, QuantConv2d
+from prunequant.quantization.wrappers import ACTIVATIONS, QUANT_LAYERS, QuantAct, QuantConv2d, is_quantized
 
 
 def trace(model: nn.Module, purpose: str) -> fx.GraphModule:
@@ -187,3 +188,12 @@ def _sole_norm(graph: fx.GraphModule, node: fx.Node, calls: Counter[str]) -> nn.
     if type(norm) is nn.BatchNorm2d and calls[str(user.target)] == 1 and norm.running_var is not None:
         return norm
     return None
+
+
+def _relink_loaded(model: nn.Module) -> None:
+    """Post-load hook: bias links are derived, not saved, so a reloaded quantized model is re-linked."""
+    if is_quantized(model):
+        link_integer_bias(model)
+
+
+register_post_load_hook(_relink_loaded)

@@ -25,7 +25,7 @@ from torch import nn
 
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.export.storage.sparse import decode_sparse, encode_sparse, nonzero_mask, sparse_nbytes
-from prunequant.models.checkpoint import build_recorded, default_meta, load_state
+from prunequant.models.checkpoint import build_recorded, default_meta, finish_load, load_state
 from prunequant.models.jsonsafe import json_safe
 from prunequant.models.manifest import apply_manifest, make_manifest
 
@@ -212,7 +212,7 @@ def load_compressed(
         model = build_recorded(path, meta)
     apply_manifest(model, manifest)
     load_state(model, state, path)
-    return model.eval(), meta
+    return finish_load(model), meta
 
 
 def compressed_size_report(
