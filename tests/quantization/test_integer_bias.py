@@ -63,3 +63,16 @@ def test_a_channel_with_zero_bn_scale_keeps_its_float_bias():
     rounded = integer_bias(bias, torch.tensor([0.1, 0.1]), torch.tensor(0.5), norm)
     assert rounded[0].item() == bias[0].item()
     assert torch.allclose(norm(rounded.view(1, 2, 1, 1)).flatten()[1], torch.tensor(0.6), atol=1e-6)
+
+
+def test_wider_than_8_bits_keeps_the_float_bias(tiny_model, blob_loaders):
+    """16-bit scales make input_scale * weight_scale so small that int32 bias codes would overflow."""
+    from prunequant.quantization import QuantConfig, quantize
+
+    for bits in (16, 9):
+        wide = _settled(
+            quantize(tiny_model, QuantConfig(w_bits=bits, a_bits=bits), blob_loaders[0], calib_batches=2)
+        )
+        assert wide.conv2.integer_bias() is None and wide.conv2.effective_bias() is wide.conv2.bias
+    narrow = _settled(quantize(tiny_model, QuantConfig(w_bits=8, a_bits=8), blob_loaders[0], calib_batches=2))
+    assert narrow.conv2.integer_bias() is not None

@@ -97,13 +97,16 @@ class _WeightQuantMixin:
     def integer_bias(self) -> torch.Tensor | None:
         """The bias on the int32 grid at input_scale * weight_scale (of the BN-folded layer, when a BN is
         linked), in this layer's output units; None when the input scale is unknown, the weights are not
-        symmetric-quantized or the activation ranges are not calibrated yet."""
+        symmetric-quantized, either side is wider than 8 bits (those export as float, and int32 would
+        overflow) or the activation ranges are not calibrated yet."""
         linked_input, norm = self.bias_link
         source = linked_input if self.input_quantizer is None else self.input_quantizer
         quantizer = self.weight_quantizer
         if source is None or source.observing or not source.calibrated:
             return None
         if quantizer is None or not quantizer.symmetric:
+            return None
+        if quantizer.bits > 8 or source.bits > 8:  # only 8-bit graphs run integer kernels (int32 bias)
             return None
         if self.bias is None and norm is None:
             return None
