@@ -30,9 +30,9 @@ from prunequant.data import load_dataset, make_loaders
 from prunequant.errors import CheckpointError
 from prunequant.export.storage.quantized_codec import save_quantized
 from prunequant.models import build, load_checkpoint
-from prunequant.pruning.unstructured import markdown_table
 from prunequant.quantization import QuantConfig, quantize, sweep_quantization, zero_share
 from prunequant.seeding import seed_everything
+from prunequant.sweep_output import markdown_table
 from prunequant.training import TrainConfig, Trainer, evaluate
 
 SEED_000_ZERO_SHARE = {16: 0.07, 14: 0.29, 12: 1.17, 10: 4.69, 8: 15.48, 6: 33.77}

@@ -24,8 +24,9 @@ import torch
 from prunequant.data import load_dataset, make_loaders
 from prunequant.errors import PrunequantError
 from prunequant.models import build, load_checkpoint, save_checkpoint
-from prunequant.pruning.unstructured import markdown_table, sweep_unstructured
+from prunequant.pruning.unstructured import sweep_unstructured
 from prunequant.seeding import seed_everything
+from prunequant.sweep_output import markdown_table
 from prunequant.training import TrainConfig, Trainer, evaluate
 
 AMOUNTS = [round(0.1 * step, 1) for step in range(10)]

@@ -18,7 +18,9 @@ def resolve_checkpoint(spec: str | Path) -> Path:
         return Path(spec)
     name = text[len(PREFIX) :]
     if name not in BUILTIN_CHECKPOINTS:
-        raise CheckpointError(f"unknown builtin checkpoint {name!r}; available: {', '.join(BUILTIN_CHECKPOINTS)}")
+        raise CheckpointError(
+            f"unknown builtin checkpoint {name!r}; available: {', '.join(BUILTIN_CHECKPOINTS)}"
+        )
     path = ASSETS / BUILTIN_CHECKPOINTS[name]
     if not path.exists():
         raise CheckpointError(f"builtin checkpoint {name!r} is missing from the installation ({path})")

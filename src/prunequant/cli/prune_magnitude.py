@@ -21,13 +21,13 @@ from prunequant.pruning.unstructured import (
     UnstructuredConfig,
     dynamic_prune,
     make_permanent,
-    markdown_table,
     prune_and_finetune,
     sparsity_report,
     sweep_unstructured,
     write_sweep,
 )
 from prunequant.seeding import seed_everything
+from prunequant.sweep_output import markdown_table
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_fraction
 

@@ -166,8 +166,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sweep(args, model, config, bits, loaders, train_config) -> dict[str, Any]:
-    from prunequant.pruning.unstructured import markdown_table
     from prunequant.quantization.sweep_report import write_quant_sweep
+    from prunequant.sweep_output import markdown_table
 
     packed_dir = Path(args.sweep_dir) / "packed" if args.sweep_dir else None
     rows = sweep_quantization(

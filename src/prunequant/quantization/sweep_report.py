@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prunequant.errors import ConfigError
-from prunequant.pruning.unstructured import markdown_table
 from prunequant.quantization.sweep import MODES
+from prunequant.sweep_output import write_sweep_outputs
 
 
 def write_quant_sweep(
     rows: Sequence[dict[str, Any]], out_dir: str | Path, *, stem: str = "quant_sweep"
 ) -> dict[str, str]:
     """Write `<stem>.csv`, `<stem>.md` and `<stem>.png` into `out_dir`; return their paths by kind."""
-    if not rows:
-        raise ConfigError("the sweep produced no rows to write")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {kind: out / f"{stem}.{kind}" for kind in ("csv", "md", "png")}
-        with paths["csv"].open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0].keys()))
-            writer.writeheader()
-            writer.writerows(rows)
-        paths["md"].write_text(markdown_table(rows) + "\n")
-        plot_quant_sweep(rows, paths["png"])
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write the sweep outputs to {out} ({exc}); choose a writable --sweep-dir"
-        ) from None
-    return {kind: str(path) for kind, path in paths.items()}
+    return write_sweep_outputs(rows, out_dir, stem=stem, plot=plot_quant_sweep)
 
 
 def plot_quant_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> None:

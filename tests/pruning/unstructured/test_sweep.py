@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from prunequant.errors import ConfigError
-from prunequant.pruning.unstructured import get_masks, markdown_table, sweep_unstructured, write_sweep
+from prunequant.pruning.unstructured import get_masks, sweep_unstructured, write_sweep
+from prunequant.sweep_output import markdown_table
 from prunequant.training import TrainConfig
 
 

@@ -26,7 +26,7 @@ from prunequant.pruning.unstructured.schedules import (
     make_schedule,
 )
 from prunequant.pruning.unstructured.sweep import sweep_unstructured
-from prunequant.pruning.unstructured.sweep_report import markdown_table, plot_sweep, write_sweep
+from prunequant.pruning.unstructured.sweep_report import plot_sweep, write_sweep
 from prunequant.pruning.unstructured.torch_prune_interop import (
     from_torch_prune,
     is_torch_pruned,
@@ -60,7 +60,6 @@ __all__ = [
     "iterative_sparsity",
     "make_permanent",
     "make_schedule",
-    "markdown_table",
     "plot_sweep",
     "prune_and_finetune",
     "prune_unstructured",
