@@ -21,11 +21,13 @@ from prunequant.models import build_from_spec, load_checkpoint, save_checkpoint
 from prunequant.profiling import profile
 from prunequant.pruning import (
     MaskCallback,
+    dependency_groups,
     dynamic_prune,
     make_permanent,
     prune_channels,
     prune_layers,
     prune_unstructured,
+    recalibrate_bn,
     sparsity_report,
 )
 from prunequant.quantization import (
@@ -60,6 +62,7 @@ __all__ = [
     "bench",
     "build_from_spec",
     "calibrate",
+    "dependency_groups",
     "dynamic_prune",
     "evaluate",
     "export_int8",
@@ -79,6 +82,7 @@ __all__ = [
     "prune_unstructured",
     "quantization_aware_finetune",
     "quantize",
+    "recalibrate_bn",
     "run_recipe",
     "save",
     "save_checkpoint",
