@@ -41,19 +41,29 @@ class _WeightQuantMixin:
     input_quantizer: Quantizer | None
     output_quantizer: Quantizer | None
 
-    def _setup_quant(
+    def __init__(
         self,
-        weight_spec: QuantizerSpec | None,
-        input_spec: QuantizerSpec | None,
-        output_spec: QuantizerSpec | None,
-        weight_mask: bool,
+        *args: Any,
+        weight_spec: QuantizerSpec | None = None,
+        input_spec: QuantizerSpec | None = None,
+        output_spec: QuantizerSpec | None = None,
+        weight_mask: bool = False,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(*args, **kwargs)  # the float layer (nn.Conv2d / nn.Linear) next in the MRO
         channels = self.weight.shape[0]
         self.weight_quantizer = Quantizer(weight_spec, channels=channels) if weight_spec else None
         self.input_quantizer = Quantizer(input_spec) if input_spec else None
         self.output_quantizer = Quantizer(output_spec) if output_spec else None
         mask = torch.ones_like(self.weight, dtype=torch.bool) if weight_mask else None
         self.register_buffer("weight_mask", mask)
+
+    def _float_op(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._float_op(self._quant_input(x), self.quantized_weight(), self.effective_bias())
+        return self._quant_output(y)
 
     @classmethod
     def from_float(
@@ -140,41 +150,15 @@ class _WeightQuantMixin:
 class QuantConv2d(_WeightQuantMixin, nn.Conv2d):
     """nn.Conv2d with fake-quantized weights (and input / output, where `quantize()` places quantizers)."""
 
-    def __init__(
-        self,
-        *args: Any,
-        weight_spec: QuantizerSpec | None = None,
-        input_spec: QuantizerSpec | None = None,
-        output_spec: QuantizerSpec | None = None,
-        weight_mask: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._setup_quant(weight_spec, input_spec, output_spec, weight_mask)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._conv_forward(self._quant_input(x), self.quantized_weight(), self.effective_bias())
-        return self._quant_output(y)
+    def _float_op(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return self._conv_forward(x, weight, bias)
 
 
 class QuantLinear(_WeightQuantMixin, nn.Linear):
     """nn.Linear with fake-quantized weights (and input / output, where `quantize()` places quantizers)."""
 
-    def __init__(
-        self,
-        *args: Any,
-        weight_spec: QuantizerSpec | None = None,
-        input_spec: QuantizerSpec | None = None,
-        output_spec: QuantizerSpec | None = None,
-        weight_mask: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._setup_quant(weight_spec, input_spec, output_spec, weight_mask)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(self._quant_input(x), self.quantized_weight(), self.effective_bias())
-        return self._quant_output(y)
+    def _float_op(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return F.linear(x, weight, bias)
 
 
 class QuantAct(nn.Module):
