@@ -26,58 +26,39 @@ def run_profile(session: Session) -> None:
     session.baseline()
 
 
+def _sweep(session: Session, stage: str, aware: bool) -> None:
+    """One trial per level of `stage`'s section (and per LR when aware): prune or quantize the baseline,
+    then, when aware, fine-tune at the LR and refine at LR/10."""
+    recipe, source = session.recipe, session.baseline().trial_id
+    section = getattr(recipe, stage)
+    pruning = stage.endswith("prune")
+    levels = section.amounts if pruning else section.bits
+    lrs = lrs_of(recipe, section) if aware else (None,)
+    specs = []
+    for lr in lrs:
+        for level in levels:
+            name = f"{percent(level)}" if pruning else f"{level}-bit"
+            label = f"{stage.replace('_', ' ')} {name}" + (f" @ lr {lr:g}" if aware else "")
+            step = prune_step(level, section) if pruning else quant_step(level, section)
+            plan = [finetune_plan(recipe, section, lr)] if aware else []
+            specs.append(compress_spec(stage, label, source, [step], *plan))
+    session.run(specs)
+
+
 def run_post_prune(session: Session) -> None:
-    section, source = session.recipe.post_prune, session.baseline().trial_id
-    session.run(
-        [
-            compress_spec("post_prune", f"post prune {percent(a)}", source, [prune_step(a, section)])
-            for a in section.amounts
-        ]
-    )
+    _sweep(session, "post_prune", aware=False)
 
 
 def run_aware_prune(session: Session) -> None:
-    recipe, section, source = session.recipe, session.recipe.aware_prune, session.baseline().trial_id
-    session.run(
-        [
-            compress_spec(
-                "aware_prune",
-                f"aware prune {percent(a)} @ lr {lr:g}",
-                source,
-                [prune_step(a, section)],
-                finetune_plan(recipe, section, lr),
-            )
-            for lr in lrs_of(recipe, section)
-            for a in section.amounts
-        ]
-    )
+    _sweep(session, "aware_prune", aware=True)
 
 
 def run_post_quant(session: Session) -> None:
-    section, source = session.recipe.post_quant, session.baseline().trial_id
-    session.run(
-        [
-            compress_spec("post_quant", f"post quant {b}-bit", source, [quant_step(b, section)])
-            for b in section.bits
-        ]
-    )
+    _sweep(session, "post_quant", aware=False)
 
 
 def run_aware_quant(session: Session) -> None:
-    recipe, section, source = session.recipe, session.recipe.aware_quant, session.baseline().trial_id
-    session.run(
-        [
-            compress_spec(
-                "aware_quant",
-                f"aware quant {b}-bit @ lr {lr:g}",
-                source,
-                [quant_step(b, section)],
-                finetune_plan(recipe, section, lr),
-            )
-            for lr in lrs_of(recipe, section)
-            for b in section.bits
-        ]
-    )
+    _sweep(session, "aware_quant", aware=True)
 
 
 STAGES: dict[str, Callable[[Session], None]] = {
