@@ -2,7 +2,8 @@ import sqlite3
 
 import pytest
 
-from prunequant.lab.store import METRIC_COLUMNS, ResultsStore, atomic_write
+from prunequant.atomic import atomic_write
+from prunequant.lab.store import METRIC_COLUMNS, ResultsStore
 
 
 @pytest.fixture

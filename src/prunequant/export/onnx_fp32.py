@@ -6,7 +6,6 @@ import contextlib
 import copy
 import io
 import os
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import onnx
 import torch
 from torch import nn
 
+from prunequant.atomic import atomic_write
 from prunequant.errors import ExportError
 from prunequant.validation import check_choice, check_int_range
 
@@ -160,18 +160,10 @@ def save_model_atomic(proto: onnx.ModelProto, path: str | os.PathLike[str]) -> P
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"the exported ONNX graph is invalid ({_first_line(exc)})") from exc
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as file:
-            file.write(proto.SerializeToString())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, proto.SerializeToString())
     except OSError as exc:
         raise ExportError(f"cannot write {path} ({exc}); check the folder is writable and has space") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

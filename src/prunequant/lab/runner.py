@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from prunequant.atomic import atomic_write
 from prunequant.errors import ConfigError, PrunequantError
 from prunequant.lab.live import Observer, make_observer
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.select import best_trial
-from prunequant.lab.store import DB_NAME, ResultsStore, TrialRow, atomic_write
+from prunequant.lab.store import DB_NAME, ResultsStore, TrialRow
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialStopped, TrialTask, run_trial
 from prunequant.training import Callback
 

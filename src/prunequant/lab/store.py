@@ -38,10 +38,8 @@ Table `meta` (key TEXT PK, value TEXT JSON) holds the recipe and its context has
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -278,17 +276,3 @@ def _row(record: dict[str, Any]) -> TrialRow:
         checkpoint=record["checkpoint"],
         extra=json.loads(record["extra"]) if record["extra"] else {},
     )
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync, then rename: `path` is old or new, never partial."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

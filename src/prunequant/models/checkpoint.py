@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prunequant.atomic import atomic_write
 from prunequant.builtin import resolve_checkpoint
 from prunequant.errors import CheckpointError, ModelError
 from prunequant.models.jsonsafe import json_safe
@@ -113,21 +114,15 @@ def default_meta(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """torch.save to a temp file beside `path`, then os.replace: `path` is either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    """Serialize `payload` and write it atomically: `path` is either the old or the new file."""
+    buffer = io.BytesIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+        torch.save(payload, buffer)
+        atomic_write(path, buffer.getvalue())
     except OSError as exc:
         raise CheckpointError(
             f"cannot write checkpoint {path} ({exc}); check the folder is writable and has space"
         ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> Any:

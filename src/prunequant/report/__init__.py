@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prunequant.lab.store import atomic_write
+from prunequant.atomic import atomic_write
 from prunequant.report.html import render_html
 from prunequant.report.layout import arrange, summary
 from prunequant.report.markdown import render_markdown

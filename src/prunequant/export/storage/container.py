@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from prunequant.atomic import atomic_write
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.export.storage.sparse import decode_sparse, encode_sparse, nonzero_mask, sparse_nbytes
 from prunequant.models.checkpoint import build_recorded, default_meta, finish_load, load_state
@@ -170,20 +170,12 @@ def save_compressed(
     """
     blob, _ = encode_model(model, codecs, **meta)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as file:
-            file.write(blob)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, blob)
     except OSError as exc:
         raise CheckpointError(
             f"cannot write {path} ({exc}); check the folder is writable and has space"
         ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return len(blob)
 
 
