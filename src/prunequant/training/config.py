@@ -35,7 +35,6 @@ class TrainConfig:
     batch_size: int = 128
     early_stopping_patience: int = 0
     max_batches_per_epoch: int = 0
-    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         check_int_range("epochs", self.epochs, 0, 100_000)
@@ -52,7 +51,6 @@ class TrainConfig:
         check_int_range("batch_size", self.batch_size, 1, 1_000_000)
         check_int_range("early_stopping_patience", self.early_stopping_patience, 0, 100_000)
         check_int_range("max_batches_per_epoch", self.max_batches_per_epoch, 0, 10**9)
-        check_fraction("label_smoothing", self.label_smoothing)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,49 +1,89 @@
-"""Evaluation: top-1, top-5 and mean loss of a classifier over a loader."""
+"""Evaluation: a task's metrics and mean loss over a loader, for a torch model or any output callable."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-import torch.nn.functional as F
+
+from prunequant.tasks import Task, batch_size_of, default_task, run_model
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Accuracy figures in [0, 1], mean cross-entropy and the number of samples."""
+    """A task's metrics (by name), the mean loss, the number of samples and the primary metric's name.
 
-    top1: float
-    top5: float
+    Metrics are reachable as attributes too (`result.top1`, `result.epe`), and `score` is the primary one.
+    """
+
+    metrics: dict[str, float]
     loss: float
     n: int
+    primary: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> float:
+        metrics = self.__dict__.get("metrics", {})
+        if name in metrics:
+            return metrics[name]
+        known = ", ".join(metrics)
+        raise AttributeError(f"EvalResult has no metric or attribute '{name}' (metrics: {known})")
+
+    @property
+    def score(self) -> float:
+        """The primary metric's value."""
+        return self.metrics[self.primary]
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {**self.metrics, "loss": self.loss, "n": self.n}
 
 
-Predictor = Callable[[torch.Tensor], torch.Tensor]
+Predictor = Callable[..., Any]
 
 
-def evaluate(model: torch.nn.Module | Predictor, loader: Iterable, *, max_batches: int = 0) -> EvalResult:
-    """Evaluate `model` (an nn.Module, or any callable mapping a batch to logits, e.g. an ONNX runner)."""
+def evaluate(
+    model: torch.nn.Module | Predictor,
+    loader: Iterable,
+    task: Task | None = None,
+    *,
+    max_batches: int = 0,
+) -> EvalResult:
+    """Score `model` on `loader` with `task`'s metrics and loss.
+
+    Parameters
+    ----------
+    model:
+        An nn.Module, or any callable taking the task's inputs (e.g. an ONNX runner).
+    loader:
+        Yields batches the task can split into (inputs, target).
+    task:
+        Defaults to classification (top-1, top-5, cross-entropy).
+    max_batches:
+        Stop after this many batches (0: all).
+
+    Returns
+    -------
+    EvalResult with every metric of the task; metrics are NaN when the loader is empty.
+    """
+    task = task or default_task()
     if isinstance(model, torch.nn.Module):
         model.eval()
-    correct1 = correct5 = 0
-    loss_sum = 0.0
-    n = 0
+    state = task.metric_state()
+    loss_sum, n = 0.0, 0
     with torch.inference_mode():
-        for index, (inputs, targets) in enumerate(loader):
+        for index, batch in enumerate(loader):
             if max_batches and index >= max_batches:
                 break
-            logits = torch.as_tensor(model(inputs)).float()
-            loss_sum += F.cross_entropy(logits, targets, reduction="sum").item()
-            k = min(5, logits.shape[1])
-            topk = logits.topk(k, dim=1).indices
-            hits = topk.eq(targets.unsqueeze(1))
-            correct1 += hits[:, 0].sum().item()
-            correct5 += hits.any(dim=1).sum().item()
-            n += targets.numel()
+            inputs, target = task.split(batch)
+            outputs = run_model(model, inputs)
+            size = batch_size_of(inputs)
+            loss_sum += float(task.loss(outputs, target)) * size
+            state.update(outputs, target)
+            n += size
     if n == 0:
-        return EvalResult(top1=0.0, top5=0.0, loss=float("nan"), n=0)
-    return EvalResult(top1=correct1 / n, top5=correct5 / n, loss=loss_sum / n, n=n)
+        nan = {spec.name: math.nan for spec in task.metrics}
+        return EvalResult(metrics=nan, loss=math.nan, n=0, primary=task.primary)
+    return EvalResult(metrics=state.compute(), loss=loss_sum / n, n=n, primary=task.primary)

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from prunequant.progress import progress_bar
+from prunequant.tasks import Task, batch_size_of, default_task, run_model
 from prunequant.training.callbacks import Callback
 from prunequant.training.config import TrainConfig
 from prunequant.training.evaluate import evaluate
@@ -19,8 +19,11 @@ from prunequant.training.lr_schedules import build_optimizer, build_scheduler
 class Trainer:
     """Train `model` in place on `train_loader`, validating on `val_loader` after every epoch.
 
-    With early stopping on, the weights of the best validation epoch are restored at the end.
-    Callbacks may set `trainer.stop_training = True` to end after the current epoch.
+    The task (classification by default) splits batches, computes the loss and scores validation; early
+    stopping follows its primary metric in its direction, and the weights of the best validation epoch are
+    restored at the end. During a batch, callbacks see `trainer.inputs`, `trainer.target`,
+    `trainer.outputs` and `trainer.loss`. Callbacks may set `trainer.stop_training = True` to end after the
+    current epoch.
     """
 
     def __init__(
@@ -30,8 +33,10 @@ class Trainer:
         val_loader: Iterable | None = None,
         config: TrainConfig | None = None,
         callbacks: Sequence[Callback] = (),
+        task: Task | None = None,
     ) -> None:
         self.model = model
+        self.task = task or default_task()
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.config = config or TrainConfig()
@@ -42,6 +47,10 @@ class Trainer:
         self.global_step = 0
         self.history: list[dict[str, float]] = []
         self.stop_training = False
+        self.inputs: Any = None
+        self.target: Any = None
+        self.outputs: Any = None
+        self.loss: torch.Tensor | None = None
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -53,8 +62,9 @@ class Trainer:
         return min(total, limit) if limit else total
 
     def fit(self) -> list[dict[str, float]]:
-        """Run all epochs; returns the per-epoch history (train loss, val top1/loss, lr)."""
-        best_top1, best_state, patience_left = -1.0, None, self.config.early_stopping_patience
+        """Run all epochs; returns the history (train_loss, lr, val_<metric>, val_loss, val_score)."""
+        metric = self.task.primary_metric
+        best_score, best_state, patience_left = None, None, self.config.early_stopping_patience
         self._call("on_train_start")
         with progress_bar() as bar:
             task = bar.add_task("train", total=self.config.epochs, status="") if bar else None
@@ -63,10 +73,11 @@ class Trainer:
                 metrics = self._run_epoch(epoch)
                 self.history.append(metrics)
                 if bar is not None:
-                    bar.update(task, advance=1, status=_status(metrics))
-                if self.config.early_stopping_patience and "val_top1" in metrics:
-                    if metrics["val_top1"] > best_top1:
-                        best_top1, patience_left = metrics["val_top1"], self.config.early_stopping_patience
+                    bar.update(task, advance=1, status=self._status(metrics))
+                if self.config.early_stopping_patience and "val_score" in metrics:
+                    score = metrics["val_score"]
+                    if best_score is None or metric.is_better(score, best_score):
+                        best_score, patience_left = score, self.config.early_stopping_patience
                         best_state = copy.deepcopy(self.model.state_dict())
                     else:
                         patience_left -= 1
@@ -83,12 +94,13 @@ class Trainer:
         self._call("on_epoch_start", epoch)
         lr = self.optimizer.param_groups[0]["lr"]
         loss_sum, seen, limit = 0.0, 0, self._batches_per_epoch()
-        for batch, (inputs, targets) in enumerate(self.train_loader):
+        for batch, data in enumerate(self.train_loader):
             if batch >= limit:
                 break
+            self.inputs, self.target = self.task.split(data)
             self._call("on_batch_start", batch)
-            logits = self.model(inputs)
-            loss = F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
+            self.outputs = run_model(self.model, self.inputs)
+            loss = self.loss = self.task.loss(self.outputs, self.target)
             for callback in self.callbacks:
                 extra = callback.extra_loss(self)
                 if extra is not None:
@@ -99,20 +111,22 @@ class Trainer:
             self.optimizer.step()
             self.global_step += 1
             loss_value = loss.item()
-            loss_sum += loss_value * targets.numel()
-            seen += targets.numel()
+            size = batch_size_of(self.inputs)
+            loss_sum += loss_value * size
+            seen += size
             self._call("on_batch_end", batch, loss_value)
         self.scheduler.step()
         metrics = {"epoch": float(epoch), "lr": lr, "train_loss": loss_sum / max(1, seen)}
         if self.val_loader is not None:
-            result = evaluate(self.model, self.val_loader)
-            metrics.update(val_top1=result.top1, val_loss=result.loss)
+            result = evaluate(self.model, self.val_loader, self.task)
+            metrics.update({f"val_{name}": value for name, value in result.metrics.items()})
+            metrics.update(val_loss=result.loss, val_score=result.score)
         self._call("on_epoch_end", epoch, metrics)
         return metrics
 
-
-def _status(metrics: dict[str, float]) -> str:
-    text = f"loss {metrics['train_loss']:.3f}"
-    if "val_top1" in metrics:
-        text += f"  val {100 * metrics['val_top1']:.2f}%"
-    return text
+    def _status(self, metrics: dict[str, float]) -> str:
+        text = f"loss {metrics['train_loss']:.3f}"
+        if "val_score" in metrics:
+            spec = self.task.primary_metric
+            text += f"  val {spec.name} {spec.format(metrics['val_score'])}"
+        return text

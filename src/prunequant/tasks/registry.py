@@ -1,0 +1,96 @@
+"""Tasks by name, or a user's `module:factory`; the lab and the CLI resolve `--task` / `[task]` here."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from prunequant.errors import ConfigError
+from prunequant.tasks.base import Task
+
+_TASKS: dict[str, Callable[..., Any]] = {}
+
+REQUIRED_METHODS = ("split", "loss", "metric_state", "comparison", "metric")
+
+
+def register_task(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: make a task class or factory available as `name` to build_task, recipes and --task."""
+
+    def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _TASKS:
+            raise ConfigError(f"a task called '{name}' is already registered")
+        _TASKS[name] = factory
+        return factory
+
+    return decorator
+
+
+def available_tasks() -> list[str]:
+    return sorted(_TASKS)
+
+
+def build_task(spec: str | Task | Any = "classification", **options: Any) -> Task:
+    """A Task from a registered name, a `module:factory` (called with `options`), or a task object.
+
+    Parameters
+    ----------
+    spec:
+        'classification', 'segmentation', ... (see available_tasks), 'pkg.mod:factory', or an object that
+        already has the Task methods.
+    options:
+        Keyword options for the task's constructor, e.g. ``ignore_index=255``.
+
+    Returns
+    -------
+    The task; ConfigError when it cannot be built or lacks a Task method.
+    """
+    if not isinstance(spec, str):
+        return _checked(spec, repr(spec))
+    if ":" in spec:
+        factory = _import(spec)
+    elif spec in _TASKS:
+        factory = _TASKS[spec]
+    else:
+        close = difflib.get_close_matches(spec, _TASKS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"unknown task '{spec}'{hint} Built-in tasks: {', '.join(available_tasks())}, "
+            "or give 'package.module:factory'"
+        )
+    try:
+        task = factory(**options)
+    except TypeError as exc:
+        raise ConfigError(
+            f"task '{spec}' does not take these options ({exc}); check the [task] options"
+        ) from None
+    return _checked(task, spec)
+
+
+def _import(spec: str) -> Callable[..., Any]:
+    module_name, _, attr = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import '{module_name}' for task '{spec}' ({type(exc).__name__}: {exc}); "
+            "check that it is installed or on PYTHONPATH"
+        ) from None
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+    if not callable(target):
+        raise ConfigError(f"'{attr}' in '{module_name}' is not a callable task factory; fix '{spec}'")
+    return target
+
+
+def _checked(task: Any, spec: str) -> Task:
+    missing = [name for name in REQUIRED_METHODS if not callable(getattr(task, name, None))]
+    for attr in ("name", "metrics", "primary"):
+        if not hasattr(task, attr):
+            missing.append(attr)
+    if missing:
+        raise ConfigError(
+            f"task '{spec}' lacks {', '.join(missing)}; subclass prunequant.tasks.Task or provide them"
+        )
+    return task
