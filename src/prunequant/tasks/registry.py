@@ -49,7 +49,7 @@ def build_task(spec: str | Task | Any = "classification", **options: Any) -> Tas
     if not isinstance(spec, str):
         return _checked(spec, repr(spec))
     if ":" in spec:
-        factory = _import(spec)
+        factory = resolve_callable(spec, "task factory")
     elif spec in _TASKS:
         factory = _TASKS[spec]
     else:
@@ -68,19 +68,36 @@ def build_task(spec: str | Task | Any = "classification", **options: Any) -> Tas
     return _checked(task, spec)
 
 
-def _import(spec: str) -> Callable[..., Any]:
-    module_name, _, attr = spec.partition(":")
+def resolve_callable(spec: str | Callable[..., Any], what: str = "callable") -> Callable[..., Any]:
+    """The callable named by 'package.module:attr' (dotted attrs allowed), or `spec` itself if callable.
+
+    Parameters
+    ----------
+    spec:
+        A callable, or 'package.module:attr'.
+    what:
+        What the callable is for, used in the error message (e.g. 'task factory', 'decode function').
+
+    Returns
+    -------
+    The callable; ConfigError when it cannot be imported or is not callable.
+    """
+    if callable(spec):
+        return spec
+    module_name, sep, attr = str(spec).partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{what} must be a callable or 'package.module:name', got {spec!r}")
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:
         raise ConfigError(
-            f"cannot import '{module_name}' for task '{spec}' ({type(exc).__name__}: {exc}); "
+            f"cannot import '{module_name}' for {what} '{spec}' ({type(exc).__name__}: {exc}); "
             "check that it is installed or on PYTHONPATH"
         ) from None
     for part in attr.split("."):
         target = getattr(target, part, None)
     if not callable(target):
-        raise ConfigError(f"'{attr}' in '{module_name}' is not a callable task factory; fix '{spec}'")
+        raise ConfigError(f"'{attr}' in '{module_name}' is not a callable {what}; fix '{spec}'")
     return target
 
 
