@@ -53,7 +53,7 @@ class DetectionTask(Task):
         image), or ``"package.module:name"`` naming it.
     loss:
         Optional ``loss(outputs, targets) -> scalar tensor`` (or ``"package.module:name"``); needed only to
-        train or fine-tune.
+        train or fine-tune (without it, scoring reports a NaN loss and `describe()` says ``has_loss``).
     decode_options, loss_options:
         When given, `decode` / `loss` name factories called with these keyword options to make the callable.
     max_detections:
@@ -116,13 +116,20 @@ class DetectionTask(Task):
         self.detections(outputs, target)
 
     def loss(self, outputs: Outputs, target: Any) -> torch.Tensor:
-        if self.loss_fn is None:
+        """The user loss; without one, NaN when scoring (no gradient) and ConfigError when training."""
+        _check_targets(self, outputs, target)
+        if self.loss_fn is not None:
+            return self.loss_fn(outputs, target)
+        if torch.is_grad_enabled():
             raise ConfigError(
                 "task 'detection' has no loss to train with; give loss = 'mypkg.module:loss', a function "
                 "(outputs, targets) -> scalar tensor"
             )
-        _check_targets(self, outputs, target)
-        return self.loss_fn(outputs, target)
+        return torch.tensor(float("nan"))
+
+    def describe(self) -> dict[str, Any]:
+        """Task summary, with whether a training loss was given."""
+        return {**super().describe(), "has_loss": self.loss_fn is not None}
 
     def metric_state(self) -> _DetectionState:
         return _DetectionState(self)
