@@ -72,13 +72,17 @@ class VAETask(InputTargetTask):
         if not isinstance(target, torch.Tensor) or recon.shape != target.shape or mu.shape != logvar.shape \
                 or mu.shape[:1] != recon.shape[:1]:
             raise ModelError(mismatch(self, outputs, target, EXPECTED))
-        low, high = (float(recon.detach().min()), float(recon.detach().max())) if recon.numel() else (0, 1)
-        if self.recon == "bce" and (low < 0 or high > 1):
+        if self.recon == "bce" and recon.numel():
+            self._check_probabilities(recon)
+        return recon, mu, logvar
+
+    def _check_probabilities(self, recon: torch.Tensor) -> None:
+        low, high = float(recon.detach().min()), float(recon.detach().max())
+        if low < 0 or high > 1:
             raise ModelError(
                 f"task 'vae' with recon='bce' needs recon in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
                 "end the decoder with a sigmoid or use recon='mse'"
             )
-        return recon, mu, logvar
 
     def check(self, outputs: Outputs, target: Any) -> None:
         self.unpack(outputs, target)
