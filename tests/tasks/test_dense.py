@@ -90,7 +90,8 @@ def test_pyramid_scores_output_index_and_multiscale_loss_rescales_flow():
     state = FlowTask(output_index=1).metric_state()
     with pytest.raises(ModelError, match="Tensor\\[1, 2, 2, 4\\]"):
         state.update((full, coarse), target)
-    resized, valid = DenseRegressionTask().resize_target(target, torch.ones(1, 4, 8, dtype=torch.bool), (2, 4))
+    everywhere = torch.ones(1, 4, 8, dtype=torch.bool)
+    resized, valid = DenseRegressionTask().resize_target(target, everywhere, (2, 4))
     assert torch.allclose(resized, target[:, :, :2, :4]) and bool(valid.all())  # plain regression: no scaling
 
 

@@ -78,8 +78,8 @@ def test_check_names_outputs_and_target(toy):
     _, targets = collate_detection(dataset(toy, 4))
     with pytest.raises(ModelError) as info:  # classification logits given to a detection task
         task.check(torch.randn(4, 10), torch.zeros(4, dtype=torch.long))
-    assert "Tensor[4, 10]" in str(info.value) and "Tensor[4]" in str(info.value) and "collate_detection" in str(
-        info.value)
+    message = str(info.value)
+    assert "Tensor[4, 10]" in message and "Tensor[4]" in message and "collate_detection" in message
     wrong_decode = DetectionTask(decode=lambda outputs: outputs)
     with pytest.raises(ModelError, match="one \\{boxes, scores, labels\\} dict per image .4 images.") as info:
         wrong_decode.check(torch.randn(4, 10), targets)

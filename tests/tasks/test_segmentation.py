@@ -79,7 +79,8 @@ def test_output_index_scores_the_chosen_head():
     ("outputs", "target", "words"),
     [
         (torch.randn(4, 3), torch.zeros(4, dtype=torch.long), ["Tensor[4, 3]", "Tensor[4]", "H, W"]),
-        (torch.randn(2, 3, 4, 4), torch.zeros(2, 5, 5, dtype=torch.long), ["Tensor[2, 3, 4, 4]", "Tensor[2, 5, 5]"]),
+        (torch.randn(2, 3, 4, 4), torch.zeros(2, 5, 5, dtype=torch.long),
+         ["Tensor[2, 3, 4, 4]", "Tensor[2, 5, 5]"]),
         (torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4), ["integer class map"]),
         ((torch.randn(2, 3),), torch.zeros(2, 4, 4, dtype=torch.long), ["tuple(Tensor[2, 3])"]),
     ],

@@ -51,7 +51,8 @@ def test_metric_directions():
 @pytest.mark.parametrize(
     ("outputs", "target", "words"),
     [
-        (torch.randn(4, 10), torch.zeros(4, 1, 8, 8), ["(recon, mu, logvar)", "Tensor[4, 10]", "Tensor[4, 1, 8, 8]"]),
+        (torch.randn(4, 10), torch.zeros(4, 1, 8, 8),
+         ["(recon, mu, logvar)", "Tensor[4, 10]", "Tensor[4, 1, 8, 8]"]),
         ((torch.rand(4, 1, 8, 8), torch.randn(4, 2)), torch.zeros(4, 1, 8, 8), ["tuple(Tensor[4, 1, 8, 8]"]),
         ((torch.rand(4, 1, 4, 4), torch.randn(4, 2), torch.randn(4, 2)), torch.zeros(4, 1, 8, 8),
          ["Tensor[4, 1, 4, 4]", "Tensor[4, 1, 8, 8]"]),

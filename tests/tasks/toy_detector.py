@@ -37,7 +37,8 @@ def decode(outputs: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, torch.T
     objectness, classes = outputs
     scores = torch.sigmoid(objectness).flatten(1)  # [B, 4], cells in row-major order = CELLS order
     labels = classes.flatten(2).argmax(1)  # [B, 4]
-    return [{"boxes": CELLS.clone(), "scores": s, "labels": lab} for s, lab in zip(scores, labels, strict=True)]
+    pairs = zip(scores, labels, strict=True)
+    return [{"boxes": CELLS.clone(), "scores": s, "labels": lab} for s, lab in pairs]
 
 
 def loss(outputs: tuple[torch.Tensor, torch.Tensor], targets: list[dict[str, torch.Tensor]]) -> torch.Tensor:
