@@ -93,7 +93,7 @@ class DetectionTask(Task):
     def detections(self, outputs: Outputs, target: Any) -> Detections:
         """The decoded detections, checked per image against `target`; ModelError naming both otherwise."""
         _check_targets(self, outputs, target)
-        decoded = self.decode(outputs)
+        decoded = _call_user(self.decode, "decode", outputs, target)
         keys = ("boxes", "scores", "labels")
         if not isinstance(decoded, (list, tuple)) or len(decoded) != len(target) or not all(
             isinstance(d, Mapping) and all(isinstance(d.get(k), torch.Tensor) for k in keys) for d in decoded
@@ -119,7 +119,7 @@ class DetectionTask(Task):
         """The user loss; without one, NaN when scoring (no gradient) and ConfigError when training."""
         _check_targets(self, outputs, target)
         if self.loss_fn is not None:
-            return self.loss_fn(outputs, target)
+            return _call_user(self.loss_fn, "loss", outputs, target)
         if torch.is_grad_enabled():
             raise ConfigError(
                 "task 'detection' has no loss to train with; give loss = 'mypkg.module:loss', a function "
@@ -145,6 +145,17 @@ def _check_targets(task: Task, outputs: Outputs, target: Any) -> None:
             task, outputs, target,
             "targets as a list of {boxes, labels} dicts, one per image (collate_fn=collate_detection)",
         ))
+
+
+def _call_user(fn: Callable[..., Any], what: str, outputs: Outputs, target: Any) -> Any:
+    """`fn(outputs)` (decode) or `fn(outputs, target)` (loss); its failures become one ModelError."""
+    try:
+        return fn(outputs, target) if what == "loss" else fn(outputs)
+    except Exception as exc:
+        raise ModelError(
+            f"task 'detection': {what} failed on the model's {describe(outputs)} for {len(target)} images "
+            f"({type(exc).__name__}: {exc}); check that {what} fits the model's heads"
+        ) from exc
 
 
 class _DetectionState:
