@@ -1,4 +1,4 @@
-"""The Trainer, evaluate and finetune_then_refine on a two-input dense regressor with a lower-is-better task."""
+"""Trainer, evaluate and finetune_then_refine on a two-input dense regressor with a lower-is-better task."""
 
 import pytest
 import torch

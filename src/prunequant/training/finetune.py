@@ -16,7 +16,7 @@ from prunequant.training.trainer import Trainer
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """Validation results (the task's metrics) after the fine-tune and the refine phase (None when skipped)."""
+    """Validation results (task metrics) after the fine-tune and the refine phase (None when skipped)."""
 
     finetuned: EvalResult | None
     refined: EvalResult | None
