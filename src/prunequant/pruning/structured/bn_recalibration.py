@@ -1,6 +1,6 @@
 """BatchNorm recalibration after pruning: re-estimate running statistics on a few batches (adaptive BN).
 
-Removing channels changes what every following BN sees, so its stored mean/variance are stale and accuracy
+Removing channels changes what every following BN sees, so its stored mean/variance are stale and the score
 right after pruning collapses more than the weights deserve. Re-estimating the statistics (no training,
 no targets) recovers much of it before any fine-tuning.
 """

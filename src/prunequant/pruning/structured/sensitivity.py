@@ -52,7 +52,7 @@ class SensitivityTable:
         }
 
     def markdown(self) -> str:
-        """One row per group, one column per amount ('top1 @ 50%'), values in the metric's display units."""
+        """One row per group, one column per amount ('<metric> @ 50%'), in the metric's display units."""
         name = self.metric.name
         header = "| group | channels | " + " | ".join(f"{name} @ {a:.0%}" for a in self.amounts) + " |"
         rule = "|---|---:|" + "---:|" * len(self.amounts)
@@ -93,7 +93,7 @@ def sensitivity_scan(
         The scanned amounts, the criterion choosing the channels, the groups (default: every prunable
         group of the traced graph) and the seed of `random` importance.
     task:
-        Metric, direction and loss; defaults to classification (top-1).
+        Metric, direction and loss; defaults to classification.
 
     Returns
     -------

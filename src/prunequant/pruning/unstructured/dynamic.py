@@ -124,7 +124,7 @@ def dynamic_prune(
     prune:
         Scope and exclusions (its amount is unused).
     task:
-        Loss and metrics; defaults to classification (budget on top-1).
+        Loss and metrics; defaults to classification.
 
     Returns
     -------
