@@ -1,4 +1,5 @@
-"""Sweep outputs shared by the pruning and quantization sweeps: a markdown table and CSV + MD + PNG files."""
+"""Sweep outputs shared by the pruning and quantization sweeps: a markdown table, CSV + MD + PNG files, and
+the metric-vs-setting plot, its axis named after the task's primary metric."""
 
 from __future__ import annotations
 
@@ -8,8 +9,52 @@ from pathlib import Path
 from typing import Any
 
 from prunequant.errors import ConfigError
+from prunequant.tasks import Task, default_task
 
 Rows = Sequence[dict[str, Any]]
+Line = Sequence[tuple[float, float]]
+
+
+def baseline_column(task: Task | None = None) -> str:
+    """The column holding the unchanged model's primary metric: 'baseline_<primary>'."""
+    return f"baseline_{(task or default_task()).primary}"
+
+
+def plot_metric_lines(
+    path: str | Path,
+    lines: dict[str, Line],
+    baseline: float,
+    *,
+    task: Task | None,
+    xlabel: str,
+    title: str,
+    baseline_label: str,
+    xticks: Sequence[str] | None = None,
+) -> None:
+    """Draw the task's primary metric (display units, direction in the axis label) for each named line of
+    (x, metric) points, with the baseline as a red dashed line; save a PNG to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spec = (task or default_task()).primary_metric
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, points in lines.items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, [spec.display(y) for y in ys], marker="o", label=label)
+    ax.axhline(spec.display(baseline), color="red", linestyle="--", label=baseline_label)
+    if xticks is not None:
+        ax.set_xticks(range(len(xticks)), xticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(spec.title)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def markdown_table(rows: Rows, columns: Sequence[str] | None = None) -> str:

@@ -65,3 +65,18 @@ def test_torch_prune_reparametrisations_must_be_made_permanent_first(tiny_model,
     assert torch.equal(qmodel.conv2.weight_mask, ~pruned)
     quantization_aware_finetune(qmodel, *blob_loaders, FAST, refine_epochs=0)
     assert torch.all(qmodel.conv2.quantized_weight()[pruned] == 0)
+
+
+def test_qat_trains_a_dense_regressor_through_its_task(dense_model, dense_loaders, regression_task):
+    from prunequant.training import Trainer, evaluate
+
+    train, val = dense_loaders
+    config = TrainConfig(epochs=2, lr=0.02, optimizer="adam")
+    Trainer(dense_model, train, val, config, task=regression_task).fit()
+    qmodel = quantize(dense_model, QuantConfig(w_bits=4, a_bits=4), train, calib_batches=2)
+    before = evaluate(qmodel, val, regression_task).mse
+    config = TrainConfig(epochs=2, lr=0.005, optimizer="adam", weight_decay=0.0)
+    result = quantization_aware_finetune(qmodel, train, val, config, refine_epochs=1, task=regression_task)
+    assert result.refined.primary == "mse" and "val_mse" in result.history[-1]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert evaluate(qmodel, val, regression_task).mse < before

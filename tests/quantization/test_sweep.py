@@ -61,3 +61,27 @@ def test_aware_needs_a_train_config(tiny_model, blob_loaders):
         sweep_quantization(tiny_model, *blob_loaders, [8])
     with pytest.raises(ConfigError, match="modes"):
         sweep_quantization(tiny_model, *blob_loaders, [8], modes=("after",))
+
+
+def test_sweep_columns_follow_a_lower_is_better_task(dense_model, dense_loaders, regression_task, tmp_path):
+    from prunequant.quantization.sweep import sweep_columns
+
+    train, val = dense_loaders
+    rows = sweep_quantization(
+        dense_model,
+        train,
+        val,
+        [8, 2],
+        config=QuantConfig(a_bits=8),
+        train_config=TrainConfig(epochs=1, lr=0.005, optimizer="adam", max_batches_per_epoch=2),
+        refine_epochs=0,
+        calib_batches=1,
+        task=regression_task,
+    )
+    assert all(tuple(row) == sweep_columns(regression_task) for row in rows)
+    assert "top1" not in rows[0] and rows[0]["mse"] == rows[0]["baseline_mse"]
+    assert rows[0]["mse"] == pytest.approx(evaluate(dense_model, val, regression_task).mse)
+    assert rows[3]["mse"] > rows[1]["mse"]  # 2 bits: a larger error than 8 bits
+    assert all(row["pd"] is None for row in rows)  # PD needs an accuracy; the error is not one
+    write_quant_sweep(rows, tmp_path, task=regression_task)
+    assert "| bits | mode | mse | baseline_mse |" in (tmp_path / "quant_sweep.md").read_text()

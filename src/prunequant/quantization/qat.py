@@ -9,6 +9,7 @@ from torch import nn
 from prunequant.errors import ConfigError
 from prunequant.quantization.calibrate import calibrate
 from prunequant.quantization.wrappers import activation_quantizers, is_quantized, quantized_layers
+from prunequant.tasks import Task
 from prunequant.training import Callback, FinetuneResult, TrainConfig, Trainer, finetune_then_refine
 
 
@@ -36,6 +37,7 @@ def quantization_aware_finetune(
     refine_factor: float = 0.1,
     calib_batches: int = 32,
     callbacks: Sequence[Callback] = (),
+    task: Task | None = None,
 ) -> FinetuneResult:
     """Fine-tune a `quantize()`d model IN PLACE: config.epochs at config.lr, then `refine_epochs` at
     lr * refine_factor (seeds 000/003), with straight-through gradients through every fake quantizer.
@@ -43,6 +45,21 @@ def quantization_aware_finetune(
     Uncalibrated activation ranges are first calibrated on `calib_batches` training batches. In training
     mode the ranges follow the data (moving averages with calibration="ema", seed 003 Alg. 2/3); weights
     that were zero when quantized (pruned) stay zero.
+
+    Parameters
+    ----------
+    qmodel:
+        A model returned by `quantize()`.
+    train_loader, val_loader, config, refine_epochs, refine_factor, callbacks:
+        As for finetune_then_refine.
+    calib_batches:
+        Training batches that calibrate still-uncalibrated activation ranges.
+    task:
+        Splits the batches, gives the loss and the validation metrics (default classification).
+
+    Returns
+    -------
+    FinetuneResult with the task's validation metrics after each phase.
     """
     if not is_quantized(qmodel):
         raise ConfigError(
@@ -58,6 +75,7 @@ def quantization_aware_finetune(
         refine_epochs=refine_epochs,
         refine_factor=refine_factor,
         callbacks=[*callbacks, RefreshWeightScales()],
+        task=task,
     )
 
 

@@ -1,5 +1,5 @@
-"""sweep_quantization: accuracy, zero share, memory and PD over bit widths, post-training and aware
-(seed 000 Figs. 1-2 and Table II; seed 003 Table 4)."""
+"""sweep_quantization: the task's primary metric, zero share, memory and PD over bit widths, post-training
+and aware (seed 000 Figs. 1-2 and Table II; seed 003 Table 4)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,36 @@ import torch
 from torch import nn
 
 from prunequant.errors import ConfigError
-from prunequant.quantization.calibrate import batch_inputs
 from prunequant.quantization.config import QuantConfig, check_bits
 from prunequant.quantization.float_cast import FLOAT_FORMATS, cast_weights
 from prunequant.quantization.memory import memory_report
 from prunequant.quantization.qat import quantization_aware_finetune
 from prunequant.quantization.quantize import quantize
 from prunequant.quantization.zero_share import ZeroShare, count_zeros, zero_share
+from prunequant.sweep_output import baseline_column
+from prunequant.tasks import Task, default_task
 from prunequant.training import TrainConfig, evaluate
 
-SWEEP_COLUMNS = (
-    "bits",
-    "mode",
-    "top1",
-    "baseline_top1",
-    "zero_share",
-    "zero_share_of_nonzero",
-    "weight_mb",
-    "activation_mb",
-    "pd",
-    "packed_bytes",
-)
+
+def sweep_columns(task: Task | None = None) -> tuple[str, ...]:
+    """Row keys of sweep_quantization: the task's primary metric and `baseline_<primary>` among them."""
+    task = task or default_task()
+    return (
+        "bits",
+        "mode",
+        task.primary,
+        baseline_column(task),
+        "zero_share",
+        "zero_share_of_nonzero",
+        "weight_mb",
+        "activation_mb",
+        "pd",
+        "packed_bytes",
+    )
+
+
+SWEEP_COLUMNS = sweep_columns()
+"""The columns for the default (classification) task."""
 MODES = ("post", "aware")
 Packer = Callable[[nn.Module, str], int]
 """pack(qmodel, label) -> bytes of its packed file (e.g. a lambda around export's save_quantized)."""
@@ -69,15 +78,18 @@ def sweep_quantization(
     val_loader: Iterable | None = None,
     pack: Packer | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    task: Task | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows (SWEEP_COLUMNS) for the float baseline, then each bit width and mode; `model` is not changed.
+    """Rows (`sweep_columns(task)`) for the float baseline, then each bit width and mode; `model` is kept.
 
     For an integer width b, `config` (default QuantConfig()) is used with w_bits = b and a_bits = b (a_bits
     stays None when config.a_bits is None: weights only). "post" calibrates on `calib_batches` training
     batches (PTQ); "aware" continues from that model with quantization_aware_finetune(train_config,
     refine_epochs), validating on `val_loader` (default `eval_loader`). "fp16"/"bf16" round the weights
-    through that format (post only; an accuracy variant). Top-1 is measured on `eval_loader`; memory on
-    its first batch; `pack` adds the packed file size.
+    through that format (post only; an accuracy variant). The task's primary metric (`task`, default
+    classification) is measured on `eval_loader`, in the column named after it; memory on the inputs of
+    its first batch; `pack` adds the packed file size. PD (accuracy per megabit) needs an accuracy: it is
+    None when the primary metric is not a higher-is-better share ("%" unit).
     """
     bits = parse_bits(bits)
     if not modes or any(mode not in MODES for mode in modes):
@@ -86,17 +98,21 @@ def sweep_quantization(
     if "aware" in modes and train_config is None:
         raise ConfigError("the aware mode needs train_config (epochs and lr of quantization-aware training)")
     config = config or QuantConfig()
-    example = batch_inputs(next(iter(eval_loader)))
+    task = task or default_task()
+    metric = task.primary_metric
+    is_accuracy = metric.unit == "%" and metric.higher_is_better
+    example = task.inputs(next(iter(eval_loader)))
     rows: list[dict[str, Any]] = []
 
     def emit(variant: nn.Module, label: str, mode: str, shares: ZeroShare, packed: int | None = None) -> None:
-        top1 = evaluate(variant, eval_loader).top1
-        memory = memory_report(variant, example, w_bits=16 if label in FLOAT_FORMATS else None, accuracy=top1)
+        score = evaluate(variant, eval_loader, task).score
+        w_bits = 16 if label in FLOAT_FORMATS else None
+        memory = memory_report(variant, example, w_bits=w_bits, accuracy=score if is_accuracy else None)
         row = {
             "bits": label,
             "mode": mode,
-            "top1": top1,
-            "baseline_top1": rows[0]["top1"] if rows else top1,
+            metric.name: score,
+            baseline_column(task): rows[0][metric.name] if rows else score,
             "zero_share": shares.share,
             "zero_share_of_nonzero": shares.share_of_nonzero,
             "weight_mb": memory.weight_mb,
@@ -119,7 +135,12 @@ def sweep_quantization(
         for mode in modes:
             if mode == "aware":
                 quantization_aware_finetune(
-                    qmodel, train_loader, val_loader or eval_loader, train_config, refine_epochs=refine_epochs
+                    qmodel,
+                    train_loader,
+                    val_loader or eval_loader,
+                    train_config,
+                    refine_epochs=refine_epochs,
+                    task=task,
                 )
             packed = pack(qmodel, f"{mode}-w{width}") if pack is not None else None
             emit(qmodel, str(width), mode, zero_share(qmodel), packed)

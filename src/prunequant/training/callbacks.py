@@ -13,6 +13,11 @@ class Callback:
 
     Order within one batch: on_batch_start -> forward -> `extra_loss` -> backward -> on_after_backward ->
     optimizer.step() -> on_batch_end. Masks that must stay zero are re-applied in on_batch_end.
+
+    Every hook gets the Trainer, which holds the current batch as the task split it: `trainer.inputs` (a
+    tensor, tuple or dict of tensors), `trainer.target`, and, from `extra_loss` on, `trainer.outputs` (as
+    the model returned them) and `trainer.loss` (the task's loss tensor, before extra terms);
+    `trainer.task` is the Task itself.
     """
 
     def on_train_start(self, trainer: Trainer) -> None: ...

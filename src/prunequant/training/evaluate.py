@@ -16,7 +16,7 @@ from prunequant.tasks import Task, batch_size_of, default_task, run_model
 class EvalResult:
     """A task's metrics (by name), the mean loss, the number of samples and the primary metric's name.
 
-    Metrics are reachable as attributes too (`result.top1`, `result.epe`), and `score` is the primary one.
+    Metrics are reachable as attributes too (`result.<metric name>`), and `score` is the primary one.
     """
 
     metrics: dict[str, float]
@@ -60,7 +60,7 @@ def evaluate(
     loader:
         Yields batches the task can split into (inputs, target).
     task:
-        Defaults to classification (top-1, top-5, cross-entropy).
+        Defaults to classification (prunequant.tasks.default_task).
     max_batches:
         Stop after this many batches (0: all).
 

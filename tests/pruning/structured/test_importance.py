@@ -121,7 +121,7 @@ def test_taylor_is_mean_abs_activation_times_gradient():
 def test_data_driven_criteria_need_a_loader():
     with pytest.raises(ConfigError, match="calib_loader"):
         scores(relu_mlp(), torch.randn(2, 4), "apoz")
-    with pytest.raises(ConfigError, match="labels"):
+    with pytest.raises(ConfigError, match="carry no target"):
         scores(relu_mlp(), torch.randn(2, 4), "taylor", loader=[torch.randn(2, 4)])
 
 

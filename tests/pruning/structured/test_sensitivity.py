@@ -17,7 +17,7 @@ from prunequant.training import evaluate
 TABLE = SensitivityTable(
     amounts=(0.25, 0.5, 0.75),
     baseline=0.9,
-    accuracy={"a": (0.9, 0.88, 0.5), "b": (0.85, 0.6, 0.4)},
+    scores={"a": (0.9, 0.88, 0.5), "b": (0.85, 0.6, 0.4)},
     channels={"a": 16, "b": 16},
 )
 
@@ -34,14 +34,14 @@ def test_scan_prunes_each_group_alone(tiny_model, blob_loaders):
     x = torch.randn(2, 1, 8, 8)
     table = sensitivity_scan(tiny_model, x, val, amounts=(0.5,))
     assert table.baseline == evaluate(tiny_model, val).top1
-    assert set(table.accuracy) == {"conv1", "conv2"} and table.channels == {"conv1": 8, "conv2": 16}
+    assert set(table.scores) == {"conv1", "conv2"} and table.channels == {"conv1": 8, "conv2": 16}
     alone = prune_channels(tiny_model, x, 0.5, per_layer={"conv1": 0.5, "*": 0.0})
-    assert table.accuracy["conv1"] == (evaluate(alone, val).top1,)
+    assert table.scores["conv1"] == (evaluate(alone, val).top1,)
 
 
-def test_sensitivity_allocation_needs_labelled_data(tiny_model, blob_loaders):
+def test_sensitivity_allocation_needs_data_with_targets(tiny_model, blob_loaders):
     x = torch.randn(2, 1, 8, 8)
-    with pytest.raises(ConfigError, match="needs a labelled calib_loader"):
+    with pytest.raises(ConfigError, match="needs a calib_loader whose batches carry targets"):
         prune_channels(tiny_model, x, 0.5, allocation="sensitivity")
     result = prune_channels(
         tiny_model, x, 0.5, allocation="sensitivity", calib_loader=blob_loaders[1], return_result=True

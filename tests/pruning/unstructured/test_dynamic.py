@@ -25,7 +25,7 @@ def _check_walk(result, step):
         while min(current + step, 0.95) >= lowest_rejected - 1e-9:
             step /= 2
         assert attempt.sparsity == pytest.approx(min(current + step, 0.95))
-        assert attempt.accepted == (result.baseline_top1 - attempt.val_top1 <= 0.05 + 1e-12)
+        assert attempt.accepted == (result.baseline_score - attempt.val_score <= 0.05 + 1e-12)
         if attempt.accepted:
             current = attempt.sparsity
         else:
@@ -40,8 +40,8 @@ def test_post_training_dynamic_respects_budget_and_restores(trained):
     )
     assert any(not attempt.accepted for attempt in result.history)  # it had to back off
     _check_walk(result, 0.4)
-    assert result.baseline_top1 - result.top1 <= 0.05
-    assert evaluate(model, loaders.val).top1 == pytest.approx(result.top1)  # the last good state is back
+    assert result.baseline_score - result.score <= 0.05 and result.metric == "top1"
+    assert evaluate(model, loaders.val).top1 == pytest.approx(result.score)  # the last good state is back
     assert sparsity_report(model).zeros == round(result.sparsity * 1288)
     assert set(get_masks(model)) == {"conv1.weight", "conv2.weight", "fc.weight"}
 
@@ -69,3 +69,37 @@ def test_dynamic_settings_are_validated(tiny_model, blob_loaders):
         dynamic_prune(model, loaders, step=0.01, min_step=0.02)
     with pytest.raises(ConfigError, match="budget"):
         dynamic_prune(model, loaders, budget=float("nan"))
+
+
+@pytest.fixture
+def trained_regressor(two_input_model, flow_loaders, regression_task):
+    train, val = flow_loaders
+    config = TrainConfig(epochs=4, lr=0.02, optimizer="adam", weight_decay=0.0)
+    Trainer(two_input_model, train, val, config, task=regression_task).fit()
+    return two_input_model, SimpleNamespace(train=train, val=val)
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_lower_is_better_budget(trained_regressor, regression_task, relative):
+    model, loaders = trained_regressor
+    baseline = evaluate(model, loaders.val, regression_task).mse
+    budget = 0.2 if relative else 0.2 * baseline
+    result = dynamic_prune(
+        model,
+        loaders,
+        budget=budget,
+        relative=relative,
+        step=0.4,
+        min_step=0.05,
+        finetune=TrainConfig(epochs=0),
+        task=regression_task,
+    )
+    assert result.metric == "mse" and not result.higher_is_better
+    assert result.baseline_score == pytest.approx(baseline)
+    assert any(not a.accepted for a in result.history) and any(a.accepted for a in result.history)
+    for attempt in result.history:  # worse = a larger error
+        allowed = baseline * 1.2 if relative else baseline + budget
+        assert attempt.accepted == (attempt.val_score <= allowed + 1e-9)
+    assert result.score <= baseline * 1.2 + 1e-9
+    assert evaluate(model, loaders.val, regression_task).mse == pytest.approx(result.score)
+    assert result.to_dict()["metric"] == "mse"

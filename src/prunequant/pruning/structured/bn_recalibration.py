@@ -1,8 +1,8 @@
 """BatchNorm recalibration after pruning: re-estimate running statistics on a few batches (adaptive BN).
 
-Removing channels changes what every following BN sees, so its stored mean/variance are stale and accuracy
+Removing channels changes what every following BN sees, so its stored mean/variance are stale and the score
 right after pruning collapses more than the weights deserve. Re-estimating the statistics (no training,
-no labels) recovers much of it before any fine-tuning.
+no targets) recovers much of it before any fine-tuning.
 """
 
 from __future__ import annotations
@@ -13,12 +13,31 @@ import torch
 from torch import nn
 
 from prunequant.errors import DataError
+from prunequant.tasks import Task, default_task, run_model
 from prunequant.validation import check_int_range
 
 
-def recalibrate_bn(model: nn.Module, loader: Iterable, *, max_batches: int = 20) -> nn.Module:
-    """In place: reset every BN's running stats and re-estimate them as the plain average over up to
-    `max_batches` batches (other layers stay in eval mode, no gradients); returns `model` in eval mode."""
+def recalibrate_bn(
+    model: nn.Module, loader: Iterable, *, max_batches: int = 20, task: Task | None = None
+) -> nn.Module:
+    """In place: reset every BN's running stats and re-estimate them as the plain average over batches.
+
+    Parameters
+    ----------
+    model:
+        Its BN layers run in train mode, every other layer in eval mode, with no gradients.
+    loader:
+        Batches whose inputs (`task.inputs(batch)`: every input of a several-input model) are fed.
+    max_batches:
+        Batches read at most.
+    task:
+        Splits the batches; defaults to classification.
+
+    Returns
+    -------
+    `model`, in eval mode.
+    """
+    task = task or default_task()
     check_int_range("max_batches", max_batches, 1, 10**9)
     norms = [
         m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
@@ -35,7 +54,7 @@ def recalibrate_bn(model: nn.Module, loader: Iterable, *, max_batches: int = 20)
             for batch in loader:
                 if seen >= max_batches:
                     break
-                model(batch[0] if isinstance(batch, (list, tuple)) else batch)
+                run_model(model, task.inputs(batch))
                 seen += 1
     finally:
         for bn, momentum in zip(norms, momenta, strict=True):

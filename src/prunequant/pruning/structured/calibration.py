@@ -2,7 +2,8 @@
 
 For each watched conv/linear, the input's channel positions get: the moving average of mean |x| (seed 003
 Alg. 1: mu <- (mu * t + m(h)) / (t + 1)), the fraction of zeros (APoZ, seed 004 formula 2) and, with
-`taylor=True`, the first-order Taylor score |sum over positions of x * dL/dx| averaged over samples.
+`taylor=True`, the first-order Taylor score |sum over positions of x * dL/dx| averaged over samples, L being
+the task's loss. Batches are split by the task, so models with several inputs are fed all of them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from prunequant.errors import ConfigError, DataError
+from prunequant.tasks import Task, default_task, run_model
 
 
 @dataclass
@@ -57,12 +58,29 @@ def collect_activation_stats(
     *,
     max_batches: int = 8,
     taylor: bool = False,
+    task: Task | None = None,
 ) -> ActivationStats:
     """Run up to `max_batches` batches of `loader` through `model` (in eval mode) and gather stats.
 
-    Batches may be tensors or (inputs, targets) pairs; `taylor=True` needs targets (it back-propagates the
-    cross-entropy loss; parameter gradients are cleared afterwards).
+    Parameters
+    ----------
+    model, module_names:
+        The model and the conv/linear layers whose inputs are watched.
+    loader:
+        Batches the task can split (a bare tensor batch is all inputs, no target).
+    max_batches:
+        Batches read at most.
+    taylor:
+        Also gather Taylor scores: back-propagates the task's loss, so batches need a target; parameter
+        gradients are cleared afterwards.
+    task:
+        Splits batches and gives the loss; defaults to classification.
+
+    Returns
+    -------
+    ActivationStats keyed by layer name.
     """
+    task = task or default_task()
     modules = dict(model.named_modules())
     l1, zeros, grads = _Running(), _Running(), _Running()
     handles = []
@@ -87,15 +105,18 @@ def collect_activation_stats(
         for batch in loader:
             if batches >= max_batches:
                 break
-            inputs, targets = (batch[0], batch[1]) if isinstance(batch, (list, tuple)) else (batch, None)
+            inputs, target = task.split(batch)
             if taylor:
-                if targets is None:
-                    raise ConfigError("importance 'taylor' needs a calibration loader with labels")
+                if target is None:
+                    raise ConfigError(
+                        f"importance 'taylor' back-propagates the loss of task '{task.name}', but the "
+                        "calibration batches carry no target; pass a loader of (inputs..., target) batches"
+                    )
                 with torch.enable_grad():
-                    F.cross_entropy(model(inputs), targets).backward()
+                    task.loss(run_model(model, inputs), target).backward()
             else:
                 with torch.no_grad():
-                    model(inputs)
+                    run_model(model, inputs)
             batches += 1
     finally:
         for handle in handles:

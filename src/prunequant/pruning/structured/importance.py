@@ -18,17 +18,22 @@ from torch import nn
 from prunequant.errors import ConfigError
 from prunequant.pruning.structured.calibration import ActivationStats, collect_activation_stats
 from prunequant.pruning.structured.groups import ChannelGroup, Member
+from prunequant.tasks import Task
 
 
 @dataclass
 class ImportanceContext:
-    """What criteria may read: the model, its layers, and (lazily gathered) calibration statistics."""
+    """What criteria may read: the model, its layers, and (lazily gathered) calibration statistics.
+
+    `task` (default classification) splits the calibration batches and gives the loss of `taylor`.
+    """
 
     model: nn.Module
     groups: list[ChannelGroup]
     calib_loader: Iterable | None = None
     calib_batches: int = 8
     seed: int = 0
+    task: Task | None = None
     modules: dict[str, nn.Module] = field(init=False, repr=False)
     _stats: ActivationStats | None = field(default=None, init=False, repr=False)
     _taylor: bool = field(default=False, init=False, repr=False)
@@ -43,7 +48,12 @@ class ImportanceContext:
                 raise ConfigError("this importance needs data: pass calib_loader (CLI: --dataset)")
             names = [member.module for group in self.groups for member in group.consumers]
             self._stats = collect_activation_stats(
-                self.model, names, self.calib_loader, max_batches=self.calib_batches, taylor=taylor
+                self.model,
+                names,
+                self.calib_loader,
+                max_batches=self.calib_batches,
+                taylor=taylor,
+                task=self.task,
             )
             self._taylor = taylor
         return self._stats
@@ -158,7 +168,7 @@ def apoz(group: ChannelGroup, context: ImportanceContext) -> torch.Tensor | None
 
 @register_importance("taylor", needs_data=True)
 def taylor(group: ChannelGroup, context: ImportanceContext) -> torch.Tensor | None:
-    """First-order Taylor |activation x gradient| of the loss (Molchanov et al. 2017); needs labels."""
+    """First-order Taylor |activation x gradient| of the task loss (Molchanov et al. 2017); needs targets."""
     return _from_inputs(group, context.activations(taylor=True).taylor)
 
 

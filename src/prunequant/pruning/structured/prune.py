@@ -25,6 +25,7 @@ from prunequant.pruning.structured.groups import ChannelGroup
 from prunequant.pruning.structured.importance import ImportanceContext, get_importance, group_scores
 from prunequant.pruning.structured.rewrite import remove_channels_
 from prunequant.pruning.structured.sensitivity import sensitivity_amounts
+from prunequant.tasks import Task
 from prunequant.validation import check_choice, check_fraction, check_int_range
 
 ALLOCATIONS = ("uniform", "global", "sensitivity")
@@ -122,12 +123,13 @@ def prune_channels(
     calib_batches: int = 8,
     seed: int = 0,
     return_result: bool = False,
+    task: Task | None = None,
 ) -> nn.Module | StructuredPruneResult:
     """Return a pruned deep copy of `model` (the original is untouched) with channels physically removed.
 
     amount: share of each group's channels to remove ("uniform"), or of all channels ("global": ranked
         across groups by mean-normalised scores), or the target mean of per-group amounts chosen from an
-        accuracy scan ("sensitivity", needs a labelled `calib_loader`).
+        scan of the task's metric ("sensitivity", needs a `calib_loader` with targets).
     importance: a registered criterion (l1, l2, bn_gamma, activation_l1, apoz, taylor, random, ...);
         data-driven ones read up to `calib_batches` batches of `calib_loader`.
     round_to: keep channel counts multiples of this (4/8/16 suit SIMD kernels).
@@ -135,6 +137,7 @@ def prune_channels(
     per_layer: {pattern: amount}; the first pattern matching a layer of a group sets that group's amount.
     min_channels: no group keeps fewer channels than this.
     return_result: return a StructuredPruneResult (model, per-group plans, skipped layers, meta()).
+    task: splits calibration batches, gives taylor's loss and the sensitivity metric (default classification).
     """
     config = ChannelPruneConfig(
         amount=amount,
@@ -147,7 +150,9 @@ def prune_channels(
         calib_batches=calib_batches,
         seed=seed,
     )
-    result = prune_channels_(copy.deepcopy(model), example_input, config, calib_loader=calib_loader)
+    result = prune_channels_(
+        copy.deepcopy(model), example_input, config, calib_loader=calib_loader, task=task
+    )
     return result if return_result else result.model
 
 
@@ -158,6 +163,7 @@ def prune_channels_(
     *,
     calib_loader: Iterable | None = None,
     keep_fn: KeepFn | None = None,
+    task: Task | None = None,
 ) -> StructuredPruneResult:
     """In place: prune `model` as `prune_channels` does; `keep_fn(groups, scores)` may replace allocation."""
     if get_importance(config.importance).needs_data and calib_loader is None:
@@ -169,9 +175,9 @@ def prune_channels_(
         listed = "; ".join(f"{name} ({reason})" for name, reason in graph.skipped_layers.items())
         warnings.warn(f"structured pruning left these layers unpruned: {listed}", UserWarning, stacklevel=3)
     groups = [group for group in graph.prunable if not config.ignores(group)]
-    context = ImportanceContext(model, groups, calib_loader, config.calib_batches, config.seed)
+    context = ImportanceContext(model, groups, calib_loader, config.calib_batches, config.seed, task)
     scores = {group.name: group_scores(config.importance, group, context) for group in groups}
-    keeps = (keep_fn or _allocator(config, model, example_input, calib_loader))(groups, scores)
+    keeps = (keep_fn or _allocator(config, model, example_input, calib_loader, task))(groups, scores)
     removed = {g.name: select_removed(scores[g.name], keeps[g.name], g.blocks) for g in groups}
     remove_channels_(model, groups, removed)
     plans = [
@@ -184,7 +190,11 @@ def prune_channels_(
 
 
 def _allocator(
-    config: ChannelPruneConfig, model: nn.Module, example_input: torch.Tensor, calib_loader: Iterable | None
+    config: ChannelPruneConfig,
+    model: nn.Module,
+    example_input: torch.Tensor,
+    calib_loader: Iterable | None,
+    task: Task | None = None,
 ) -> KeepFn:
     options = {"round_to": config.round_to, "min_channels": config.min_channels}
 
@@ -210,6 +220,7 @@ def _allocator(
                 importance=config.importance,
                 calib_batches=config.calib_batches,
                 seed=config.seed,
+                task=task,
             )
             keeps.update({group.name: uniform_keep(group, amounts[group.name], **options) for group in free})
         return keeps

@@ -3,7 +3,9 @@ and training the pruned architecture from scratch.
 
 Each prune physically rewrites `trainer.model` in place (same module objects, smaller parameters), then
 `reset_optimizer` rebuilds `trainer.optimizer` and `trainer.scheduler` over the new parameters, keeping the
-current epoch's learning rate (momentum buffers restart from zero).
+current epoch's learning rate (momentum buffers restart from zero). Data-driven importance and the
+sensitivity allocation read their batches through the Trainer's task, so any task and any number of model
+inputs work; `example_input` may be a tensor, a tuple or a dict of tensors.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-import torch
 from torch import nn
 
 from prunequant.models.layers import init_conv_weights
@@ -20,6 +21,7 @@ from prunequant.pruning.structured.graph import dependency_groups
 from prunequant.pruning.structured.groups import ChannelGroup
 from prunequant.pruning.structured.prune import ChannelPruneConfig, StructuredPruneResult, prune_channels_
 from prunequant.seeding import seed_everything
+from prunequant.tasks import Inputs
 from prunequant.training import Callback, Trainer
 from prunequant.training.lr_schedules import build_optimizer, build_scheduler, lr_factor
 from prunequant.validation import check_fraction, check_int_range
@@ -38,7 +40,7 @@ class _PruningCallback(Callback):
     """Shared state: the example input, the options, calibration data and the prune results so far."""
 
     def __init__(
-        self, example_input: torch.Tensor, config: ChannelPruneConfig, calib_loader: Iterable | None = None
+        self, example_input: Inputs, config: ChannelPruneConfig, calib_loader: Iterable | None = None
     ) -> None:
         self.example_input = example_input
         self.config = config
@@ -51,7 +53,12 @@ class _PruningCallback(Callback):
         loader = self.calib_loader if self.calib_loader is not None else trainer.train_loader
         self.results.append(
             prune_channels_(
-                trainer.model, self.example_input, self.config, calib_loader=loader, keep_fn=keep_fn
+                trainer.model,
+                self.example_input,
+                self.config,
+                calib_loader=loader,
+                keep_fn=keep_fn,
+                task=trainer.task,
             )
         )
         reset_optimizer(trainer)
@@ -74,7 +81,7 @@ class StepwisePruning(_PruningCallback):
 
     def __init__(
         self,
-        example_input: torch.Tensor,
+        example_input: Inputs,
         config: ChannelPruneConfig,
         *,
         steps: int,
@@ -135,7 +142,7 @@ class LayerwisePruning(_PruningCallback):
 
     def __init__(
         self,
-        example_input: torch.Tensor,
+        example_input: Inputs,
         config: ChannelPruneConfig,
         *,
         interval: int,

@@ -11,6 +11,7 @@ from prunequant.errors import ConfigError
 from prunequant.pruning.unstructured.config import UnstructuredConfig
 from prunequant.pruning.unstructured.magnitude import PruneResult, apply_pruning
 from prunequant.pruning.unstructured.schedules import make_schedule
+from prunequant.tasks import Task
 from prunequant.training import FinetuneResult, TrainConfig, finetune_then_refine
 
 
@@ -35,12 +36,14 @@ def prune_and_finetune(
     steps: int = 3,
     refine_epochs: int = 0,
     refine_factor: float = 0.1,
+    task: Task | None = None,
 ) -> PruneFinetuneResult:
     """Prune `model` IN PLACE following `schedule` (oneshot, iterative or agp; see make_schedule).
 
     With no training (no train_config epochs and no refine_epochs) this is post-training one-shot pruning.
     Otherwise fine-tune for train_config.epochs at train_config.lr, then refine for `refine_epochs` at
-    lr * refine_factor, the masks held by the schedule's MaskCallback throughout.
+    lr * refine_factor, the masks held by the schedule's MaskCallback throughout; `task` (default
+    classification) splits the batches and gives the loss and the validation metrics.
     """
     epochs = train_config.epochs if train_config is not None else 0
     if epochs + refine_epochs == 0:
@@ -65,6 +68,7 @@ def prune_and_finetune(
         refine_epochs=refine_epochs,
         refine_factor=refine_factor,
         callbacks=[callback],
+        task=task,
     )
     if callback.result is None:  # no batch was run (an empty loader)
         callback.result = apply_pruning(model, config)

@@ -1,4 +1,4 @@
-"""sweep_unstructured: accuracy, size and latency over prune amounts, per scope, post-training and aware."""
+"""sweep_unstructured: the task's metrics, size and latency over prune amounts, per scope, post and aware."""
 
 from __future__ import annotations
 
@@ -15,22 +15,28 @@ from prunequant.export.storage import compressed_size_report
 from prunequant.pruning.unstructured.config import UnstructuredConfig
 from prunequant.pruning.unstructured.recipe import prune_and_finetune
 from prunequant.pruning.unstructured.timing import interleaved_latency
+from prunequant.sweep_output import baseline_column
+from prunequant.tasks import Inputs, Task, default_task, run_model
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_choice, check_fraction
 
-SWEEP_COLUMNS = (
-    "scope",
-    "mode",
-    "amount",
-    "sparsity",
-    "top1",
-    "top5",
-    "baseline_top1",
-    "nonzero_params",
-    "params",
-    "compressed_bytes",
-    "latency_ratio",
-)
+
+def sweep_columns(task: Task | None = None) -> tuple[str, ...]:
+    """Row keys of sweep_unstructured: every metric of `task` and `baseline_<primary>` among them."""
+    task = task or default_task()
+    metrics = tuple(spec.name for spec in task.metrics)
+    return (
+        "scope",
+        "mode",
+        "amount",
+        "sparsity",
+        *metrics,
+        baseline_column(task),
+        "nonzero_params",
+        "params",
+        "compressed_bytes",
+        "latency_ratio",
+    )
 
 
 def sweep_unstructured(
@@ -45,17 +51,32 @@ def sweep_unstructured(
     finetune: TrainConfig | None = None,
     refine_epochs: int = 0,
     refine_factor: float = 0.1,
-    example_input: torch.Tensor | None = None,
+    example_input: Inputs | None = None,
     latency_rounds: int = 10,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    task: Task | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (scope, mode, amount); `model` itself is left untouched (each row prunes a copy).
 
     mode "post" prunes the trained model; "aware" (when `finetune` has epochs or `refine_epochs` > 0)
     also fine-tunes with the masks held, then refines at LR * refine_factor. `prune` supplies include_bias,
-    exclude, overrides and keep_first_last. Rows hold top-1/top-5 on `eval_loader`, nonzero parameter
-    count, the compressed container size in bytes, and, with `example_input`, the eager latency ratio to
-    the unpruned model measured interleaved (1.0 = no speedup). `on_row` sees each row as it is done.
+    exclude, overrides and keep_first_last.
+
+    Parameters
+    ----------
+    example_input:
+        A tensor, tuple or dict of tensors; with it, each row gets the eager latency ratio to the unpruned
+        model, measured interleaved (1.0 = no speedup).
+    on_row:
+        Sees each row as it is done.
+    task:
+        Loss and metrics (default classification).
+
+    Returns
+    -------
+    Rows with the keys of `sweep_columns(task)`: every metric of the task on `eval_loader`, the baseline's
+    primary metric, nonzero and total parameter counts, the compressed container size in bytes and the
+    latency ratio (None without `example_input`).
     """
     amounts = [check_fraction("amount", amount) for amount in amounts]
     if not amounts:
@@ -65,7 +86,9 @@ def sweep_unstructured(
     base = prune if prune is not None else UnstructuredConfig(0.0)
     aware = finetune is not None and (finetune.epochs > 0 or refine_epochs > 0)
     modes = ("post", "aware") if aware else ("post",)
-    baseline_top1 = evaluate(model, eval_loader).top1
+    task = task or default_task()
+    columns = sweep_columns(task)
+    baseline_score = evaluate(model, eval_loader, task).score
     rows = []
     for scope in scopes:
         for mode in modes:
@@ -80,16 +103,12 @@ def sweep_unstructured(
                     finetune if mode == "aware" else None,
                     refine_epochs=refine_epochs if mode == "aware" else 0,
                     refine_factor=refine_factor,
+                    task=task,
                 )
-                row = _measure(candidate, model, eval_loader, example_input, latency_rounds)
-                row.update(
-                    scope=scope,
-                    mode=mode,
-                    amount=amount,
-                    sparsity=result.prune.sparsity,
-                    baseline_top1=baseline_top1,
-                )
-                rows.append({key: row[key] for key in SWEEP_COLUMNS})
+                row = _measure(candidate, model, eval_loader, example_input, latency_rounds, task)
+                row.update(scope=scope, mode=mode, amount=amount, sparsity=result.prune.sparsity)
+                row[baseline_column(task)] = baseline_score
+                rows.append({key: row[key] for key in columns})
                 if on_row is not None:
                     on_row(rows[-1])
     return rows
@@ -99,14 +118,14 @@ def _measure(
     candidate: nn.Module,
     baseline: nn.Module,
     eval_loader: Iterable,
-    example_input: torch.Tensor | None,
+    example_input: Inputs | None,
     latency_rounds: int,
+    task: Task,
 ) -> dict[str, Any]:
-    scores = evaluate(candidate, eval_loader)
+    scores = evaluate(candidate, eval_loader, task)
     params = [p.detach() for p in candidate.parameters()]
     row: dict[str, Any] = {
-        "top1": scores.top1,
-        "top5": scores.top5,
+        **scores.metrics,
         "params": sum(p.numel() for p in params),
         "nonzero_params": sum(int(torch.count_nonzero(p)) for p in params),
         "compressed_bytes": compressed_size_report(candidate)["file_bytes"],
@@ -116,7 +135,9 @@ def _measure(
         candidate.eval()
         baseline.eval()
         timing = interleaved_latency(
-            lambda: candidate(example_input), lambda: baseline(example_input), rounds=latency_rounds
+            lambda: run_model(candidate, example_input),
+            lambda: run_model(baseline, example_input),
+            rounds=latency_rounds,
         )
         row["latency_ratio"] = timing["ratio"]
     return row
