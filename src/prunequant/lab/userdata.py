@@ -34,7 +34,8 @@ def load_factory(spec: str, options: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 @functools.lru_cache(maxsize=2)
 def _load(key: str) -> tuple[Any, Any, Any]:
-    spec, options = json.loads(key).values()
+    decoded = json.loads(key)
+    spec, options = decoded["spec"], decoded["options"]
     module_name, _, attr = spec.partition(":")
     try:
         factory: Any = importlib.import_module(module_name)
