@@ -20,9 +20,10 @@ from prunequant.errors import PrunequantError
 from prunequant.lab import load_recipe, run_recipe
 from prunequant.models import load_checkpoint
 from prunequant.profiling import profile
-from prunequant.report import load_run
+from prunequant.report import load_run, write_report
 from prunequant.report.layout import summary
 from prunequant.report.tables import Table, sweep_table
+from prunequant.tasks import default_task
 from prunequant.training import evaluate
 
 DEFAULT_RECIPE = Path("recipes/demo.toml")
@@ -40,12 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         show_baseline(console)
         console.rule(f"compression lab: {args.recipe}")
-        result = run_recipe(load_recipe(args.recipe), args.output, recipe_file=args.recipe)
+        run_recipe(load_recipe(args.recipe), args.output, recipe_file=args.recipe)
+        report = write_report(args.output)["html"]
         show_headline(console, args.output)
     except PrunequantError as err:
         console.print(f"[red]demo: {err}[/red]")
         return 2
-    console.print(f"report: [bold]{result['report']}[/bold]  ({time.perf_counter() - start:.0f} s in all)")
+    console.print(f"report: [bold]{report}[/bold]  ({time.perf_counter() - start:.0f} s in all)")
     return 0
 
 
@@ -56,10 +58,12 @@ def show_baseline(console: Console) -> None:
     console.rule("shipped baseline: builtin:fashion-mnist")
     console.print(f"model {meta.get('arch')}, trained {meta.get('train', {}).get('epochs')} epochs")
     console.print(profile(model, torch.randn(1, *splits.input_shape)).table())
-    result = evaluate(model, make_loaders(splits, 256).test)
-    console.print(
-        f"test top-1 [bold]{100 * result.top1:.2f}%[/bold], top-5 {100 * result.top5:.2f}% (n={result.n})"
+    task = default_task()
+    result = evaluate(model, make_loaders(splits, 256).test, task)
+    scores = ", ".join(
+        f"{spec.label or spec.name} {spec.format(result.metrics[spec.name])}" for spec in task.metrics
     )
+    console.print(f"test: [bold]{scores}[/bold] (n={result.n})")
 
 
 def show_headline(console: Console, run_dir: Path) -> None:

@@ -12,8 +12,10 @@ from prunequant.lab.store import METRIC_COLUMNS, TrialRow
 BASE = """\
 [run]
 seed = 0
-max_drop = 0.05
 threads = 1
+
+[task]
+max_drop = 0.05
 
 [model]
 arch = "small_cnn"
@@ -100,7 +102,7 @@ def make_row() -> Callable[..., TrialRow]:
             status=status,
             error=None,
             attempts=1,
-            metrics={**dict.fromkeys(METRIC_COLUMNS), "val_score": val_score, **metrics},
+            metrics=_columns(val_score, metrics),
             started_at=None,
             finished_at=None,
             duration_s=None,
@@ -109,3 +111,14 @@ def make_row() -> Callable[..., TrialRow]:
         )
 
     return make
+
+
+def _columns(val_score: float | None, values: dict) -> dict:
+    """Store columns of a row: task metrics (e.g. top1) go to the `metrics` JSON, top1 also to `score`."""
+    task_metrics = {key: value for key, value in values.items() if key not in METRIC_COLUMNS}
+    columns = {**dict.fromkeys(METRIC_COLUMNS), "val_score": val_score}
+    columns.update({key: value for key, value in values.items() if key in METRIC_COLUMNS})
+    columns["metrics"] = task_metrics
+    if columns["score"] is None and "top1" in task_metrics:
+        columns["score"] = task_metrics["top1"]
+    return columns

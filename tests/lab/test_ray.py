@@ -17,8 +17,8 @@ epochs = 1
 refine_epochs = 0
 """
 SAME = (
-    "top1",
-    "top5",
+    "score",
+    "metrics",
     "loss",
     "val_score",
     "params",
@@ -37,10 +37,10 @@ def _results(run_dir):
 
 def test_ray_and_local_backends_agree(recipe_file, tmp_path):
     recipe = load_recipe(recipe_file(SWEEP))
-    run_recipe(recipe, tmp_path / "local", progress=False, report=False)
+    run_recipe(recipe, tmp_path / "local", progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        summary = run_recipe(recipe, tmp_path / "ray", backend="ray", progress=False, report=False)
+        summary = run_recipe(recipe, tmp_path / "ray", backend="ray", progress=False)
     finally:
         ray.shutdown()
     assert (summary["trials"], summary["done"], summary["failed"]) == (4, 4, 0)

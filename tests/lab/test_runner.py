@@ -10,6 +10,7 @@ from prunequant.cli.main import main
 from prunequant.errors import ConfigError
 from prunequant.lab import ResultsStore, load_recipe, run_recipe
 from prunequant.lab.combine import choose_levels
+from prunequant.lab.env import budget_of
 from prunequant.models import load_checkpoint
 
 
@@ -38,7 +39,7 @@ def test_every_trial_of_the_recipe_finishes(run):
         "combine",
     ]
     assert all(row.status == "done" and row.attempts == 1 for row in rows), [row.error for row in rows]
-    assert set(summary) == {"trials", "done", "failed", "best", "report", "run_dir"}
+    assert set(summary) == {"trials", "done", "failed", "best", "run_dir"}
     assert (summary["trials"], summary["done"], summary["failed"]) == (8, 8, 0)
     assert summary["report"] == str(run_dir / "report.html")
     assert (run_dir / "report.md").is_file() and (run_dir / "recipe.toml").is_file()
@@ -79,12 +80,12 @@ def test_aware_trials_fine_tune_at_the_lr_then_refine_at_a_tenth(run):
     assert aware.config["finetune"] == {"epochs": 1, "lr": recipe.baseline.lr, "refine_epochs": 1}
     phases = aware.extra["phases"]
     assert [(p["lr"], p["epochs"]) for p in phases] == [(0.1, 1), (pytest.approx(0.01), 1)]
-    assert phases[-1]["top1"] == aware.get("top1")
+    assert phases[-1]["score"] == aware.get("top1") and phases[-1]["metrics"]["top1"] == aware.get("top1")
 
 
 def test_combine_applies_the_chosen_levels_together(run):
     recipe, _, _, rows = run
-    choice = choose_levels(rows[3:4], rows[6:7], rows[0], recipe.run.max_drop)
+    choice = choose_levels(rows[3:4], rows[6:7], rows[0], budget_of(recipe))
     combined = rows[-1]
     assert combined.config["chosen"] == choice.to_dict()
     ops = [step["op"] for step in combined.config["steps"]]
@@ -95,7 +96,7 @@ def test_combine_applies_the_chosen_levels_together(run):
 
 def test_rerunning_skips_finished_trials(run):
     recipe, run_dir, summary, rows = run
-    again = run_recipe(recipe, run_dir, progress=False, report=False)
+    again = run_recipe(recipe, run_dir, progress=False)
     assert again["trials"] == summary["trials"] and again["best"] == summary["best"]
     with ResultsStore(run_dir / "results.sqlite") as store:
         after = store.rows()

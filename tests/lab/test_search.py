@@ -3,8 +3,10 @@ import sys
 import pytest
 
 from prunequant.errors import ConfigError
+from prunequant.lab.budget import Budget
 from prunequant.lab.search import PrunerCallback, import_optuna, quant_groups
 from prunequant.lab.trials import TrialStopped
+from prunequant.tasks import default_task
 
 
 def test_a_missing_optuna_is_a_config_error_with_the_fix(monkeypatch):
@@ -42,7 +44,7 @@ def test_the_pruner_callback_stops_a_trial_far_beyond_the_budget():
     optuna = pytest.importorskip("optuna")
     study = optuna.create_study(direction="minimize", pruner=optuna.pruners.ThresholdPruner(upper=0.03))
     trial = study.ask({"amount": optuna.distributions.FloatDistribution(0.0, 0.9)})
-    callback = PrunerCallback(trial, reference=0.90)
+    callback = PrunerCallback(trial, 0.90, Budget(default_task().metric(), 0.01))
     callback.on_epoch_end(None, 0, {"val_top1": 0.88})  # 2 points down: keep going
     with pytest.raises(TrialStopped) as stopped:
         callback.on_epoch_end(None, 1, {"val_top1": 0.80})

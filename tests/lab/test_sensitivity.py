@@ -1,7 +1,7 @@
 import pytest
 
 from prunequant.errors import ConfigError
-from prunequant.lab.sensitivity import allocate, heatmap
+from prunequant.lab.sensitivity import allocate
 
 
 def _layer(make_row, name, params, reference, amounts, bits=None):
@@ -13,6 +13,10 @@ def _layer(make_row, name, params, reference, amounts, bits=None):
             "reference": reference,
             "amount": amounts,
             "bits": bits or {"8": reference},
+            "drop": {
+                "amount": {level: reference - value for level, value in amounts.items()},
+                "bits": {level: reference - value for level, value in (bits or {"8": reference}).items()},
+            },
         },
     )
 
@@ -41,14 +45,3 @@ def test_allocation_caps_amounts_and_gives_fragile_layers_nothing(make_row):
 def test_allocation_needs_sensitivity_rows(make_row):
     with pytest.raises(ConfigError, match=r"\[sensitivity\] stage"):
         allocate([make_row("post_prune")], 0.5, 0.01)
-
-
-def test_heatmap_gives_drops_per_layer_and_level(make_row):
-    rows = [
-        _layer(make_row, "a", 10, 0.9, {"0.5": 0.8, "0.9": 0.3}, {"4": 0.85, "2": 0.1}),
-        _layer(make_row, "b", 10, 0.9, {"0.5": 0.9, "0.9": 0.7}, {"4": 0.9, "2": 0.5}),
-    ]
-    layers, levels, drops = heatmap(rows, "amount")
-    assert (layers, levels) == (["a", "b"], ["0.5", "0.9"])
-    assert [pytest.approx(row) for row in drops] == [[0.1, 0.6], [0.0, 0.2]]
-    assert [pytest.approx(row) for row in heatmap(rows, "bits")[2]] == [[0.05, 0.8], [0.0, 0.4]]

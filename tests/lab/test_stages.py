@@ -5,6 +5,7 @@ import importlib.util
 import pytest
 
 from prunequant.lab import ResultsStore, load_recipe, run_recipe
+from prunequant.lab.env import budget_of
 from prunequant.lab.select import within_budget
 
 HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
@@ -47,7 +48,7 @@ def rows(tmp_path_factory, tiny_base):
     folder = tmp_path_factory.mktemp("stages")
     (folder / "r.toml").write_text(tiny_base + STAGES + (SEARCH if HAS_OPTUNA else ""))
     recipe = load_recipe(folder / "r.toml")
-    summary = run_recipe(recipe, folder / "run", progress=False, report=False)
+    summary = run_recipe(recipe, folder / "run", progress=False)
     with ResultsStore(folder / "run" / "results.sqlite") as store:
         found = store.rows()
     assert summary["failed"] == 0, [(row.label, row.error) for row in found if row.error]
@@ -99,7 +100,7 @@ def test_search_runs_its_trials_and_its_best_respects_the_budget(rows):
             "bits:classifier",
         }
         assert "amount" in row.config["params"]
-    feasible = [r for r in search if r.status == "done" and within_budget(r, baseline, recipe.run.max_drop)]
+    feasible = [r for r in search if r.status == "done" and within_budget(r, baseline, budget_of(recipe))]
     assert all(r.get("file_bytes") > 0 for r in feasible)
 
 
@@ -112,7 +113,9 @@ def test_export_writes_onnx_files_and_times_them(rows):
         assert (run_dir / "artifacts" / row.trial_id / "model.fp32.onnx").is_file()
         assert row.get("latency_fp32_ms") > 0 and 0.0 <= row.get("top1") <= 1.0
     assert exports[0].extra["precision"] == "int8" and exports[0].get("latency_int8_ms") > 0
-    assert abs(exports[0].extra["fp32"]["top1"] - by_stage["profile"][0].get("top1")) < 1e-6
+    assert abs(exports[0].extra["fp32"]["metrics"]["top1"] - by_stage["profile"][0].get("top1")) < 1e-6
+    parity = exports[0].extra["parity"]
+    assert 0.9 <= parity["agreement"] <= 1.0 and parity["max_abs_diff"] >= 0 and "output" in parity["outputs"]
 
 
 def test_bench_times_every_candidate_against_the_baseline(rows):

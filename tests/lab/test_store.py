@@ -17,9 +17,9 @@ def test_the_trials_table_has_the_documented_columns(store):
     assert columns[:7] == ["trial_id", "stage", "label", "config", "status", "error", "attempts"]
     assert columns[7 : 7 + len(METRIC_COLUMNS)] == list(METRIC_COLUMNS)
     for name in (
-        "top1",
-        "top5",
+        "score",
         "loss",
+        "metrics",
         "params",
         "nonzero_params",
         "macs",
@@ -41,7 +41,7 @@ def test_a_trial_goes_pending_running_done(store):
     assert store.get("a1").status == "running" and store.get("a1").attempts == 1
     store.finish(
         "a1",
-        {"top1": 0.75, "params": 100},
+        {"score": 0.75, "metrics": {"top1": 0.75}, "params": 100},
         extra={"note": "x"},
         checkpoint="checkpoints/a1.pt",
         duration_s=1.5,
@@ -60,7 +60,7 @@ def test_a_trial_goes_pending_running_done(store):
 def test_adding_a_known_trial_keeps_its_result_and_order(store):
     store.add([("a1", "s", "first", {})])
     store.start("a1")
-    store.finish("a1", {"top1": 0.5})
+    store.finish("a1", {"score": 0.5})
     store.add([("z9", "s", "new", {}), ("a1", "s", "renamed", {"other": 1})])
     rows = store.rows()
     assert [(r.trial_id, r.label, r.status) for r in rows] == [

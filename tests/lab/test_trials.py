@@ -36,7 +36,7 @@ def test_the_baseline_trial_trains_profiles_and_measures(baseline):
         == outcome.metrics["nonzero_params"]
         == outcome.extra["profile"]["total"]["params"]
     )
-    assert outcome.metrics["top1"] > 0.5 and outcome.duration_s > 0
+    assert outcome.metrics["metrics"]["top1"] == outcome.metrics["score"] > 0.5 and outcome.duration_s > 0
     model, meta = model_from_bytes(outcome.checkpoint)
     assert meta["arch"] == "small_cnn" and meta["input_shape"] == [1, 8, 8]
 
@@ -57,7 +57,7 @@ def test_a_trial_gives_the_same_numbers_whatever_ran_before_it(baseline):
     first = run_trial(task)
     environment(recipe).calibration(3)  # other work in the same process must not shift the shuffling
     second = run_trial(task)
-    keys = ("top1", "top5", "loss", "val_score", "nonzero_params", "weight_mb", "file_bytes")
+    keys = ("score", "metrics", "loss", "val_score", "nonzero_params", "weight_mb", "file_bytes")
     assert {k: first.metrics[k] for k in keys} == {k: second.metrics[k] for k in keys}
     assert first.metrics["w_bits"] == 4 and first.extra["steps"]["sparsity"] == pytest.approx(0.3, abs=1e-3)
 

@@ -45,12 +45,16 @@ def run(args: argparse.Namespace) -> dict:
         backend=args.backend,
         address=args.address,
         progress=progress,
-        report=not args.no_report,
         recipe_file=args.recipe,
     )
+    summary["report"] = None
+    if not args.no_report:
+        from prunequant.report import write_report
+
+        summary["report"] = str(write_report(args.output)["html"])
     best = summary["best"]
     line = f"{summary['done']}/{summary['trials']} trials done, {summary['failed']} failed"
     if best:
-        line += f"; best: {best['label']} (top-1 {100 * best['top1']:.2f}%)"
+        line += f"; best: {best['label']} ({best['metric']} {best['score']:.4g})"
     print_human(args, f"{line}\nreport: {summary['report'] or '-'}")
     return summary

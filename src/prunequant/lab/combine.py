@@ -1,4 +1,4 @@
-"""Seed 000's "combine the best": the largest pruning amount and the fewest bits whose accuracy stays within
+"""Seed 000's "combine the best": the largest pruning amount and the fewest bits whose score stays within
 the budget, applied together (prune, then quantize keeping the zeros), then refine-tuned; one trial."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prunequant.lab.budget import Budget
 from prunequant.lab.plans import compress_spec, finetune_plan, percent, prune_step, quant_step
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runner import Session
@@ -39,13 +40,18 @@ class Choice:
 
 
 def choose_levels(
-    prune_rows: list[TrialRow], quant_rows: list[TrialRow], baseline: TrialRow, drop: float
+    prune_rows: list[TrialRow], quant_rows: list[TrialRow], baseline: TrialRow, budget: Budget
 ) -> Choice:
-    """Largest amount and fewest bits within `drop` of the baseline; ties: the higher validation score."""
-    prune_ok = [row for row in prune_rows if row.status == "done" and within_budget(row, baseline, drop)]
-    quant_ok = [row for row in quant_rows if row.status == "done" and within_budget(row, baseline, drop)]
-    prune = max(prune_ok, key=lambda r: (_step(r, "prune")["amount"], r.get("val_score")), default=None)
-    quant = max(quant_ok, key=lambda r: (-_step(r, "quantize")["w_bits"], r.get("val_score")), default=None)
+    """Largest amount and fewest bits within the budget; ties: the better validation score."""
+    prune_ok = [row for row in prune_rows if row.status == "done" and within_budget(row, baseline, budget)]
+    quant_ok = [row for row in quant_rows if row.status == "done" and within_budget(row, baseline, budget)]
+    better = budget.metric.sort_key  # smaller = better
+    prune = min(
+        prune_ok, key=lambda r: (-_step(r, "prune")["amount"], better(r.get("val_score"))), default=None
+    )
+    quant = min(
+        quant_ok, key=lambda r: (_step(r, "quantize")["w_bits"], better(r.get("val_score"))), default=None
+    )
     return Choice(prune, quant)
 
 
@@ -63,7 +69,7 @@ def combine_spec(session: Session) -> tuple[TrialSpec | None, Choice]:
     section = recipe.combine
     stages = {method: sweep_stage(recipe, section.source, method) for method in ("prune", "quant")}
     rows = {method: store.rows(stage) if stage else [] for method, stage in stages.items()}
-    choice = choose_levels(rows["prune"], rows["quant"], baseline, recipe.run.max_drop)
+    choice = choose_levels(rows["prune"], rows["quant"], baseline, session.budget)
     if choice.prune is None and choice.quant is None:
         return None, choice
     steps, parts = [], []

@@ -13,53 +13,70 @@ from prunequant.lab.env import Env, environment, model_from_bytes, model_to_byte
 from prunequant.lab.measure import evaluate_scores, measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.recipe import Recipe
+from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialTask, register_kind
 from prunequant.models import build_from_spec, load_checkpoint
+from prunequant.models.registry import ARCH_ATTR
 from prunequant.profiling import profile
-from prunequant.training import Callback, Trainer, evaluate, finetune_then_refine
+from prunequant.tasks import as_args, describe, flatten_outputs, run_model
+from prunequant.training import Callback, Trainer, finetune_then_refine
 
 
 def load_baseline_model(recipe: Recipe, env: Env) -> tuple[nn.Module, dict[str, Any], bool]:
-    """(model, meta, needs_training): the recipe's checkpoint, or its zoo arch freshly built.
+    """(model, meta, needs_training): the recipe's checkpoint, or its arch freshly built.
 
-    A forward pass on one sample checks that the model fits the dataset's input shape and classes.
+    A `module:factory` arch is built with the recipe's kwargs and filled from the checkpoint, which may
+    be a plain state_dict (weights_only load); its spec goes into the meta, so every trial rebuilds it.
+    A forward pass on example inputs checks that the model fits the data and the task.
     """
-    splits = env.splits
-    if recipe.checkpoint_path:
-        model, meta = load_checkpoint(recipe.checkpoint_path)
-        if recipe.model.arch and meta.get("arch") not in (None, recipe.model.arch):
+    arch, path = recipe.model.arch, recipe.checkpoint_path
+    if path and ":" not in arch:
+        model, meta = load_checkpoint(path)
+        if arch and meta.get("arch") not in (None, arch):
             raise ModelError(
-                f"checkpoint {recipe.checkpoint_path} holds a {meta.get('arch')}, but the recipe says "
-                f"arch = {recipe.model.arch!r}; fix one of them"
+                f"checkpoint {path} holds a {meta.get('arch')}, but the recipe says "
+                f"arch = {arch!r}; fix one of them"
             )
-        needs_training = False
     else:
-        channels, _, size = splits.input_shape
-        kwargs = {"num_classes": splits.num_classes, "in_channels": channels, "input_size": size}
-        model = build_from_spec(recipe.model.arch, **kwargs, **recipe.model.kwargs)
-        meta = {"arch": recipe.model.arch, "arch_kwargs": {**kwargs, **recipe.model.kwargs}}
-        needs_training = True
-    meta.update(input_shape=list(splits.input_shape), dataset=splits.name)
+        model = build_from_spec(arch, **_shape_kwargs(env), **recipe.model.kwargs)
+        if path:
+            model, meta = load_checkpoint(path, model=model)
+        stamp = getattr(model, ARCH_ATTR)
+        meta = {**(meta if path else {}), "arch": stamp["name"], "arch_kwargs": stamp["kwargs"]}
+    shapes = [list(t.shape[1:]) for t in as_args(env.sample)]
+    meta.update(input_shape=shapes[0] if len(shapes) == 1 else shapes, dataset=env.name)
     _check_fits(model, env)
-    return model, meta, needs_training
+    return model, meta, not path
+
+
+def _shape_kwargs(env: Env) -> dict[str, int]:
+    """num_classes / in_channels / input_size of a registered dataset (a user factory takes its kwargs)."""
+    if env.splits is None:
+        return {}
+    channels, _, size = env.splits.input_shape
+    return {"num_classes": env.splits.num_classes, "in_channels": channels, "input_size": size}
 
 
 def _check_fits(model: nn.Module, env: Env) -> None:
+    """Run the model on example inputs; the task checks that its outputs fit the targets."""
     import torch
 
+    inputs, target = env.example
     model.eval()
     try:
         with torch.inference_mode():
-            logits = model(env.sample)
-    except RuntimeError as exc:
+            outputs = run_model(model, inputs)
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise ModelError(
-            f"the model cannot run on {env.splits.name} inputs of shape {list(env.input_shape)} "
-            f"({str(exc).splitlines()[0][:120]}); use a model built for this dataset"
+            f"the model cannot run on {env.name} inputs {describe(inputs)} "
+            f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}); "
+            "use a model built for this data"
         ) from None
-    if logits.shape[-1] != env.splits.num_classes:
+    env.task.check(outputs, target)
+    if env.splits is not None and flatten_outputs(outputs)[0].shape[-1] != env.splits.num_classes:
         raise ModelError(
-            f"the model has {logits.shape[-1]} outputs but {env.splits.name} has {env.splits.num_classes} "
-            "classes; use a model built for this dataset"
+            f"the model has {flatten_outputs(outputs)[0].shape[-1]} outputs but {env.name} has "
+            f"{env.splits.num_classes} classes; use a model built for this dataset"
         )
 
 
@@ -72,16 +89,13 @@ def run_baseline(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
     extra: dict[str, Any] = {"trained_in_run": needs_training}
     if needs_training:
         config = recipe.baseline.train_config(lr_schedule="cosine")
-        extra["history"] = Trainer(model, env.loaders.train, env.loaders.val, config, callbacks).fit()
+        trainer = Trainer(model, env.loaders.train, env.loaders.val, config, callbacks, task=env.task)
+        extra["history"] = trainer.fit()
     report = profile(model, env.latency_batch, latency=True, repeats=recipe.profile.repeats)
     extra["profile"] = {"total": report.total, "groups": report.groups}
     extra["layers"] = [row["name"] for row in report.layers if row["type"] in ("Conv2d", "Linear")]
+    extra["task"] = env.task.describe()
     metrics = measure(model, env, recipe)
-    extra["val_top1"] = (  # the search pruner compares the Trainer's val_top1 with this
-        metrics["val_score"]
-        if recipe.run.metric == "top1"
-        else evaluate(model, env.loaders.val, max_batches=recipe.run.eval_batches).top1
-    )
     return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
 
 
@@ -90,7 +104,7 @@ def run_compress(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
     """Apply config["steps"] to the source model, optionally fine-tune + refine, then measure."""
     recipe, config = task.recipe, task.spec.config
     env = environment(recipe)
-    model, meta = model_from_bytes(task.inputs[config["source"]])
+    model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     applied = apply_steps(model, config["steps"], env)
     extra: dict[str, Any] = {"steps": applied.info}
     finetune = config.get("finetune")
@@ -99,7 +113,7 @@ def run_compress(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
         finetune_model(applied.model, env, recipe, finetune, [*applied.callbacks, *callbacks, phases])
         extra["phases"] = phases.scores
     _finish(applied.model)
-    reference, _ = model_from_bytes(task.inputs[config["source"]])
+    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     metrics = measure(
         applied.model, env, recipe, reference=reference, w_bits=applied.w_bits, a_bits=applied.a_bits
     )
@@ -119,10 +133,8 @@ def finetune_model(
         refine_factor=recipe.baseline.refine_factor,
         callbacks=list(callbacks),
     )
-    if is_quantized(model):
-        quantization_aware_finetune(model, env.loaders.train, env.loaders.val, config, **kwargs)
-    else:
-        finetune_then_refine(model, env.loaders.train, env.loaders.val, config, **kwargs)
+    train = quantization_aware_finetune if is_quantized(model) else finetune_then_refine
+    with_task(train, model, env.loaders.train, env.loaders.val, config, task=env.task, **kwargs)
 
 
 def _finish(model: nn.Module) -> None:

@@ -1,5 +1,6 @@
-"""Deployment stages: export the baseline and the best models to ONNX (fp32 + int8 QDQ via onnxruntime)
-and time them; then one interleaved benchmark (A B A B, medians, ratios to the baseline) of them all."""
+"""Deployment stages: export the baseline and the best models to ONNX (fp32 + int8 QDQ via onnxruntime),
+score and time them and compare their outputs with the PyTorch model (parity, by the task's comparison);
+then one interleaved benchmark (A B A B, medians, ratios to the baseline) of them all."""
 
 from __future__ import annotations
 
@@ -9,34 +10,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prunequant.lab.env import environment, model_from_bytes
+from prunequant.lab.env import Env, environment, model_from_bytes
 from prunequant.lab.measure import deployed_fp32, evaluate_scores
 from prunequant.lab.runner import Session
-from prunequant.lab.select import MODEL_STAGES, best_trial, within_budget
-from prunequant.lab.store import TrialRow
+from prunequant.lab.select import best_trial, within_budget
+from prunequant.lab.store import MODEL_STAGES, TrialRow
+from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.quantization import is_quantized
+from prunequant.tasks import run_model
 from prunequant.training import Callback
 
 
 def deploy_candidates(session: Session) -> list[TrialRow]:
     """The baseline, the best model by size and by latency, the combined model and the best of each stage
     under the budget (deduplicated, in that order)."""
-    run, rows, baseline = session.recipe.run, session.store.rows(), session.baseline()
-    picks = [best_trial(rows, baseline, run.max_drop, objective) for objective in ("size", "latency")]
+    run, rows, baseline, budget = session.recipe.run, session.store.rows(), session.baseline(), session.budget
+    picks = [best_trial(rows, baseline, budget, objective) for objective in ("size", "latency")]
     picks += [row for row in rows if row.stage == "combine" and row.status == "done"]
     for stage in MODEL_STAGES:
         stage_rows = [row for row in rows if row.stage == stage]
-        picks.append(best_trial(stage_rows, baseline, run.max_drop, run.objective))
-    unique = {
-        row.trial_id: row for row in picks if row is not None and within_budget(row, baseline, run.max_drop)
-    }
+        picks.append(best_trial(stage_rows, baseline, budget, run.objective))
+    unique = {row.trial_id: row for row in picks if row is not None and within_budget(row, baseline, budget)}
     return [baseline, *[row for trial, row in unique.items() if trial != baseline.trial_id]]
 
 
 @register_kind("export")
 def run_export_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
-    """ONNX fp32 and int8 QDQ of the source model: accuracy and latency in onnxruntime.
+    """ONNX fp32 and int8 QDQ of the source model: the task's metrics and latency in onnxruntime, and
+    parity: the deployed file's outputs against the PyTorch model's (as deployed) on the test split.
 
     A quantized model keeps its own scales (method "ours"; widths other than 8 bits run as dequantized
     float); a float model is calibrated by onnxruntime (method "ort", U8 activations, S8 weights).
@@ -48,7 +50,7 @@ def run_export_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOut
 
     recipe, config = task.recipe, task.spec.config
     env = environment(recipe)
-    model, _ = model_from_bytes(task.inputs[config["source"]])
+    model, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     threads, repeats = recipe.run.threads or None, recipe.profile.repeats
     with tempfile.TemporaryDirectory(prefix="pq-export-") as folder:
         fp32_path = export_onnx(deployed_fp32(model), Path(folder) / "model.fp32.onnx", env.sample)
@@ -61,13 +63,15 @@ def run_export_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOut
         if config["int8"]:
             calib = env.calibration(config["calib_batches"])
             method = "ours" if is_quantized(model) else "ort"
-            result = export_int8(
+            result = with_task(
+                export_int8,
                 model,
                 Path(folder) / "model.int8.onnx",
                 env.sample,
                 method,
                 calib_loader=calib,
                 ort_config=OrtQuantConfig(calib_batches=len(calib)),
+                task=env.task,
             )
             deployed = OnnxRunner(result.output, threads)
             extra.update(precision=result.precision, method=method)
@@ -76,6 +80,7 @@ def run_export_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOut
             metrics["latency_int8_ms"] = deployed_ms
         extra["deployed_ms"] = deployed_ms
         metrics.update(evaluate_scores(deployed, env, recipe), file_bytes=deployed.bytes)
+        extra["parity"] = output_parity(deployed_fp32(model), deployed, env, recipe.run.eval_batches)
         return TrialOutcome(
             metrics, extra, deployed.path.read_bytes(), ".onnx", {"model.fp32.onnx": fp32_path.read_bytes()}
         )
@@ -94,7 +99,7 @@ def run_bench_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutc
         for index, entry in enumerate(config["entries"]):
             data = task.inputs[entry["trial"]]
             if entry["suffix"] == ".pt":
-                model, meta = model_from_bytes(data)
+                model, meta = model_from_bytes(data, recipe.model.arch)
                 candidates.append(
                     torch_candidate(entry["name"], deployed_fp32(model), meta.get("input_shape"))
                 )
@@ -111,6 +116,21 @@ def run_bench_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutc
             seed=recipe.run.seed,
         )
     return TrialOutcome({}, {**report.to_dict(), "entries": config["entries"]})
+
+
+def output_parity(reference: Any, candidate: Any, env: Env, max_batches: int = 0) -> dict[str, Any]:
+    """The task's comparison of `candidate`'s outputs with `reference`'s on the test split (max/mean
+    absolute and relative error per output; classification adds the agreement of predictions)."""
+    import torch
+
+    comparison = env.task.comparison()
+    with torch.inference_mode():
+        for index, batch in enumerate(env.loaders.test):
+            if max_batches and index >= max_batches:
+                break
+            inputs, target = env.task.split(batch)
+            comparison.update(run_model(reference, inputs), run_model(candidate, inputs), target)
+    return comparison.compute()
 
 
 def run_export(session: Session) -> None:

@@ -15,6 +15,7 @@ from rich.table import Table
 from prunequant.lab.store import TrialRow
 from prunequant.lab.trials import TrialSpec
 from prunequant.progress import progress_active, set_progress
+from prunequant.tasks import MetricSpec
 from prunequant.training import Callback
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ class _TrainProgress(Callback):
 class LiveDisplay(Observer):
     """A rich Live view on stderr: recent trials, the current trial's bars, and the best so far."""
 
-    def __init__(self, title: str, rows_shown: int = 12) -> None:
-        self.title, self.rows_shown = title, rows_shown
+    def __init__(self, title: str, metric: MetricSpec, rows_shown: int = 12) -> None:
+        self.title, self.metric, self.rows_shown = title, metric, rows_shown
         self.rows: dict[str, TrialRow] = {}
         self.stage, self.current, self.best = "", "", None
         self.bars = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn())
@@ -105,13 +106,20 @@ class LiveDisplay(Observer):
 
     def _render(self) -> Group:
         table = Table(title=f"{self.title} - {self.stage}", title_justify="left", expand=False)
-        for column in ("trial", "status", "top-1 %", "size KB", "speedup", "s"):
+        for column in (
+            "trial",
+            "status",
+            f"{self.metric.name} {self.metric.arrow}",
+            "size KB",
+            "speedup",
+            "s",
+        ):
             table.add_column(column, justify="left" if column in ("trial", "status") else "right")
         for row in list(self.rows.values())[-self.rows_shown :]:
             table.add_row(
                 row.label,
                 f"[{STATUS_STYLE.get(row.status, '')}]{row.status}",
-                _num(row.get("top1"), 100, 2),
+                self.metric.format(row.get("score")),
                 _num(row.get("file_bytes"), 1 / 1024, 1),
                 _num(row.get("speedup"), 1, 2),
                 _num(row.duration_s, 1, 1),
@@ -122,17 +130,17 @@ class LiveDisplay(Observer):
         if self.best is not None:
             parts.append(
                 f"[bold green]best so far[/] {self.best.label}: "
-                f"top-1 {_num(self.best.get('top1'), 100, 2)}%, "
+                f"{self.metric.name} {self.metric.format(self.best.get('score'))}, "
                 f"{_num(self.best.get('file_bytes'), 1 / 1024, 1)} KB, "
                 f"{_num(self.best.get('speedup'), 1, 2)}x speed"
             )
         return Group(*parts)
 
 
-def make_observer(title: str, enabled: bool) -> Observer:
-    """A LiveDisplay when `enabled` and stderr is a terminal, else a silent Observer."""
+def make_observer(title: str, enabled: bool, metric: MetricSpec) -> Observer:
+    """A LiveDisplay of `metric` when `enabled` and stderr is a terminal, else a silent Observer."""
     if enabled and sys.stderr.isatty():
-        return LiveDisplay(title)
+        return LiveDisplay(title, metric)
     return Observer()
 
 

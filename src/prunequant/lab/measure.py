@@ -1,4 +1,4 @@
-"""The measurements every model trial records: accuracy, counts, memory / PD, file size and latency.
+"""The measurements every model trial records: the task's metrics, counts, memory / PD, file size, latency.
 
 Latency is of the model as deployed in fp32 eager PyTorch: BatchNorm folded into the convs, and for a
 quantized model its fake-quant-rounded weights in plain layers (quantizers removed), so every trial is
@@ -22,20 +22,31 @@ from prunequant.lab.ops import FLOAT_BITS, bits_or_none
 from prunequant.lab.recipe import Recipe
 from prunequant.profiling import profile
 from prunequant.quantization import fold_batchnorm, is_quantized, memory_report, quantized_layers
+from prunequant.tasks import run_model
 from prunequant.training import evaluate
 
 
-def evaluate_scores(model: nn.Module, env: Env, recipe: Recipe) -> dict[str, float]:
-    """Test top1/top5/loss and the recipe's metric on the validation split."""
-    cap = recipe.run.eval_batches
-    test = evaluate(model, env.loaders.test, max_batches=cap)
-    val = evaluate(model, env.loaders.val, max_batches=cap)
+def evaluate_scores(model: nn.Module | Any, env: Env, recipe: Recipe) -> dict[str, Any]:
+    """Test `score` (the budget metric), `loss` and every task metric (`metrics`), and `val_score`: the
+    budget metric on the validation split. `model` may be any callable taking the task's inputs."""
+    cap, metric = recipe.run.eval_batches, env.budget.metric.name
+    test = evaluate(model, env.loaders.test, env.task, max_batches=cap)
+    val = evaluate(model, env.loaders.val, env.task, max_batches=cap)
     return {
-        "top1": test.top1,
-        "top5": test.top5,
+        "score": test.metrics[metric],
         "loss": test.loss,
-        "val_score": getattr(val, recipe.run.metric),
+        "metrics": dict(test.metrics),
+        "val_score": val.metrics[metric],
     }
+
+
+def density_score(env: Env, score: float | None) -> float | None:
+    """The score performance density divides (seed 003): a higher-is-better fraction metric (accuracy,
+    mIoU) in [0, 1]; None otherwise (PD is then not reported)."""
+    spec = env.budget.metric
+    if score is None or not spec.higher_is_better or spec.unit != "%" or not 0.0 <= score <= 1.0:
+        return None
+    return score
 
 
 def measure(
@@ -56,7 +67,11 @@ def measure(
     metrics: dict[str, Any] = evaluate_scores(model, env, recipe)
     counts = profile(model, env.sample, latency=False).total
     memory = memory_report(
-        model, env.sample, bits_or_none(w_bits), bits_or_none(a_bits), accuracy=metrics["top1"]
+        model,
+        env.sample,
+        bits_or_none(w_bits),
+        bits_or_none(a_bits),
+        accuracy=density_score(env, metrics["score"]),
     )
     metrics.update(
         params=counts["params"],
@@ -95,7 +110,9 @@ def timing(model: nn.Module, reference: nn.Module | None, env: Env, recipe: Reci
     candidate = deployed_fp32(model)
     baseline = candidate if reference is None else deployed_fp32(reference)
     batch, rounds = env.latency_batch, recipe.profile.repeats
-    result = interleaved_latency(lambda: candidate(batch), lambda: baseline(batch), rounds=rounds)
+    result = interleaved_latency(
+        lambda: run_model(candidate, batch), lambda: run_model(baseline, batch), rounds=rounds
+    )
     return {"latency_fp32_ms": result["candidate_ms"], "speedup": 1.0 / result["ratio"] if reference else 1.0}
 
 

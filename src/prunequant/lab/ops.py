@@ -15,6 +15,7 @@ from torch import nn
 
 from prunequant.errors import ConfigError
 from prunequant.lab.env import Env
+from prunequant.lab.taskcall import with_task
 from prunequant.training import Callback
 
 FLOAT_BITS = 32
@@ -69,13 +70,16 @@ def _prune(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
     )
     applied.callbacks.append(MaskCallback())
     applied.info["sparsity"] = result.sparsity
+    unpruned = weight_layers(applied.model, {name.rsplit(".", 1)[0] for name in result.layers})
+    if unpruned:
+        applied.info["unpruned_layers"] = unpruned
     return applied
 
 
 @register_op("quantize")
 def _quantize(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
     """Uniform quantization (issue 4): `w_bits`, `a_bits` (32 = float), `granularity`, `groups` bits."""
-    from prunequant.quantization import QuantConfig, quantize, zero_share
+    from prunequant.quantization import QuantConfig, quantize, quantized_layers, zero_share
 
     w_bits, a_bits, groups = step["w_bits"], step.get("a_bits", FLOAT_BITS), step.get("groups", {})
     overrides = {
@@ -91,11 +95,28 @@ def _quantize(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
         overrides=overrides or None,
     )
     calib = env.calibration(step.get("calib_batches", 4)) if a_bits < FLOAT_BITS else None
-    applied.model = quantize(applied.model, config, calib, calib_batches=step.get("calib_batches", 4))
+    applied.model = with_task(
+        quantize, applied.model, config, calib, calib_batches=step.get("calib_batches", 4), task=env.task
+    )
     applied.w_bits = max(groups.values()) if groups else w_bits
     applied.a_bits = a_bits
     applied.info["zero_share"] = zero_share(applied.model).share
+    left_float = weight_layers(applied.model, {name for name, _ in quantized_layers(applied.model)})
+    if left_float:
+        applied.info["float_layers"] = left_float
     return applied
+
+
+def weight_layers(model: nn.Module, done: set[str]) -> dict[str, str]:
+    """{name: type} of the layers with a weight matrix or kernel (convolutions of every kind, linear) that
+    are not in `done`: what a transform left as it was, named in the trial's result."""
+    return {
+        name: type(module).__name__
+        for name, module in model.named_modules()
+        if name not in done
+        and isinstance(module, (nn.modules.conv._ConvNd, nn.Linear))
+        and not any(name.startswith(f"{other}.") for other in done)
+    }
 
 
 def bits_or_none(bits: int) -> int | None:
@@ -110,7 +131,8 @@ def _channels(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
     from prunequant.pruning.structured import prune_channels
 
     calib = env.calibration(step.get("calib_batches", 4))
-    result = prune_channels(
+    result = with_task(
+        prune_channels,
         applied.model,
         env.sample,
         step["amount"],
@@ -121,6 +143,7 @@ def _channels(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
         calib_loader=calib,
         calib_batches=len(calib),
         return_result=True,
+        task=env.task,
     )
     applied.model = result.model
     applied.info.setdefault("channels", []).append(result.meta())

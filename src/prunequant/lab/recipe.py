@@ -1,10 +1,14 @@
 """Recipes: one TOML file declares the model, data, baseline hyper-parameters, budget and the stages to run.
 
 ```toml
-[run]        seed, metric (top1|top5), objective (size|latency), max_drop (budget), threads, eval_batches
-[model]      arch, checkpoint ("builtin:fashion-mnist", a path relative to the recipe, or absent: the
-             profile stage trains the baseline with [baseline]), kwargs
-[data]       dataset, data_dir, limit, val_fraction, options
+[run]        seed, objective (size|latency), threads, eval_batches
+[task]       name (built-in task or "module:factory"), options, metric (default: the task's primary),
+             max_drop (budget: absolute in the metric's unit, or relative like "3%")
+[model]      arch (zoo name or "module:factory"), kwargs, checkpoint ("builtin:NAME", a path relative to
+             the recipe, a prunequant checkpoint or a plain state_dict of arch; absent: the profile
+             stage trains the baseline with [baseline])
+[data]       dataset, data_dir, limit, val_fraction, options; or factory = "module:factory" (+ options)
+             returning train/val/test datasets or loaders
 [baseline]   lr, epochs, batch_size, optimizer, momentum, weight_decay, max_batches_per_epoch,
              refine_factor, refine_epochs   (the "original LR" and "LR/10" of the seeds)
 [profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [sensitivity]
@@ -27,40 +31,74 @@ from prunequant.builtin import PREFIX as BUILTIN_PREFIX
 from prunequant.builtin import resolve_checkpoint as resolve_builtin
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.lab import sections as sec
+from prunequant.lab.budget import Budget, parse_drop
 from prunequant.lab.tomlfields import Source, build_section, suggest
+from prunequant.tasks import Task, build_task
 from prunequant.training import TrainConfig
 from prunequant.validation import check_choice, check_fraction, check_int_range, check_positive
 
-METRICS = ("top1", "top5")
+MOVED_TO_TASK = ("metric", "max_drop")
+"""[run] keys of older recipes that now live in [task]."""
 
 
 @dataclass(frozen=True)
 class RunSection:
-    """Seed, the metric judged against the budget, what 'best' minimises, and the accuracy budget.
+    """Seed, what 'best' minimises, threads and evaluation cap.
 
-    `max_drop` is in accuracy units (0.01 = one point below the baseline). `threads` fixes torch's
-    thread count in every trial (0: leave it), `eval_batches` caps evaluation batches (0: all).
+    `threads` fixes torch's thread count in every trial (0: leave it), `eval_batches` caps evaluation
+    batches (0: all).
     """
 
     seed: int = 0
-    metric: str = "top1"
     objective: str = "size"
-    max_drop: float = 0.01
     threads: int = 0
     eval_batches: int = 0
 
     def __post_init__(self) -> None:
         check_int_range("seed", self.seed, 0, 2**31 - 1)
-        check_choice("metric", self.metric, METRICS)
         check_choice("objective", self.objective, sec.OBJECTIVES)
-        check_fraction("max_drop", self.max_drop)
         check_int_range("threads", self.threads, 0, 1024)
         check_int_range("eval_batches", self.eval_batches, 0, 10**9)
 
 
 @dataclass(frozen=True)
+class TaskSection:
+    """The task (built-in name or "module:factory" called with `options`) and the budget on one metric.
+
+    `metric` defaults to the task's primary metric; `max_drop` is absolute in the metric's unit (0.01 =
+    one point of top-1) or relative, as a string: "3%" = at most 3 % worse than the original.
+    """
+
+    name: str = "classification"
+    options: dict[str, Any] = field(default_factory=dict)
+    metric: str = ""
+    max_drop: float | str = 0.01
+
+    def __post_init__(self) -> None:
+        parse_drop(self.max_drop)
+        task = self.build()
+        try:
+            task.metric(self.metric or None)
+        except ConfigError as err:
+            raise ConfigError(f"metric: {err}") from None
+
+    def build(self) -> Task:
+        """The Task object (built afresh: user tasks need not be picklable)."""
+        try:
+            return build_task(self.name, **self.options)
+        except ConfigError as err:
+            raise ConfigError(f"name: {err}") from None
+
+    def budget(self, task: Task) -> Budget:
+        """The Budget on this section's metric of `task`."""
+        amount, relative = parse_drop(self.max_drop)
+        return Budget(task.metric(self.metric or None), amount, relative)
+
+
+@dataclass(frozen=True)
 class ModelSection:
-    """The pre-trained model: a zoo `arch` (+ `kwargs`) and a `checkpoint`, or just an arch to train."""
+    """The pre-trained model: `arch` (zoo name or "module:factory", built with `kwargs`) and a
+    `checkpoint` of it (a prunequant checkpoint or a plain state_dict), or just an arch to train."""
 
     arch: str = ""
     checkpoint: str = ""
@@ -74,28 +112,39 @@ class ModelSection:
 
             if ":" not in self.arch and self.arch not in available_models():
                 raise ConfigError(
-                    f"arch {self.arch!r} is not in the zoo{suggest(self.arch, available_models())}"
+                    f"arch {self.arch!r} is not in the zoo{suggest(self.arch, available_models())}; "
+                    "or give 'package.module:factory'"
                 )
 
 
 @dataclass(frozen=True)
 class DataSection:
-    """Dataset name and options passed to prunequant.data.load_dataset."""
+    """A registered `dataset` (prunequant.data.load_dataset, with `options`) or a user `factory`
+    ("module:factory" called with `options`) returning train/val/test datasets or loaders."""
 
-    dataset: str
+    dataset: str = ""
+    factory: str = ""
     data_dir: str = ""
     limit: int = 0
     val_fraction: float = 0.1
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from prunequant.data import available_datasets
-
-        name = self.dataset.strip().lower().replace("_", "-")
-        if name not in available_datasets():
+        if bool(self.dataset) == bool(self.factory):
             raise ConfigError(
-                f"dataset {self.dataset!r} is unknown{suggest(self.dataset, available_datasets())}"
+                'dataset or factory is required (one of them), e.g. dataset = "cifar10" or '
+                'factory = "mypkg.data:splits"'
             )
+        if self.factory and ":" not in self.factory:
+            raise ConfigError(f"factory must be 'package.module:function', got {self.factory!r}")
+        if self.dataset:
+            from prunequant.data import available_datasets
+
+            name = self.dataset.strip().lower().replace("_", "-")
+            if name not in available_datasets():
+                raise ConfigError(
+                    f"dataset {self.dataset!r} is unknown{suggest(self.dataset, available_datasets())}"
+                )
         check_int_range("limit", self.limit, 0, 2**62)
         check_fraction("val_fraction", self.val_fraction)
 
@@ -159,6 +208,7 @@ class Recipe:
     data: DataSection
     baseline: BaselineSection
     run: RunSection = field(default_factory=RunSection)
+    task: TaskSection = field(default_factory=TaskSection)
     profile: sec.ProfileSection = field(default_factory=sec.ProfileSection)
     post_prune: sec.PruneSweep | None = None
     aware_prune: sec.AwarePruneSweep | None = None
@@ -182,8 +232,13 @@ class Recipe:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     def context_hash(self) -> str:
-        """Hash of what every trial depends on (model, data, baseline, seed, metric, threads, eval)."""
+        """Hash of what every trial depends on (model, data, task, baseline, seed, threads, eval)."""
         keep = {key: self.to_dict()[key] for key in ("model", "data", "baseline")}
+        if not keep["data"]["factory"]:  # recipes of registered datasets hash as before [data] factory
+            del keep["data"]["factory"]
+        task = {"name": self.task.name, "options": self.task.options}
+        if task != {"name": "classification", "options": {}}:  # the default task hashes as before [task]
+            keep["task"] = task
         keep["run"] = {k: v for k, v in asdict(self.run).items() if k in ("seed", "threads", "eval_batches")}
         keep["checkpoint_sha"] = _file_sha(self.checkpoint_path)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -208,15 +263,19 @@ def parse_recipe(text: str, *, name: str = "recipe.toml", base_dir: str | Path =
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc})") from None
-    known = ("run", "model", "data", "baseline", *STAGE_SECTIONS)
+    known = ("run", "task", "model", "data", "baseline", *STAGE_SECTIONS)
     for key in document:
         if key not in known:
             raise ConfigError(f"{source.where(key)}: unknown section [{key}]{suggest(key, known)}")
     for required in ("model", "data", "baseline"):
         if required not in document:
             raise ConfigError(f"{name}: missing section [{required}]")
+    for key in MOVED_TO_TASK:
+        if isinstance(document.get("run"), dict) and key in document["run"]:
+            raise source.error("run", key, f"{key} moved to the [task] section; write it under [task]")
     built = {
         "run": build_section(RunSection, document.get("run", {}), "run", source),
+        "task": build_section(TaskSection, document.get("task", {}), "task", source),
         "model": build_section(ModelSection, document["model"], "model", source),
         "data": build_section(DataSection, document["data"], "data", source),
         "baseline": build_section(BaselineSection, document["baseline"], "baseline", source),

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from prunequant.atomic import atomic_write
 from prunequant.errors import ConfigError, PrunequantError
+from prunequant.lab.env import budget_of, environment, task_of
 from prunequant.lab.live import Observer, make_observer
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.select import best_trial
@@ -66,6 +67,7 @@ class Session:
     ) -> None:
         self.recipe, self.run_dir, self.store = recipe, run_dir, store
         self.backend, self.observer = backend, observer
+        self.budget = budget_of(recipe)
         self._inputs: dict[str, bytes] = {}
 
     def run(self, specs: Sequence[TrialSpec], callbacks: CallbackFactory | None = None) -> list[TrialRow]:
@@ -109,8 +111,14 @@ class Session:
     def best(self) -> TrialRow | None:
         """The best model so far under the recipe's budget and objective."""
         baseline = self.store.rows("profile", "done")
-        run = self.recipe.run
-        return best_trial(self.store.rows(), baseline[-1], run.max_drop, run.objective) if baseline else None
+        objective = self.recipe.run.objective
+        return best_trial(self.store.rows(), baseline[-1], self.budget, objective) if baseline else None
+
+    def save_best(self) -> TrialRow | None:
+        """Record the best trial so far in the store's meta ("best"), for the report; return it."""
+        best = self.best()
+        self.store.set_meta("best", best.trial_id if best is not None else None)
+        return best
 
     def _checkpoint_bytes(self, trial: str) -> bytes:
         if trial not in self._inputs:
@@ -169,7 +177,6 @@ def preflight(recipe: Recipe) -> None:
     """Load the data and the model (and check optional extras) before anything is written, so their
     errors come first."""
     from prunequant.lab.compress import load_baseline_model
-    from prunequant.lab.env import environment
 
     if recipe.search is not None:
         from prunequant.lab.search import import_optuna
@@ -196,6 +203,8 @@ def open_run(recipe: Recipe, run_dir: str | Path) -> ResultsStore:
     store = ResultsStore(existing)
     store.set_meta("context", recipe.context_hash())
     store.set_meta("recipe", recipe.to_dict())
+    store.set_meta("task", task_of(recipe).describe())
+    store.set_meta("budget", budget_of(recipe).to_dict())
     return store
 
 
@@ -206,10 +215,13 @@ def run_recipe(
     backend: str = "local",
     address: str | None = None,
     progress: bool = True,
-    report: bool = True,
     recipe_file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) `recipe` into `run_dir`; return {trials, done, failed, best, report}."""
+    """Run (or resume) `recipe` into `run_dir`; return {trials, done, failed, best, run_dir}.
+
+    The report is not written here: `prunequant report RUN_DIR` (prunequant.report.write_report) reads
+    the run directory, the only thing the lab hands on.
+    """
     from prunequant.lab.stages import STAGES
 
     preflight(recipe)
@@ -218,37 +230,35 @@ def run_recipe(
     store = open_run(recipe, run_dir)
     if recipe_file is not None:
         atomic_write(run_dir / "recipe.toml", Path(recipe_file).read_bytes())
-    observer = make_observer(f"prunequant run {run_dir.name}", progress)
+    observer = make_observer(f"prunequant run {run_dir.name}", progress, budget_of(recipe).metric)
     try:
         session = Session(recipe, run_dir, store, executor, observer)
         for stage in recipe.stages():
             STAGES[stage](session)
-        best = session.best()
+            session.save_best()
+        best = session.save_best()
     finally:
         observer.close()
         executor.close()
         store.close()
-    report_path = None
-    if report:
-        from prunequant.report import write_report
-
-        report_path = str(write_report(run_dir)["html"])
-    return summarize(run_dir, best, report_path)
+    return summarize(run_dir, best)
 
 
-def summarize(run_dir: Path, best: TrialRow | None, report_path: str | None) -> dict[str, Any]:
+def summarize(run_dir: Path, best: TrialRow | None) -> dict[str, Any]:
     """The stable JSON of `prunequant run --json`."""
     with ResultsStore(run_dir / DB_NAME) as store:
         counts = store.counts()
+        budget = store.get_meta("budget") or {}
     best_dict = None
     if best is not None:
         best_dict = {
             "trial_id": best.trial_id,
             "stage": best.stage,
             "label": best.label,
+            "metric": budget.get("metric"),
             **{
                 key: best.get(key)
-                for key in ("top1", "val_score", "file_bytes", "latency_fp32_ms", "speedup", "pd")
+                for key in ("score", "val_score", "metrics", "file_bytes", "latency_fp32_ms", "speedup", "pd")
             },
             "checkpoint": str(run_dir / best.checkpoint) if best.checkpoint else None,
         }
@@ -257,6 +267,5 @@ def summarize(run_dir: Path, best: TrialRow | None, report_path: str | None) -> 
         "done": counts["done"] + counts["pruned"],
         "failed": counts["failed"],
         "best": best_dict,
-        "report": report_path,
         "run_dir": str(run_dir),
     }

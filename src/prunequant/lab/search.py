@@ -2,26 +2,29 @@
 
 Space: channel amount (structured; the only one that makes dense kernels faster), unstructured amount
 with its allocation (global, per layer, or from sensitivity), weight bits per top-level module group,
-and fine-tune epochs. The budget is an Optuna constraint (validation score at most `max_drop` below the
-baseline); Optuna's ThresholdPruner stops a fine-tune whose drop exceeds `slack` x budget (local backend).
+and fine-tune epochs. The budget is an Optuna constraint (validation score at most the budget worse than
+the baseline's, in the metric's direction); Optuna's ThresholdPruner stops a fine-tune whose drop exceeds
+`slack` x budget (local backend).
 Every trial is a row of the results DB; on resume the finished rows are replayed into a fresh study.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prunequant.errors import ConfigError
 from prunequant.lab import sections as sec
+from prunequant.lab.budget import Budget
 from prunequant.lab.plans import compress_spec, percent
 from prunequant.lab.runner import Session
-from prunequant.lab.select import objective_value
 from prunequant.lab.sensitivity import allocate
 from prunequant.lab.store import TrialRow
 from prunequant.lab.trials import TrialSpec, TrialStopped
 from prunequant.training import Callback, Trainer
 
 FLOAT_BITS = 32
+Excess = Callable[[TrialRow], float]
 
 
 def import_optuna() -> Any:
@@ -68,7 +71,11 @@ def trial_spec(params: dict[str, Any], session: Session, groups: list[str]) -> T
     if channel > 0:
         steps.append({"op": "channels", "amount": channel, "importance": "l1", "allocation": "uniform"})
     if amount > 0 and allocation == "sensitivity":
-        overrides = allocate(session.store.rows("sensitivity"), amount, recipe.run.max_drop)
+        budget = session.budget
+        tolerance = (
+            budget.max_drop * abs(baseline.get("val_score", 0.0)) if budget.relative else budget.max_drop
+        )
+        overrides = allocate(session.store.rows("sensitivity"), amount, tolerance)
         steps.append({"op": "prune", "amount": 0.0, "scope": "layer", "overrides": overrides})
     elif amount > 0:
         steps.append({"op": "prune", "amount": amount, "scope": allocation})
@@ -92,33 +99,35 @@ def trial_spec(params: dict[str, Any], session: Session, groups: list[str]) -> T
 
 
 class PrunerCallback(Callback):
-    """Reports the validation drop after every epoch to the Optuna trial; stops it when the pruner says so."""
+    """Reports the validation drop (in the budget's terms) after every epoch to the Optuna trial; stops it
+    when the pruner says so."""
 
-    def __init__(self, trial: Any, reference: float) -> None:
-        self.trial, self.reference, self.step = trial, reference, 0
+    def __init__(self, trial: Any, reference: float, budget: Budget) -> None:
+        self.trial, self.reference, self.budget, self.step = trial, reference, budget, 0
+        self.key = f"val_{budget.metric.name}"
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
-        if "val_top1" not in metrics:
+        if self.key not in metrics:
             return
-        self.trial.report(self.reference - metrics["val_top1"], self.step)
+        self.trial.report(self.budget.drop(self.reference, metrics[self.key]), self.step)
         self.step += 1
         if self.trial.should_prune():
-            raise TrialStopped({"val_score": metrics["val_top1"]}, {"stopped_after_epochs": self.step})
+            raise TrialStopped({"val_score": metrics[self.key]}, {"stopped_after_epochs": self.step})
 
 
-def _tell(optuna: Any, study: Any, trial: Any, row: TrialRow, objective: str, floor: float) -> None:
+def _tell(optuna: Any, study: Any, trial: Any, row: TrialRow, objective: str, excess: Excess) -> None:
     states = optuna.trial.TrialState
     if row.status == "pruned":
         study.tell(trial, state=states.PRUNED)
-    elif row.status != "done" or objective_value(row, objective) is None:
+    elif row.status != "done" or row.cost(objective) is None:
         study.tell(trial, state=states.FAIL)
     else:
-        trial.set_constraint("budget", floor - row.get("val_score"))
-        study.tell(trial, objective_value(row, objective))
+        trial.set_constraint("budget", excess(row))
+        study.tell(trial, row.cost(objective))
 
 
 def _replay(
-    optuna: Any, study: Any, rows: list[TrialRow], space: dict[str, Any], objective: str, floor: float
+    optuna: Any, study: Any, rows: list[TrialRow], space: dict[str, Any], objective: str, excess: Excess
 ) -> None:
     """Add the finished search rows of a previous (interrupted) run to `study`."""
     states = optuna.trial.TrialState
@@ -126,7 +135,7 @@ def _replay(
         params = row.config.get("params", {})
         if not row.finished or set(params) != set(space):
             continue
-        if row.status == "pruned" or objective_value(row, objective) is None:
+        if row.status == "pruned" or row.cost(objective) is None:
             study.add_trial(
                 optuna.trial.create_trial(state=states.PRUNED, params=params, distributions=space)
             )
@@ -135,8 +144,8 @@ def _replay(
             optuna.trial.create_trial(
                 params=params,
                 distributions=space,
-                value=objective_value(row, objective),
-                constraints={"budget": floor - row.get("val_score")},
+                value=row.cost(objective),
+                constraints={"budget": excess(row)},
             )
         )
 
@@ -148,25 +157,30 @@ def run_search(session: Session) -> None:
     baseline = session.baseline()
     groups = quant_groups(baseline)
     space = search_space(optuna, section, groups)
-    floor = baseline.get("val_score") - recipe.run.max_drop
-    pruner = optuna.pruners.ThresholdPruner(upper=section.slack * max(recipe.run.max_drop, 1e-3))
+    budget, reference = session.budget, baseline.get("val_score")
+
+    def excess(row: TrialRow) -> float:
+        """How far beyond the budget a trial is (<= 0: feasible), for Optuna's constraint."""
+        return budget.drop(reference, row.get("val_score")) - budget.max_drop
+
+    pruner = optuna.pruners.ThresholdPruner(upper=section.slack * max(budget.max_drop, 1e-3))
     study = optuna.create_study(
         direction="minimize", pruner=pruner, sampler=optuna.samplers.TPESampler(seed=recipe.run.seed)
     )
-    _replay(optuna, study, session.store.rows("search"), space, objective, floor)
+    _replay(optuna, study, session.store.rows("search"), space, objective, excess)
     asked = 0
     while _finished(session) < section.trials and asked < 3 * section.trials:
         batch = [study.ask(space) for _ in range(min(section.parallel, section.trials - _finished(session)))]
         asked += len(batch)
         specs = [trial_spec(trial.params, session, groups) for trial in batch]
         pruners = {
-            spec.trial_id: PrunerCallback(trial, baseline.extra["val_top1"])
+            spec.trial_id: PrunerCallback(trial, reference, budget)
             for spec, trial in zip(specs, batch, strict=True)
         }
         rows = session.run(specs, lambda spec, pruners=pruners: [pruners[spec.trial_id]])
         rows_by_id = {row.trial_id: row for row in rows}
         for spec, trial in zip(specs, batch, strict=True):
-            _tell(optuna, study, trial, rows_by_id[spec.trial_id], objective, floor)
+            _tell(optuna, study, trial, rows_by_id[spec.trial_id], objective, excess)
 
 
 def _finished(session: Session) -> int:

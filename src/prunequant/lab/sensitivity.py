@@ -1,11 +1,16 @@
-"""Per-layer sensitivity: prune or quantize ONE layer at a time and measure validation accuracy (one trial
-per layer), the heatmap data of the report, and a pruning allocation derived from it."""
+"""Per-layer sensitivity: prune or quantize ONE layer at a time and measure the budget metric on the
+validation split (one trial per layer), and a pruning allocation derived from it.
+
+Each trial's extra holds the scores per amount / bit width and `drop`: how much worse each is than the
+unchanged model, in the metric's direction (positive = worse), the heatmap data of the report."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
 from typing import Any
+
+from torch import nn
 
 from prunequant.errors import ConfigError
 from prunequant.lab.env import environment, model_from_bytes
@@ -24,12 +29,12 @@ def run_layer_sensitivity(task: TrialTask, callbacks: Sequence[Callback]) -> Tri
 
     recipe, config = task.recipe, task.spec.config
     env = environment(recipe)
-    model, _ = model_from_bytes(task.inputs[config["source"]])
-    layer = config["layer"]
+    model, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
+    layer, metric = config["layer"], env.budget.metric
 
-    def score(candidate) -> float:
-        result = evaluate(candidate, env.loaders.val, max_batches=config["max_batches"])
-        return getattr(result, recipe.run.metric)
+    def score(candidate: nn.Module) -> float:
+        result = evaluate(candidate, env.loaders.val, env.task, max_batches=config["max_batches"])
+        return result.metrics[metric.name]
 
     by_amount = {}
     for amount in config["amounts"]:
@@ -43,12 +48,18 @@ def run_layer_sensitivity(task: TrialTask, callbacks: Sequence[Callback]) -> Tri
         )
         by_bits[str(bits)] = score(quantize(model, quant))
     params = model.get_submodule(layer).weight.numel()
+    reference = score(model)
     extra = {
         "layer": layer,
         "params": params,
-        "reference": score(model),
+        "metric": metric.name,
+        "reference": reference,
         "amount": by_amount,
         "bits": by_bits,
+        "drop": {
+            axis: {level: metric.drop(reference, value) for level, value in scores.items()}
+            for axis, scores in (("amount", by_amount), ("bits", by_bits))
+        },
     }
     return TrialOutcome({}, extra)
 
@@ -75,21 +86,13 @@ def run_sensitivity(session: Session) -> None:
     )
 
 
-def heatmap(rows: Sequence[TrialRow], axis: str) -> tuple[list[str], list[str], list[list[float]]]:
-    """(layers, levels, drop[layer][level]): score lost vs. the unchanged model; axis 'amount' or 'bits'."""
-    done = [row for row in rows if row.status == "done" and row.stage == "sensitivity"]
-    layers = [row.extra["layer"] for row in done]
-    levels = list(done[0].extra[axis]) if done else []
-    drops = [[row.extra["reference"] - row.extra[axis][level] for level in levels] for row in done]
-    return layers, levels, drops
-
-
 def allocate(
     rows: Sequence[TrialRow], target: float, tolerance: float, cap: float = 0.95
 ) -> dict[str, float]:
     """Per-layer amounts averaging `target` (weighted by layer size) that prune robust layers harder.
 
-    A layer's robustness is the largest tested amount whose drop stays within `tolerance`; the amounts
+    A layer's robustness is the largest tested amount whose drop (in the metric's unit and direction)
+    stays within `tolerance`; the amounts
     are min(cap, k * robustness) with k found by bisection so that the weighted mean equals `target` (or
     comes as close as `cap` allows). Layers never robust keep 0.
     """
@@ -100,7 +103,7 @@ def allocate(
     sizes: dict[str, int] = {}
     for row in done:
         extra: dict[str, Any] = row.extra
-        ok = [float(a) for a, s in extra["amount"].items() if extra["reference"] - s <= tolerance]
+        ok = [float(a) for a, drop in extra["drop"]["amount"].items() if drop <= tolerance]
         robust[extra["layer"]] = max(ok, default=0.0)
         sizes[extra["layer"]] = extra["params"]
     total = sum(sizes.values())

@@ -1,4 +1,7 @@
-"""The results database of a run: `runs/NAME/results.sqlite`, one row per trial, metrics as columns.
+"""The results database of a run: `runs/NAME/results.sqlite`, one row per trial, measurements as columns.
+
+The columns do not depend on the task: `score` and `val_score` hold the budget metric, `metrics` every
+metric of the task (JSON, by name); meta "task" describes the metrics (name, unit, direction, label).
 
 Table `trials` (every write is one transaction; a killed run leaves rows that are pending, running or
 finished, never half-written):
@@ -12,8 +15,10 @@ finished, never half-written):
 | status           | TEXT    | pending, running, done, pruned (stopped early by the search), failed     |
 | error            | TEXT    | one-line reason of a failed trial                                        |
 | attempts         | INTEGER | how many times the trial was started (a killed run redoes `running`)     |
-| top1, top5, loss | REAL    | test-split accuracy in [0, 1] and mean cross-entropy                     |
-| val_score        | REAL    | the recipe's metric on the validation split (used for every selection)   |
+| score            | REAL    | the budget metric ([task] metric, default the primary) on the test split |
+| loss             | REAL    | the task's mean loss on the test split                                   |
+| metrics          | TEXT    | JSON {metric name: test value} of every metric of the task               |
+| val_score        | REAL    | the budget metric on the validation split (used for every selection)     |
 | params           | INTEGER | parameters                                                               |
 | nonzero_params   | INTEGER | parameters that are not zero (pruning, and zeros made by quantization)   |
 | macs             | INTEGER | multiply-accumulates per sample (dense); effective_macs skips zeros      |
@@ -21,7 +26,8 @@ finished, never half-written):
 | w_bits, a_bits   | INTEGER | weight / activation bit width (32: float)                                |
 | weight_mb        | REAL    | weight memory in Mb (megabits) at w_bits, zeros not stored               |
 | activation_mb    | REAL    | activation memory in Mb at a_bits                                        |
-| pd               | REAL    | performance density: top1 / (weight_mb + activation_mb) (seed 003)       |
+| pd               | REAL    | performance density: score % / (weight_mb + activation_mb) (seed 003);   |
+|                  |         | only for a higher-is-better fraction metric (accuracy, mIoU)             |
 | file_bytes       | INTEGER | size of the compressed model file                                        |
 | latency_fp32_ms  | REAL    | median eager PyTorch latency (fp32 as deployed: BN folded)               |
 | speedup          | REAL    | original / this model's eager latency, timed interleaved in the trial    |
@@ -32,7 +38,8 @@ finished, never half-written):
 | checkpoint       | TEXT    | checkpoint path relative to the run directory                            |
 | extra            | TEXT    | JSON of stage-specific results (profile groups, sensitivity curves, ...) |
 
-Table `meta` (key TEXT PK, value TEXT JSON) holds the recipe and its context hash.
+Table `meta` (key TEXT PK, value TEXT JSON) holds the recipe, its context hash, the task ("task":
+Task.describe()), the budget ("budget": metric, max_drop, relative) and the best trial ("best").
 """
 
 from __future__ import annotations
@@ -49,9 +56,9 @@ from typing import Any
 from prunequant.errors import ConfigError
 
 METRIC_COLUMNS = {
-    "top1": "REAL",
-    "top5": "REAL",
+    "score": "REAL",
     "loss": "REAL",
+    "metrics": "TEXT",
     "val_score": "REAL",
     "params": "INTEGER",
     "nonzero_params": "INTEGER",
@@ -68,6 +75,9 @@ METRIC_COLUMNS = {
     "latency_int8_ms": "REAL",
 }
 """Metric columns a trial may fill; anything else a trial reports goes to `extra`."""
+
+MODEL_STAGES = ("post_prune", "aware_prune", "post_quant", "aware_quant", "combine", "structured", "search")
+"""Stages whose trials are candidate models (profile is the baseline; the others measure or deploy)."""
 
 DB_NAME = "results.sqlite"
 FINISHED = ("done", "pruned")
@@ -104,9 +114,18 @@ class TrialRow:
     extra: dict[str, Any]
 
     def get(self, key: str, default: Any = None) -> Any:
-        """A metric by column name (None when not measured)."""
-        value = self.metrics.get(key)
+        """A measurement by column name, or a task metric by name (test split); None when not measured."""
+        value = self.metrics[key] if key in self.metrics else (self.metrics.get("metrics") or {}).get(key)
         return default if value is None else value
+
+    def cost(self, objective: str) -> float | None:
+        """What `objective` minimises: "size" the file bytes, "latency" the runtime relative to the
+        original (1 / speedup, timed interleaved within the trial, so machine load cancels out); None if
+        unmeasured."""
+        if objective == "size":
+            return self.get("file_bytes")
+        speedup = self.get("speedup")
+        return 1.0 / speedup if speedup else None
 
     @property
     def finished(self) -> bool:
@@ -205,7 +224,7 @@ class ResultsStore:
                 f"UPDATE trials SET {assignments}{', ' if columns else ''}status=?, error=NULL, extra=?, "
                 "checkpoint=?, finished_at=?, duration_s=? WHERE trial_id=?",
                 (
-                    *[metrics[c] for c in columns],
+                    *[_encode(metrics[c]) for c in columns],
                     status,
                     json.dumps(extra or {}, default=float),
                     checkpoint,
@@ -260,6 +279,15 @@ class ResultsStore:
         return [_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
 
+def _encode(value: Any) -> Any:
+    """dict values (the `metrics` column) are stored as JSON."""
+    return json.dumps(value, default=float) if isinstance(value, dict) else value
+
+
+def _decode(name: str, value: Any) -> Any:
+    return json.loads(value) if METRIC_COLUMNS[name] == "TEXT" and value is not None else value
+
+
 def _row(record: dict[str, Any]) -> TrialRow:
     return TrialRow(
         trial_id=record["trial_id"],
@@ -269,7 +297,7 @@ def _row(record: dict[str, Any]) -> TrialRow:
         status=record["status"],
         error=record["error"],
         attempts=record["attempts"],
-        metrics={name: record[name] for name in METRIC_COLUMNS},
+        metrics={name: _decode(name, record[name]) for name in METRIC_COLUMNS},
         started_at=record["started_at"],
         finished_at=record["finished_at"],
         duration_s=record["duration_s"],

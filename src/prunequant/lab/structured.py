@@ -22,8 +22,10 @@ from prunequant.lab.env import Env, environment, model_from_bytes, model_to_byte
 from prunequant.lab.measure import measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.plans import finetune_plan, lrs_of, percent
+from prunequant.lab.recipe import Recipe
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
+from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.training import Callback
 
@@ -48,11 +50,20 @@ def pruning_schedule(model: nn.Module, config: dict[str, Any], env: Env, batches
     calib = env.calibration(CALIB_BATCHES)
     if config["schedule"] == "stepwise":
         frequency = max(1, batches // (2 * config["steps"]))
-        return StepwisePruning(
-            env.sample, prune, steps=config["steps"], frequency=frequency, calib_loader=calib
+        return with_task(
+            StepwisePruning,
+            env.sample,
+            prune,
+            steps=config["steps"],
+            frequency=frequency,
+            calib_loader=calib,
+            task=env.task,
         )
     groups = len(dependency_groups(model, env.sample).prunable)
-    return LayerwisePruning(env.sample, prune, interval=max(1, batches // (groups + 1)), calib_loader=calib)
+    interval = max(1, batches // (groups + 1))
+    return with_task(
+        LayerwisePruning, env.sample, prune, interval=interval, calib_loader=calib, task=env.task
+    )
 
 
 @register_kind("structured")
@@ -62,7 +73,7 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
 
     recipe, config = task.recipe, task.spec.config
     env = environment(recipe)
-    model, meta = model_from_bytes(task.inputs[config["source"]])
+    model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     finetune, schedule = config["finetune"], config["schedule"]
     extra: dict[str, Any] = {}
     phase_callbacks = list(callbacks)
@@ -87,13 +98,13 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
         quantize = {"op": "quantize", "w_bits": w_bits, "a_bits": a_bits, "granularity": "channel"}
         model = apply_steps(model, [quantize], env).model
     finetune_model(model, env, recipe, {**finetune, "epochs": 0}, callbacks)
-    reference, _ = model_from_bytes(task.inputs[config["source"]])
+    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     metrics = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
     meta["lab"] = {"stage": task.spec.stage, "config": config}
     return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
 
 
-def _batches_per_epoch(env: Env, recipe) -> int:
+def _batches_per_epoch(env: Env, recipe: Recipe) -> int:
     limit = recipe.baseline.max_batches_per_epoch
     return min(len(env.loaders.train), limit) if limit else len(env.loaders.train)
 

@@ -13,11 +13,11 @@ Block = Table | Plot
 ORDER = (
     "profile",
     "sweep",
-    "accuracy_vs_prune",
-    "accuracy_vs_bits",
+    "metric_vs_prune",
+    "metric_vs_bits",
     "runtime_vs_level",
-    "accuracy_vs_size",
-    "accuracy_vs_latency",
+    "metric_vs_size",
+    "metric_vs_latency",
     "pd",
     "structured",
     "sensitivity",
@@ -39,27 +39,31 @@ class Summary:
 
 
 def summary(data: RunData) -> Summary:
-    """Baseline, best model under the budget with its gains, the combined levels, and trial counts."""
+    """Task and budget, baseline, best model under the budget with its gains, the combined levels, and
+    trial counts; every score in the budget metric's unit and direction."""
     counts = {
         status: sum(row.status == status for row in data.rows) for status in ("done", "pruned", "failed")
     }
+    spec = data.metric
+    name = spec.label or spec.name
     lines = [
         f"{len(data.rows)} trials: {counts['done']} done, {counts['pruned']} stopped early, "
         f"{counts['failed']} failed.",
-        f"Budget: at most {100 * data.max_drop:g} point(s) of validation {data.metric} below the original; "
-        f"'best' minimises {data.objective}.",
+        f"Task: {data.task['name']}; budget on validation {spec.title}: "
+        f"{data.budget.get('text', 'not recorded')}; 'best' minimises {data.objective}.",
     ]
     base, best = data.baseline, data.best
     if base is not None:
         batch = data.recipe.get("profile", {}).get("batch_size", 1)
         lines.append(
-            f"Original: top-1 {100 * base.get('top1'):.2f}%, {base.get('params'):,} params, "
+            f"Original: {name} {spec.format(base.get('score'))}, {base.get('params'):,} params, "
             f"{base.get('file_bytes', 0) / 1024:.1f} KB, {base.get('latency_fp32_ms', 0):.3f} ms per batch "
             f"of {batch}."
         )
     if base is not None and best is not None:
+        change = spec.display(best.get("score")) - spec.display(base.get("score"))
         parts = [
-            f"top-1 {100 * best.get('top1'):.2f}% ({100 * (best.get('top1') - base.get('top1')):+.2f} pts)"
+            f"{name} {spec.format(best.get('score'))} ({change:+.2f}{' pts' if spec.unit == '%' else ''})"
         ]
         if best.get("file_bytes") and base.get("file_bytes"):
             ratio = base.get("file_bytes") / best.get("file_bytes")

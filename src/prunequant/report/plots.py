@@ -1,5 +1,6 @@
-"""The report's figures (matplotlib Agg, no pyplot state): accuracy vs prune ratio and vs bits, accuracy vs
-latency and vs size with the Pareto front, runtime vs level, the sensitivity heatmaps, structured pruning."""
+"""The report's figures (matplotlib Agg, no pyplot state): the budget metric vs prune ratio and vs bits, vs
+latency and vs size with the Pareto front, runtime vs level, the sensitivity heatmaps, structured pruning.
+Every metric axis is the task's (label, unit, which way is better), values in its display units."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from prunequant.lab.select import objective_value, pareto_front
-from prunequant.lab.sensitivity import heatmap
 from prunequant.lab.store import TrialRow
 from prunequant.report.run_data import RunData
 from prunequant.report.tables import step_of
@@ -71,34 +70,47 @@ def _figure(width: float = 8.5, height: float = 4.2, ncols: int = 1) -> tuple[Fi
     return figure, list(axes)
 
 
-def _baseline_lines(ax: Axes, data: RunData, key: str = "top1") -> None:
-    """The original model (red, as in seed 000) and the budget below it (dashed)."""
-    if data.baseline is None or data.baseline.get(key) is None:
+def _baseline_lines(ax: Axes, data: RunData) -> None:
+    """The original model (red, as in seed 000) and the limit the budget allows (dashed)."""
+    spec = data.metric
+    if data.baseline is None or data.baseline.get("score") is None:
         return
-    level = 100 * data.baseline.get(key)
-    ax.axhline(level, color="red", lw=1.5, label=f"original ({level:.2f}%)")
-    ax.axhline(
-        level - 100 * data.max_drop,
-        color="red",
-        lw=1,
-        ls="--",
-        alpha=0.6,
-        label=f"budget (-{100 * data.max_drop:g} pts)",
-    )
+    level = spec.display(data.baseline.get("score"))
+    ax.axhline(level, color="red", lw=1.5, label=f"original ({spec.format(data.baseline.get('score'))})")
+    limit = data.limit()
+    if limit is not None:
+        shift = spec.display(limit) - spec.display(data.baseline.get("val_score"))
+        ax.axhline(level + shift, color="red", lw=1, ls="--", alpha=0.6, label="budget limit")
+
+
+def _ylabel(data: RunData) -> str:
+    """The metric axis: 'test EPE (px, lower is better)'."""
+    return f"test {data.metric.title}"
+
+
+def _name(data: RunData) -> str:
+    return data.metric.label or data.metric.name
 
 
 def _lr(row: TrialRow) -> float:
     return row.config["finetune"]["lr"] if row.config.get("finetune") else 0.0
 
 
-def _series(ax: Axes, rows: list[TrialRow], level: Callable[[TrialRow], float], label: str, **style) -> None:
-    points = sorted((level(row), 100 * row.get("top1")) for row in rows if row.get("top1") is not None)
+def _series(
+    ax: Axes, data: RunData, rows: list[TrialRow], level: Callable[[TrialRow], float], label: str, **style
+) -> None:
+    spec = data.metric
+    points = sorted(
+        (level(row), spec.display(row.get("score"))) for row in rows if row.get("score") is not None
+    )
     if points:
         xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, marker="o", label=label, **style)
 
 
-def _aware_series(ax: Axes, rows: list[TrialRow], level: Callable[[TrialRow], float], name: str) -> None:
+def _aware_series(
+    ax: Axes, data: RunData, rows: list[TrialRow], level: Callable[[TrialRow], float], name: str
+) -> None:
     """Per LR: after fine-tuning at the LR (dotted) and after refining at LR/10 (solid)."""
     by_lr: dict[float, list[TrialRow]] = defaultdict(list)
     for row in rows:
@@ -106,7 +118,7 @@ def _aware_series(ax: Axes, rows: list[TrialRow], level: Callable[[TrialRow], fl
     for index, (lr, group) in enumerate(sorted(by_lr.items())):
         color = AWARE_COLORS[index % len(AWARE_COLORS)]
         phases = [
-            (level(r), 100 * r.extra["phases"][0]["top1"])
+            (level(r), data.metric.display(r.extra["phases"][0]["score"]))
             for r in group
             if len(r.extra.get("phases", [])) > 1
         ]
@@ -114,7 +126,7 @@ def _aware_series(ax: Axes, rows: list[TrialRow], level: Callable[[TrialRow], fl
             xs, ys = zip(*sorted(phases), strict=True)
             ax.plot(xs, ys, marker="^", ls=":", color=color, label=f"{name}: fine-tuned @ lr {lr:g}")
         label = f"{name} + refine (lr {lr:g}, then /10)" if phases else f"{name} @ lr {lr:g}"
-        _series(ax, group, level, label, color=color)
+        _series(ax, data, group, level, label, color=color)
 
 
 def _amount(row: TrialRow) -> float:
@@ -125,59 +137,60 @@ def _bits(row: TrialRow) -> float:
     return step_of(row, "quantize")["w_bits"]
 
 
-def accuracy_vs_prune(data: RunData) -> Figure | None:
-    """Seed 000 Fig. 1/3, seed 002 Fig. 1: top-1 vs prune ratio, post vs aware vs refine."""
+def metric_vs_prune(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 1/3, seed 002 Fig. 1: the metric vs prune ratio, post vs aware vs refine."""
     post, aware = data.stage("post_prune"), data.stage("aware_prune")
     if not post and not aware:
         return None
     figure, (ax,) = _figure()
-    _series(ax, post, _amount, "post-training", color=STAGE_COLORS["post_prune"])
-    _aware_series(ax, aware, _amount, "aware")
+    _series(ax, data, post, _amount, "post-training", color=STAGE_COLORS["post_prune"])
+    _aware_series(ax, data, aware, _amount, "aware")
     _baseline_lines(ax, data)
-    ax.set(xlabel="weights pruned (%)", ylabel="test top-1 accuracy (%)", title="Accuracy vs. pruning ratio")
+    ax.set(xlabel="weights pruned (%)", ylabel=_ylabel(data), title=f"{_name(data)} vs. pruning ratio")
     _legend(ax)
     return figure
 
 
-def accuracy_vs_bits(data: RunData) -> Figure | None:
-    """Seed 000 Fig. 2: top-1 vs weight bits, post vs aware."""
+def metric_vs_bits(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 2: the metric vs weight bits, post vs aware."""
     post, aware = data.stage("post_quant"), data.stage("aware_quant")
     if not post and not aware:
         return None
     figure, (ax,) = _figure()
-    _series(ax, post, _bits, "post-training", color=STAGE_COLORS["post_quant"])
-    _aware_series(ax, aware, _bits, "aware")
+    _series(ax, data, post, _bits, "post-training", color=STAGE_COLORS["post_quant"])
+    _aware_series(ax, data, aware, _bits, "aware")
     _baseline_lines(ax, data)
     _bit_ticks(ax, post + aware)
-    ax.set(xlabel="weight bits", ylabel="test top-1 accuracy (%)", title="Accuracy vs. quantization bits")
+    ax.set(xlabel="weight bits", ylabel=_ylabel(data), title=f"{_name(data)} vs. quantization bits")
     _legend(ax)
     return figure
 
 
 def _tradeoff(data: RunData, objective: str, scale: float, xlabel: str, title: str) -> Figure | None:
-    """Every model's accuracy against its objective value (x `scale`), the Pareto front, the original,
+    """Every model's score against its objective value (x `scale`), the Pareto front, the original,
     the combined model and the best one under budget."""
+    spec = data.metric
 
     def cost(row: TrialRow) -> float | None:
-        value = objective_value(row, objective)
+        value = row.cost(objective)
         return None if value is None else scale * value
 
-    models = [row for row in data.models() if cost(row) is not None and row.get("top1") is not None]
+    models = [row for row in data.models() if cost(row) is not None and row.get("score") is not None]
     if not models or data.baseline is None:
         return None
     figure, (ax,) = _figure(9.0, 4.8)
 
     def mark(rows: list[TrialRow], **style) -> None:
-        ax.scatter([cost(r) for r in rows], [100 * r.get("top1") for r in rows], **style)
+        ax.scatter([cost(r) for r in rows], [spec.display(r.get("score")) for r in rows], **style)
 
     for stage, color in STAGE_COLORS.items():
         rows = [row for row in models if row.stage == stage]
         if rows:
             mark(rows, s=28, color=color, alpha=0.8, label=STAGE_NAMES[stage])
-    front = pareto_front([*models, data.baseline], objective)
+    front = data.pareto_front([*models, data.baseline], objective)
     ax.step(
         [cost(r) for r in front],
-        [100 * r.get("top1") for r in front],
+        [spec.display(r.get("score")) for r in front],
         where="post",
         color="black",
         lw=1,
@@ -199,25 +212,25 @@ def _tradeoff(data: RunData, objective: str, scale: float, xlabel: str, title: s
             label=f"best under budget ({data.objective})",
         )
     _baseline_lines(ax, data)
-    ax.set(xlabel=xlabel, ylabel="test top-1 accuracy (%)", title=title)
+    ax.set(xlabel=xlabel, ylabel=_ylabel(data), title=f"{_name(data)} {title}")
     _legend(ax)
     return figure
 
 
-def accuracy_vs_latency(data: RunData) -> Figure | None:
-    """Seed 000 Fig. 4 (right): every model's accuracy against its runtime relative to the original."""
+def metric_vs_latency(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 4 (right): every model's score against its runtime relative to the original."""
     return _tradeoff(
         data,
         "latency",
         1.0,
         "runtime relative to the original (eager fp32, timed interleaved)",
-        "Accuracy vs. runtime",
+        "vs. runtime",
     )
 
 
-def accuracy_vs_size(data: RunData) -> Figure | None:
-    """Seed 000 Fig. 4 (left): every model's accuracy against its compressed file size."""
-    return _tradeoff(data, "size", 1 / 1024, "model file size (KB)", "Accuracy vs. model size")
+def metric_vs_size(data: RunData) -> Figure | None:
+    """Seed 000 Fig. 4 (left): every model's score against its compressed file size."""
+    return _tradeoff(data, "size", 1 / 1024, "model file size (KB)", "vs. model size")
 
 
 def runtime_vs_level(data: RunData) -> Figure | None:
@@ -234,9 +247,7 @@ def runtime_vs_level(data: RunData) -> Figure | None:
     for ax, (stages, level, xlabel, title) in zip(axes, panels, strict=True):
         for stage in stages:
             points = sorted(
-                (level(r), objective_value(r, "latency"))
-                for r in data.stage(stage)
-                if objective_value(r, "latency") is not None
+                (level(r), r.cost("latency")) for r in data.stage(stage) if r.cost("latency") is not None
             )
             if points:
                 xs, ys = zip(*points, strict=True)
@@ -251,20 +262,22 @@ def runtime_vs_level(data: RunData) -> Figure | None:
 
 
 def sensitivity_heatmap(data: RunData) -> Figure | None:
-    """Per-layer accuracy drop when only that layer is pruned (left) or quantized (right)."""
-    rows = data.stage("sensitivity")
+    """Per-layer drop of the metric (worse = positive, in its display units) when only that layer is
+    pruned (left) or quantized (right)."""
+    rows = [row for row in data.stage("sensitivity") if "drop" in row.extra]
     if not rows:
         return None
-    layers = heatmap(rows, "amount")[0]
+    spec = data.metric
+    layers = [row.extra["layer"] for row in rows]
     figure, axes = _figure(11.0, max(3.0, 1.6 + 0.32 * len(layers)), 2)
     panels = (
         ("amount", "share of the layer pruned", "Drop when one layer is pruned"),
         ("bits", "weight bits", "Drop when one layer is quantized"),
     )
     for ax, (axis, label, title) in zip(axes, panels, strict=True):
-        layers, levels, drops = heatmap(rows, axis)
-        values = [[100 * d for d in row] for row in drops]
-        top = max(1.0, max(map(max, values)))
+        levels = list(rows[0].extra["drop"][axis])
+        values = [[spec.display(row.extra["drop"][axis][level]) for level in levels] for row in rows]
+        top = max(1e-9 if spec.unit != "%" else 1.0, max(map(max, values)))
         image = ax.imshow(values, cmap="Reds", aspect="auto", vmin=0, vmax=top)
         ax.set_xticks(range(len(levels)), [f"{float(v):g}" for v in levels])
         ax.set_yticks(range(len(layers)), layers, fontsize=8)
@@ -281,12 +294,15 @@ def sensitivity_heatmap(data: RunData) -> Figure | None:
                     color="white" if value > 0.6 * top else "black",
                 )
         ax.set(xlabel=label, title=title)
-        figure.colorbar(image, ax=ax, shrink=0.8, label="validation accuracy drop (points)")
+        unit = " points" if spec.unit == "%" else (f" {spec.unit}" if spec.unit else "")
+        figure.colorbar(
+            image, ax=ax, shrink=0.8, label=f"validation {spec.label or spec.name} worse by{unit}"
+        )
     return figure
 
 
-def structured_accuracy(data: RunData) -> Figure | None:
-    """Seed 003: accuracy vs channels removed, one line per schedule and format."""
+def structured_metric(data: RunData) -> Figure | None:
+    """Seed 003: the metric vs channels removed, one line per schedule and format."""
     rows = data.stage("structured")
     if not rows:
         return None
@@ -295,11 +311,11 @@ def structured_accuracy(data: RunData) -> Figure | None:
     for row in rows:
         groups[f"{row.config['schedule']} {row.config['format'].upper()}"].append(row)
     for name, group in sorted(groups.items()):
-        _series(ax, group, lambda r: 100 * r.config["amount"], name)
+        _series(ax, data, group, lambda r: 100 * r.config["amount"], name)
     _baseline_lines(ax, data)
     ax.set(
         xlabel="channels removed (%)",
-        ylabel="test top-1 accuracy (%)",
+        ylabel=_ylabel(data),
         title="Structured pruning: schedule x format",
     )
     _legend(ax)
@@ -307,23 +323,23 @@ def structured_accuracy(data: RunData) -> Figure | None:
 
 
 PLOTS: dict[str, tuple[Callable[[RunData], Figure | None], str]] = {
-    "accuracy_vs_prune": (
-        accuracy_vs_prune,
-        "Accuracy vs. pruning ratio: post-training, aware fine-tuned at the "
+    "metric_vs_prune": (
+        metric_vs_prune,
+        "The task's metric vs. pruning ratio: post-training, aware fine-tuned at the "
         "original LR, and after refining at LR/10 (seed 000 Fig. 1/3, seed 002 Fig. 1).",
     ),
-    "accuracy_vs_bits": (
-        accuracy_vs_bits,
-        "Accuracy vs. weight bits, post-training and aware (seed 000 Fig. 2).",
+    "metric_vs_bits": (
+        metric_vs_bits,
+        "The task's metric vs. weight bits, post-training and aware (seed 000 Fig. 2).",
     ),
-    "accuracy_vs_latency": (
-        accuracy_vs_latency,
-        "Accuracy vs. runtime relative to the original (timed interleaved) with the Pareto front; the "
-        "green circle is the original, the star the combined best levels (seed 000 Fig. 4).",
+    "metric_vs_latency": (
+        metric_vs_latency,
+        "The task's metric vs. runtime relative to the original (timed interleaved) with the Pareto "
+        "front; the green circle is the original, the star the combined best levels (seed 000 Fig. 4).",
     ),
-    "accuracy_vs_size": (
-        accuracy_vs_size,
-        "Accuracy vs. compressed file size with the Pareto front (Fig. 4).",
+    "metric_vs_size": (
+        metric_vs_size,
+        "The task's metric vs. compressed file size with the Pareto front (Fig. 4).",
     ),
     "runtime_vs_level": (
         runtime_vs_level,
@@ -332,10 +348,10 @@ PLOTS: dict[str, tuple[Callable[[RunData], Figure | None], str]] = {
     ),
     "sensitivity": (
         sensitivity_heatmap,
-        "Per-layer sensitivity: validation points lost when only one layer is "
+        "Per-layer sensitivity: how much worse the validation metric gets when only one layer is "
         "pruned or quantized. Robust layers can be pruned harder (sensitivity allocation).",
     ),
-    "structured": (structured_accuracy, "Structured pruning: accuracy per schedule and format (seed 003)."),
+    "structured": (structured_metric, "Structured pruning: the metric per schedule and format (seed 003)."),
 }
 
 

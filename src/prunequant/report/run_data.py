@@ -1,19 +1,26 @@
-"""A run directory as the report sees it: the rows of its results DB, the baseline, budget and best model."""
+"""A run directory as the report sees it: the rows of its results DB (read-only, through the store's
+schema), the task's metrics, the budget and the best model the lab recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prunequant.errors import ConfigError
-from prunequant.lab.select import best_trial, candidates
-from prunequant.lab.store import DB_NAME, ResultsStore, TrialRow
+from prunequant.lab.store import DB_NAME, MODEL_STAGES, ResultsStore, TrialRow
+from prunequant.tasks import MetricSpec, default_task
 
 
 @dataclass(frozen=True)
 class RunData:
-    """Everything the tables and plots read; `baseline` is None when the profile stage did not finish."""
+    """Everything the tables and plots read; `baseline` is None when the profile stage did not finish.
+
+    `metrics` are the task's metrics (the columns of `TrialRow.metrics["metrics"]`), `metric` the one the
+    budget is on (the `score` / `val_score` columns), `budget` the lab's {metric, max_drop, relative,
+    text}.
+    """
 
     run_dir: Path
     name: str
@@ -22,18 +29,29 @@ class RunData:
     baseline: TrialRow | None
     best: TrialRow | None
     combine_choice: dict[str, Any] | None
+    task: dict[str, Any]
+    budget: dict[str, Any]
 
     @property
-    def max_drop(self) -> float:
-        return float(self.recipe.get("run", {}).get("max_drop", 0.01))
+    def metrics(self) -> list[MetricSpec]:
+        return [MetricSpec(**spec) for spec in self.task["metrics"]]
+
+    @property
+    def metric(self) -> MetricSpec:
+        name = self.budget.get("metric") or self.task["primary"]
+        return next(spec for spec in self.metrics if spec.name == name)
 
     @property
     def objective(self) -> str:
         return self.recipe.get("run", {}).get("objective", "size")
 
-    @property
-    def metric(self) -> str:
-        return self.recipe.get("run", {}).get("metric", "top1")
+    def limit(self) -> float | None:
+        """The worst validation score the budget allows (baseline's val_score moved by the budget)."""
+        if self.baseline is None or self.baseline.get("val_score") is None:
+            return None
+        base, amount = self.baseline.get("val_score"), float(self.budget.get("max_drop", 0.0))
+        step = amount * abs(base) if self.budget.get("relative") else amount
+        return base - step if self.metric.higher_is_better else base + step
 
     def stage(self, name: str, *, done: bool = True) -> list[TrialRow]:
         """Rows of stage `name` (finished with status done only, by default)."""
@@ -41,7 +59,18 @@ class RunData:
 
     def models(self) -> list[TrialRow]:
         """Finished candidate models of every model stage."""
-        return candidates(self.rows)
+        return [row for row in self.rows if row.status == "done" and row.stage in MODEL_STAGES]
+
+    def pareto_front(self, rows: Sequence[TrialRow], objective: str, key: str = "score") -> list[TrialRow]:
+        """Rows not dominated in (lower cost, better `key` in the metric's direction), by cost."""
+        better = self.metric.sort_key  # smaller = better
+        points = [row for row in rows if row.cost(objective) is not None and row.get(key) is not None]
+        points.sort(key=lambda row: (row.cost(objective), better(row.get(key))))
+        front: list[TrialRow] = []
+        for row in points:
+            if not front or better(row.get(key)) < better(front[-1].get(key)):
+                front.append(row)
+        return front
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -56,11 +85,11 @@ def load_run(run_dir: str | Path) -> RunData:
         rows = store.rows()
         recipe = store.get_meta("recipe") or {}
         choice = store.get_meta("combine_choice")
+        task = store.get_meta("task") or default_task().describe()  # runs from before tasks
+        budget = store.get_meta("budget") or {}
+        best_id = store.get_meta("best")
     profile = [row for row in rows if row.stage == "profile" and row.status == "done"]
     baseline = profile[-1] if profile else None
-    run = recipe.get("run", {})
-    best = None
-    if baseline is not None:
-        best = best_trial(rows, baseline, float(run.get("max_drop", 0.01)), run.get("objective", "size"))
+    best = next((row for row in rows if row.trial_id == best_id), None)
     name = recipe.get("name") or run_dir.name
-    return RunData(run_dir, name, recipe, rows, baseline, best, choice)
+    return RunData(run_dir, name, recipe, rows, baseline, best, choice, task, budget)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prunequant.lab.select import pareto_front
 from prunequant.lab.store import TrialRow
 from prunequant.report.run_data import RunData
+from prunequant.tasks import MetricSpec
 
 Cell = tuple[str, float | str | None]
 """(text shown, sort key)."""
@@ -50,12 +50,37 @@ def count(value: float | None) -> Cell:
     return (f"{value:.0f}", value)
 
 
-def delta(row: TrialRow, baseline: TrialRow | None, key: str = "top1") -> Cell:
-    """Change in accuracy points versus the baseline."""
+def header(spec: MetricSpec) -> str:
+    """A metric's column header with unit and better-arrow, e.g. 'top-1 accuracy % ↑', 'EPE px ↓'."""
+    unit = f" {spec.unit}" if spec.unit else ""
+    return f"{spec.label or spec.name}{unit} {spec.arrow}"
+
+
+def metric(spec: MetricSpec, value: float | None) -> Cell:
+    """A metric cell in the metric's display units (unit '%': x100), the raw value as sort key."""
+    if value is None:
+        return ("-", None)
+    return (f"{spec.display(value):,.2f}", value)
+
+
+def delta(row: TrialRow, baseline: TrialRow | None, spec: MetricSpec, key: str = "score") -> Cell:
+    """Change of `key` versus the baseline in the metric's display units (unit '%': points)."""
     if baseline is None or row.get(key) is None or baseline.get(key) is None:
         return ("-", None)
-    points = 100 * (row.get(key) - baseline.get(key))
-    return (f"{points:+.2f}", points)
+    change = spec.display(row.get(key)) - spec.display(baseline.get(key))
+    return (f"{change:+.2f}", change)
+
+
+def metric_columns(data: RunData) -> list[str]:
+    """Headers of the budget metric, its change vs the original, then the task's other metrics."""
+    others = [header(spec) for spec in data.metrics if spec.name != data.metric.name]
+    return [header(data.metric), f"Δ {data.metric.label or data.metric.name}", *others]
+
+
+def metric_cells(data: RunData, row: TrialRow) -> list[Cell]:
+    """Cells matching metric_columns: test score, its change, the task's other test metrics."""
+    others = [metric(spec, row.get(spec.name)) for spec in data.metrics if spec.name != data.metric.name]
+    return [metric(data.metric, row.get("score")), delta(row, data.baseline, data.metric), *others]
 
 
 def speedup(row: TrialRow) -> Cell:
@@ -131,28 +156,16 @@ def sweep_table(data: RunData) -> Table | None:
     sweep = [row for stage in stages for row in data.stage(stage)]
     if not sweep or data.baseline is None:
         return None
-    rows = [_sweep_row("Original", data.baseline, data.baseline)]
-    rows += [_sweep_row(_sweep_kind(row), row, data.baseline) for row in sweep]
+    rows = [_sweep_row("Original", data.baseline, data)]
+    rows += [_sweep_row(_sweep_kind(row), row, data) for row in sweep]
     best = {index + 1 for index, row in enumerate(sweep) if data.best and row.trial_id == data.best.trial_id}
     return Table(
         "sweep",
         "Table II. Post- and aware-training pruning and quantization (seed 000)",
-        [
-            "kind",
-            "pruning",
-            "quantization",
-            "LR",
-            "top-1 %",
-            "Δ top-1",
-            "top-5 %",
-            "zeros %",
-            "size KB",
-            "latency ms",
-            "speedup",
-            "trial s",
-        ],
+        ["kind", "pruning", "quantization", "LR", *metric_columns(data)]
+        + ["zeros %", "size KB", "latency ms", "speedup", "trial s"],
         rows,
-        set(range(4, 12)),
+        set(range(4, 9 + len(data.metrics))),
         "pruning: the amount pruned (for quantization rows, the share of weights quantization itself rounds "
         "to zero, as in seed 000); aware = fine-tune at the LR shown, then refine at LR x refine_factor; "
         "speedup: eager fp32 vs the original, timed interleaved in the same trial.",
@@ -160,7 +173,7 @@ def sweep_table(data: RunData) -> Table | None:
     )
 
 
-def _sweep_row(kind: str, row: TrialRow, baseline: TrialRow) -> list[Cell]:
+def _sweep_row(kind: str, row: TrialRow, data: RunData) -> list[Cell]:
     prune, quant = step_of(row, "prune"), step_of(row, "quantize")
     zero_share = row.extra.get("steps", {}).get("zero_share")
     if prune is not None:
@@ -176,9 +189,7 @@ def _sweep_row(kind: str, row: TrialRow, baseline: TrialRow) -> list[Cell]:
         pruning,
         (f"{bits} bits", bits),
         text(f"{finetune['lr']:g}" if finetune else "-"),
-        num(row.get("top1"), 100),
-        delta(row, baseline),
-        num(row.get("top5"), 100),
+        *metric_cells(data, row),
         num(sparsity(row), 100, 1),
         num(row.get("file_bytes"), 1 / 1024, 1),
         num(row.get("latency_fp32_ms"), digits=3),
@@ -203,7 +214,7 @@ def pd_table(data: RunData) -> Table | None:
             num(row.get("weight_mb"), digits=3),
             num(row.get("activation_mb"), digits=3),
             num(row.get("weight_mb") + row.get("activation_mb"), digits=3),
-            num(row.get("top1"), 100),
+            metric(data.metric, row.get("score")),
             num(row.get("pd"), digits=1),
         ]
         for row in rows_in
@@ -219,12 +230,13 @@ def pd_table(data: RunData) -> Table | None:
             "weights Mb",
             "activations Mb",
             "total Mb",
-            "top-1 %",
+            header(data.metric),
             "PD",
         ],
         rows,
         set(range(1, 9)),
-        "Mb = megabits (non-zero elements x bits / 1e6, activations for one input); PD = top-1 % / total Mb.",
+        "Mb = megabits (non-zero elements x bits / 1e6, activations for one input); "
+        f"PD = {data.metric.label or data.metric.name} % / total Mb.",
     )
 
 
@@ -244,8 +256,8 @@ def structured_table(data: RunData) -> Table | None:
                 text(config["format"].upper()),
                 count(row.get("params")),
                 count(row.get("macs")),
-                num(row.get("top1"), 100),
-                delta(row, data.baseline),
+                metric(data.metric, row.get("score")),
+                delta(row, data.baseline, data.metric),
                 num(row.get("latency_fp32_ms"), digits=3),
                 speedup(row),
                 num(row.get("pd"), digits=1),
@@ -261,8 +273,8 @@ def structured_table(data: RunData) -> Table | None:
             "format",
             "params",
             "MACs",
-            "top-1 %",
-            "Δ top-1",
+            header(data.metric),
+            f"Δ {data.metric.label or data.metric.name}",
             "latency ms",
             "speedup",
             "PD",
@@ -281,15 +293,15 @@ def search_table(data: RunData) -> Table | None:
     if not rows_in:
         return None
     fronts = {
-        objective: {row.trial_id for row in pareto_front(data.stage("search"), objective)}
+        objective: {row.trial_id for row in data.pareto_front(data.stage("search"), objective)}
         for objective in ("size", "latency")
     }
     rows = [
         [
             text(row.label),
             text(row.status),
-            num(row.get("val_score"), 100),
-            num(row.get("top1"), 100),
+            metric(data.metric, row.get("val_score")),
+            metric(data.metric, row.get("score")),
             num(row.get("file_bytes"), 1 / 1024, 1),
             num(row.get("latency_fp32_ms"), digits=3),
             speedup(row),
@@ -301,12 +313,12 @@ def search_table(data: RunData) -> Table | None:
     objective = fronts[data.objective]
     return Table(
         "search",
-        "Automatic search (Optuna TPE) under the accuracy budget",
+        "Automatic search (Optuna TPE) under the budget",
         [
             "configuration",
             "status",
-            "val %",
-            "top-1 %",
+            f"val {header(data.metric)}",
+            f"test {header(data.metric)}",
             "size KB",
             "latency ms",
             "speedup",
@@ -332,8 +344,10 @@ def export_table(data: RunData) -> Table | None:
             [
                 text(row.label.removeprefix("export ")),
                 text(row.extra.get("precision", "-")),
-                num(row.extra.get("fp32", {}).get("top1"), 100),
-                num(row.get("top1"), 100),
+                metric(data.metric, row.extra.get("fp32", {}).get("score")),
+                metric(data.metric, row.get("score")),
+                num(row.extra.get("parity", {}).get("max_abs_diff"), digits=4),
+                num(row.extra.get("parity", {}).get("mean_rel_diff"), 100, 2),
                 num(fp32, digits=3),
                 num(deployed, digits=3),
                 num(fp32 / deployed if fp32 and deployed else None, digits=2, suffix="x"),
@@ -344,8 +358,10 @@ def export_table(data: RunData) -> Table | None:
     columns = [
         "model",
         "deployed as",
-        "fp32 top-1 %",
-        "deployed top-1 %",
+        f"fp32 {header(data.metric)}",
+        f"deployed {header(data.metric)}",
+        "parity max |Δ|",
+        "parity mean rel. Δ %",
         "fp32 ms",
         "deployed ms",
         "speedup",
@@ -357,7 +373,8 @@ def export_table(data: RunData) -> Table | None:
         "ONNX export: onnxruntime fp32 vs the deployed file",
         columns,
         rows,
-        set(range(2, 9)),
+        set(range(2, 11)),
+        "parity: the deployed file's outputs against the PyTorch model's on the test split (all outputs). "
         "int8: QDQ with integer kernels (a quantized model keeps its own scales; a float one is calibrated "
         "by onnxruntime, U8 activations / S8 per-channel weights). Other widths run as dequantized float.",
     )
@@ -406,8 +423,8 @@ def trials_table(data: RunData) -> Table:
             text(row.stage),
             text(row.label),
             text(row.status),
-            num(row.get("top1"), 100),
-            num(row.get("val_score"), 100),
+            metric(data.metric, row.get("score")),
+            metric(data.metric, row.get("val_score")),
             count(row.get("nonzero_params")),
             count(row.get("effective_macs")),
             num(row.get("file_bytes"), 1 / 1024, 1),
@@ -427,8 +444,8 @@ def trials_table(data: RunData) -> Table:
             "stage",
             "trial",
             "status",
-            "top-1 %",
-            "val %",
+            f"test {header(data.metric)}",
+            f"val {header(data.metric)}",
             "non-zero params",
             "effective MACs",
             "size KB",
