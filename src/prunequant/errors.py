@@ -27,3 +27,23 @@ class UnsupportedLayerError(PrunequantError):
 
 class ExportError(PrunequantError):
     """A model cannot be exported or run on the target runtime."""
+
+
+class StoreError(PrunequantError):
+    """A results database is not prunequant's, is damaged, or cannot be opened."""
+
+
+class RunLockedError(StoreError):
+    """Another live process holds the run directory's lock."""
+
+
+class OutputError(PrunequantError):
+    """An output path is one of the inputs, or cannot be written."""
+
+
+class NothingPrunedError(UnsupportedLayerError):
+    """Pruning was asked for but removed nothing (every layer unsupported or skipped)."""
+
+
+class ForwardError(ModelError):
+    """The model's own forward pass raised on the given inputs."""

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from prunequant.errors import ConfigError
+from prunequant.atomic import atomic_dir
+from prunequant.errors import ConfigError, OutputError
 from prunequant.tasks import Task, default_task
 
 Rows = Sequence[dict[str, Any]]
@@ -72,18 +73,18 @@ def write_sweep_outputs(
     if not rows:
         raise ConfigError("the sweep produced no rows to write")
     out = Path(out_dir)
+    paths = {kind: out / f"{stem}.{kind}" for kind in ("csv", "md", "png")}
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {kind: out / f"{stem}.{kind}" for kind in ("csv", "md", "png")}
-        with paths["csv"].open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0].keys()))
-            writer.writeheader()
-            writer.writerows(rows)
-        paths["md"].write_text(markdown_table(rows) + "\n")
-        plot(rows, paths["png"])
+        with atomic_dir(out) as tmp:  # all three files appear together, or none changes
+            with (tmp / f"{stem}.csv").open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0].keys()))
+                writer.writeheader()
+                writer.writerows(rows)
+            (tmp / f"{stem}.md").write_text(markdown_table(rows) + "\n")
+            plot(rows, tmp / f"{stem}.png")
     except OSError as exc:
-        raise ConfigError(
-            f"cannot write the sweep outputs to {out} ({exc}); choose a writable --sweep-dir"
+        raise OutputError(
+            f"cannot write the sweep outputs to {out} ({exc.strerror or exc}); choose a writable --sweep-dir"
         ) from None
     return {kind: str(path) for kind, path in paths.items()}
 

@@ -15,7 +15,18 @@ from typing import Any
 
 from rich.table import Table
 
-from prunequant.cli.common import add_common, parse_int_list, parse_shape, print_human
+from prunequant.cli.common import (
+    add_common,
+    add_input_shape,
+    add_model_options,
+    add_task_option,
+    parse_int_list,
+    print_human,
+    shape_spec,
+)
+from prunequant.cli.numbers import nonneg_int, positive_int
+from prunequant.cli.paths import declare_paths
+from prunequant.errors import ConfigError
 from prunequant.export.bench import MALLOC_ENV, BenchReport, bench, restart_with_tuned_malloc
 
 
@@ -27,13 +38,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "models", nargs="+", help=".pt checkpoints and/or .onnx files; the first is the baseline"
     )
     parser.add_argument("--batch", type=parse_int_list, default=[1, 64], help="batch sizes (default 1,64)")
-    parser.add_argument("--threads", type=int, help="threads for torch and onnxruntime (default: all cores)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument(
-        "--repeats", type=int, default=10, help="timed calls per model per round (default 10)"
+        "--threads", type=positive_int, help="threads for torch and onnxruntime (default: all cores)"
     )
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per model first (default 3)")
-    parser.add_argument("--input-shape", type=parse_shape, help="C,H,W when the files do not record it")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=10, help="timed calls per model per round (default 10)"
+    )
+    parser.add_argument(
+        "--warmup", type=nonneg_int, default=3, help="untimed calls per model first (default 3)"
+    )
+    add_input_shape(parser)
+    add_model_options(parser)
+    add_task_option(parser)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument(
         "--no-reexec",
@@ -41,12 +58,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="never restart with tuned malloc; report malloc_tuned false instead",
     )
     add_common(parser)
+    declare_paths(parser, inputs={"models": "file"})
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_reexec and _started_as_cli():
         restart_with_tuned_malloc(["-m", "prunequant.cli.main", *sys.argv[1:]])
+    shape = shape_spec(args.input_shape)
+    if isinstance(shape, dict) or (shape and isinstance(shape[0], list)):
+        raise ConfigError("bench times one-input models; give a single --input-shape C,H,W")
+    if args.model or args.task:
+        raise ConfigError(
+            "bench loads prunequant checkpoints that record their zoo architecture and .onnx files; "
+            "--model/--task are not supported by its timing loop yet"
+        )
     report = bench(
         args.models,
         args.batch,
@@ -54,7 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rounds=args.rounds,
         repeats=args.repeats,
         warmup=args.warmup,
-        input_shape=args.input_shape,
+        input_shape=tuple(shape) if shape else None,
         memory=not args.no_memory,
         seed=args.seed,
     )

@@ -12,11 +12,15 @@ from prunequant.cli.common import (
     add_common,
     add_data_options,
     add_model_source,
-    input_shape_of,
+    call_with_task,
+    example_input,
     load_data,
     print_human,
     resolve_model,
+    resolve_task,
 )
+from prunequant.cli.numbers import nonneg_int, positive_int
+from prunequant.cli.paths import declare_paths
 from prunequant.errors import ConfigError, ExportError
 from prunequant.export.onnx_fp32 import EXPORTERS, export_onnx
 from prunequant.export.onnx_int8 import METHODS, NOT_QUANTIZED, OTHER_BITS, ExportResult, export_int8
@@ -48,7 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="dequantize",
         help="bit widths other than 8: run as exact float, or clamp to int8 (default dequantize)",
     )
-    group.add_argument("--calib-batches", type=int, default=8, help="ort calibration batches (default 8)")
+    group.add_argument(
+        "--calib-batches", type=positive_int, default=8, help="ort calibration batches (default 8)"
+    )
     group.add_argument("--ort-per-tensor", action="store_true", help="ort: per-tensor weight scales")
     group.add_argument(
         "--ort-activations",
@@ -59,21 +65,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_data_options(parser)
     parser.add_argument(
         "--parity-batches",
-        type=int,
+        type=nonneg_int,
         default=0,
         help="test batches for the parity check (default 0: the whole test split)",
     )
-    parser.add_argument("--threads", type=int, help="onnxruntime threads for the parity check (default: all)")
+    parser.add_argument(
+        "--threads", type=positive_int, help="onnxruntime threads for the parity check (default: all)"
+    )
     add_common(parser)
+    declare_paths(parser, inputs={"checkpoint": "file", "data_dir": "dir"}, outputs={"output": "file"})
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.parity_batches < 0:
-        raise ConfigError(f"--parity-batches must be 0 (all) or positive, got {args.parity_batches}")
     torch.manual_seed(args.seed)
+    task = resolve_task(args)
     model, meta = resolve_model(args)
-    example = torch.randn(1, *input_shape_of(meta))
+    example = example_input(meta, 1)
     loaders = load_data(args)[1] if args.dataset else None
     quantized = is_quantized(model)
     with warnings.catch_warnings(record=True) as caught:
@@ -82,8 +90,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes = [str(w.message) for w in caught if w.category is UserWarning]
     output: dict[str, Any] = {"format": args.format, **result.to_dict(), "warnings": notes}
     if loaders is not None:
-        output["parity"] = parity(
-            model, result.output, loaders.test, max_batches=args.parity_batches, threads=args.threads
+        output["parity"] = call_with_task(
+            parity,
+            model,
+            result.output,
+            loaders.test,
+            task=task,
+            what="the parity check",
+            max_batches=args.parity_batches,
+            threads=args.threads,
         ).to_dict()
     print_human(args, _summary(output))
     return output

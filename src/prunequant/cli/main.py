@@ -1,14 +1,21 @@
-"""Entry point of the `prunequant` command: builds the parser from the command modules and maps errors."""
+"""Entry point of the `prunequant` command: builds the parser from the command modules; one error boundary.
+
+Exit codes: 0 success; 2 a user or environment error (one line on stderr); 3 `run` finished with failed
+trials; 1 an internal error (a bug: --debug or PRUNEQUANT_DEBUG=1 shows the traceback); 130 / 143
+interrupted by SIGINT / SIGTERM (rerun to resume).
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Sequence
 
-from prunequant.errors import PrunequantError
+from prunequant.cli.boundary import classify, debug_enabled, format_traceback, sigterm_as_interrupt
+from prunequant.cli.jsonout import dump
+from prunequant.cli.noise import captured_noise
+from prunequant.cli.paths import check_paths
 from prunequant.progress import set_progress
 
 # Each name N is the module prunequant.cli.N_cmd exposing `add_parser(subparsers)`.
@@ -26,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="prunequant",
         description="Prune and quantize trained CNNs; measure accuracy, size and real latency.",
+        epilog="exit codes: 0 ok, 2 user/environment error, 3 run had failed trials, 1 internal error",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     subparsers.required = True
@@ -35,28 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; user errors print one line on stderr and return exit code 2."""
+    """Run the CLI and return its exit code; every error is one line on stderr (see the module doc)."""
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False) or getattr(args, "json", False):
         set_progress(False)
-    try:
-        result = args.run(args)
-    except PrunequantError as err:
-        print(f"prunequant {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"prunequant {args.command}: interrupted", file=sys.stderr)
-        return 130
+    debug = debug_enabled(getattr(args, "debug", False))
+    stdout, stderr = sys.stdout, sys.stderr
+    prefix = f"prunequant {args.command}"
+    with captured_noise(getattr(args, "verbose", False) or debug) as noise:
+        try:
+            with sigterm_as_interrupt():
+                check_paths(args)
+                result = args.run(args)
+        except BaseException as exc:  # the one boundary: everything becomes one line and a code
+            if isinstance(exc, SystemExit):
+                raise
+            code, line = classify(exc)
+            if debug:
+                stderr.write(format_traceback(exc))
+            hidden = sum(text.count("\n") for text in noise)
+            tail = (
+                f" [{hidden} lines of tool output hidden; --verbose shows them]"
+                if hidden and code == 1
+                else ""
+            )
+            stderr.write(f"{prefix}: {'error: ' if code in (1, 2) else ''}{line}{tail}\n")
+            return code
     if getattr(args, "json", False) and result is not None:
-        json.dump(result, sys.stdout, default=_json_default)
-        sys.stdout.write("\n")
-    return 0
-
-
-def _json_default(obj: object) -> object:
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
+        dump(result, stdout)
+    status = getattr(args, "exit_status", None)
+    return status(result) if status is not None else 0
 
 
 if __name__ == "__main__":

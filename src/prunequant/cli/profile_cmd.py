@@ -6,31 +6,36 @@ import argparse
 
 import torch
 
-from prunequant.cli.common import add_common, add_model_source, input_shape_of, print_human, resolve_model
+from prunequant.atomic import atomic_path
+from prunequant.cli.common import add_common, add_model_source, example_input, print_human, resolve_model
+from prunequant.cli.numbers import positive_int
+from prunequant.cli.paths import declare_paths
 from prunequant.profiling import profile
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("profile", help="profile a model (seed 000 Table I)", description=__doc__)
     add_model_source(parser)
-    parser.add_argument("--batch-size", type=int, default=1, help="batch size for latency (default 1)")
-    parser.add_argument("--repeats", type=int, default=20, help="timed repeats for latency (default 20)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=1, help="batch size for latency (default 1)"
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=20, help="timed repeats for latency (default 20)"
+    )
     parser.add_argument("--no-latency", action="store_true", help="counts only, skip timing")
     parser.add_argument("--csv", help="also write the per-layer rows to this CSV file")
     add_common(parser)
+    declare_paths(parser, inputs={"checkpoint": "file"}, outputs={"csv": "file"})
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> dict:
-    from prunequant.errors import ConfigError
-
-    if args.batch_size <= 0 or args.repeats <= 0:
-        raise ConfigError("--batch-size and --repeats must be positive integers")
     model, meta = resolve_model(args)
     torch.manual_seed(args.seed)
-    example = torch.randn(args.batch_size, *input_shape_of(meta))
+    example = example_input(meta, args.batch_size)
     report = profile(model, example, latency=not args.no_latency, repeats=args.repeats)
     if args.csv:
-        report.to_csv(args.csv)
+        with atomic_path(args.csv) as tmp:  # an existing CSV stays whole if this fails (e.g. disk full)
+            report.to_csv(tmp)
     print_human(args, report.table())
     return report.to_dict()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from prunequant.cli.common import input_shape_of, load_data, parse_float_list, print_human, resolve_model
+from prunequant.cli.numbers import nonneg_float, nonneg_int, positive_int, ranged
+from prunequant.cli.prune_cmd import refuse_nothing_pruned
 from prunequant.errors import ConfigError
 from prunequant.export.storage import compressed_size_report, save_compressed
 from prunequant.models import save_checkpoint
@@ -71,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when to prune while fine-tuning (default oneshot)",
     )
     group.add_argument(
-        "--steps", type=int, default=3, help="iterative rounds / AGP pruning steps (default 3)"
+        "--steps", type=positive_int, default=3, help="iterative rounds / AGP pruning steps (default 3)"
     )
     group.add_argument(
         "--compressed",
@@ -83,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table and plot here")
     group.add_argument(
-        "--latency-rounds", type=int, default=10, help="sweep: timing rounds at batch 64 (0: skip)"
+        "--latency-rounds", type=nonneg_int, default=10, help="sweep: timing rounds at batch 64 (0: skip)"
     )
     group.add_argument(
         "--dynamic",
@@ -91,10 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="raise sparsity while top-1 stays within --budget, fine-tuning --finetune-epochs per step",
     )
     group.add_argument(
-        "--budget", type=float, default=0.01, help="dynamic: allowed top-1 drop, 0.01 = 1 point"
+        "--budget", type=nonneg_float, default=0.01, help="dynamic: allowed top-1 drop, 0.01 = 1 point"
     )
     group.add_argument(
-        "--dynamic-step", type=float, default=0.05, help="dynamic: first sparsity step (default 0.05)"
+        "--dynamic-step",
+        type=ranged(float, 0.0, 1.0, open_low=True, open_high=True),
+        default=0.05,
+        help="dynamic: first sparsity step (default 0.05)",
     )
 
 
@@ -142,6 +147,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     after = evaluate(model, loaders.test).top1 if loaders else None
     make_permanent(model)
     report = sparsity_report(model, include_bias=config.include_bias)
+    if mode == "single" and amount > 0 or mode == "dynamic":
+        refuse_nothing_pruned(args, report.sparsity > 0, f"overall sparsity {report.sparsity:.4f}")
     sizes = compressed_size_report(model)
     output = {
         "method": "magnitude",
@@ -225,7 +232,10 @@ def _parse_override(text: str) -> tuple[str, float]:
     try:
         if not sep or not pattern:
             raise ValueError
-        return pattern, float(value)
+        amount = float(value)
+        if not 0.0 <= amount < 1.0:
+            raise ValueError
+        return pattern, amount
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected PATTERN=AMOUNT like 'classifier.*=0.8', got {text!r}"

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 
 from prunequant.cli.common import input_shape_of, load_data, print_human, resolve_model
+from prunequant.cli.numbers import positive_int
+from prunequant.cli.prune_cmd import refuse_nothing_pruned
 from prunequant.errors import ConfigError
 from prunequant.models import save_checkpoint
 from prunequant.profiling import profile
@@ -44,10 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allocation", choices=ALLOCATIONS, default="uniform", help="per-group amounts (default uniform)"
     )
     group.add_argument(
-        "--round-to", type=int, default=1, help="keep channel counts multiples of this (e.g. 8)"
+        "--round-to", type=positive_int, default=1, help="keep channel counts multiples of this (e.g. 8)"
     )
     group.add_argument(
-        "--min-channels", type=int, default=1, help="never keep fewer channels in a group (default 1)"
+        "--min-channels",
+        type=positive_int,
+        default=1,
+        help="never keep fewer channels in a group (default 1)",
     )
     group.add_argument(
         "--ignore",
@@ -64,10 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATTERN=AMOUNT",
         help="own amount for the channel groups of layers matching PATTERN, e.g. 'layer3.*=0.7' (repeatable)",
     )
-    group.add_argument("--blocks", type=int, help="--method layer: residual blocks to remove")
+    group.add_argument("--blocks", type=positive_int, help="--method layer: residual blocks to remove")
     group.add_argument(
         "--calib-batches",
-        type=int,
+        type=positive_int,
         default=8,
         help="batches for data-driven criteria and for re-estimating BatchNorm statistics (default 8)",
     )
@@ -83,7 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _parse_amount(text: str) -> tuple[str, float]:
     pattern, sep, value = text.rpartition("=")
     try:
-        return pattern, float(value) if sep else float("nan")
+        amount = float(value) if sep else float("nan")  # NaN: no own amount given
+        if sep and not 0.0 <= amount < 1.0:
+            raise ValueError
+        return pattern, amount
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected PATTERN=AMOUNT like 'layer3.*=0.7', got {text!r}"
@@ -129,6 +137,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if loaders is not None:
         output["accuracy_after"] = evaluate(pruned, loaders.test).top1
+    removed = after["params"] < before["params"] or args.method == "channel" and not args.amount
+    skipped_text = f"left unpruned: {', '.join(skipped[:5])}" if skipped else "no layer was skipped"
+    refuse_nothing_pruned(args, removed, f"params {before['params']:,} before and after; {skipped_text}")
     if args.output:
         kept = {key: meta[key] for key in ("arch", "arch_kwargs", "input_shape", "dataset") if key in meta}
         metrics = {key: output[key] for key in ("accuracy_before", "accuracy_after") if key in output}

@@ -15,6 +15,8 @@ from prunequant.cli.common import (
     print_human,
     resolve_model,
 )
+from prunequant.cli.numbers import nonneg_int, positive_float, positive_int, ranged
+from prunequant.cli.paths import declare_paths, written_together
 from prunequant.export.storage.quantized_codec import save_quantized
 from prunequant.models import save_checkpoint
 from prunequant.quantization import (
@@ -50,15 +52,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--mode", choices=("ptq", "qat"), default="ptq", help="post-training or aware (default ptq)"
     )
-    group.add_argument("--calib-batches", type=int, default=32, help="calibration batches (default 32)")
+    group.add_argument(
+        "--calib-batches", type=positive_int, default=32, help="calibration batches (default 32)"
+    )
     group.add_argument(
         "--calibration", choices=CALIBRATIONS, default="minmax", help="activation ranges (default minmax)"
     )
     group.add_argument(
-        "--percentile", type=float, default=99.99, help="percentile calibration (default 99.99)"
+        "--percentile",
+        type=ranged(float, 0.0, 100.0, open_low=True),
+        default=99.99,
+        help="percentile calibration (default 99.99)",
     )
     group.add_argument(
-        "--ema-decay", type=float, help="EMA decay for --calibration ema (default: Alg. 2 average)"
+        "--ema-decay",
+        type=ranged(float, 0.0, 1.0, open_low=True, open_high=True),
+        help="EMA decay for --calibration ema (default: Alg. 2 average)",
     )
     group.add_argument(
         "--per-tensor", action="store_true", help="one weight scale per tensor, not per channel"
@@ -87,17 +96,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="mixed precision, e.g. 'layer3.*=w4' or 'fc=w8a8' (repeatable)",
     )
     train = parser.add_argument_group("quantization-aware training (--mode qat, sweeps)")
-    train.add_argument("--epochs", type=int, default=1, help="fine-tune epochs at --lr (default 1)")
-    train.add_argument("--lr", type=float, default=0.01, help="fine-tune learning rate (default 0.01)")
-    train.add_argument("--refine-epochs", type=int, help="refine epochs at lr * factor (default --epochs)")
-    train.add_argument("--refine-lr-factor", type=float, default=0.1, help="refine LR factor (seeds: 0.1)")
-    train.add_argument("--max-batches", type=int, default=0, help="cap batches per epoch (0: all)")
+    train.add_argument("--epochs", type=nonneg_int, default=1, help="fine-tune epochs at --lr (default 1)")
+    train.add_argument(
+        "--lr", type=positive_float, default=0.01, help="fine-tune learning rate (default 0.01)"
+    )
+    train.add_argument(
+        "--refine-epochs", type=nonneg_int, help="refine epochs at lr * factor (default --epochs)"
+    )
+    train.add_argument(
+        "--refine-lr-factor", type=positive_float, default=0.1, help="refine LR factor (seeds: 0.1)"
+    )
+    train.add_argument("--max-batches", type=nonneg_int, default=0, help="cap batches per epoch (0: all)")
     out = parser.add_argument_group("outputs")
     out.add_argument("-o", "--output", help="quantized checkpoint to write (weights_only loadable)")
     out.add_argument("--packed", help="also write the bit-packed container here (.pqz)")
     out.add_argument("--bits", help="sweep these widths, e.g. 16,14,12,10,8,6,4,fp16,bf16")
     out.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table, plot and packed files here")
     add_common(parser)
+    declare_paths(
+        parser,
+        inputs={"checkpoint": "file", "data_dir": "dir"},
+        outputs={"output": "file", "packed": "file", "sweep_dir": "dir"},
+    )
     parser.set_defaults(run=run)
 
 
@@ -157,10 +177,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pd": memory.pd,
         "top1": top1,
         "baseline_top1": baseline,
-        "output": str(save_checkpoint(qmodel, args.output, **meta)) if args.output else None,
+        "output": args.output,
         "packed": args.packed,
-        "packed_bytes": save_quantized(qmodel, args.packed, **meta) if args.packed else None,
+        "packed_bytes": None,
     }
+    with written_together(args.output, args.packed):  # both files, or neither new one
+        if args.output:
+            save_checkpoint(qmodel, args.output, **meta)
+        if args.packed:
+            output["packed_bytes"] = save_quantized(qmodel, args.packed, **meta)
     print_human(args, _summary_line(output))
     return output
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from prunequant.cli.common import add_common, print_human
+from prunequant.cli.paths import declare_paths
+from prunequant.cli.recipe_paths import check_recipe_paths
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-report", action="store_true", help="skip writing report.md / report.html")
     add_common(parser)
-    parser.set_defaults(run=run, seed=None)  # --seed overrides [run] seed only when given
+    declare_paths(parser, inputs={"recipe": "file"}, outputs={"output": "dir"})
+    # --seed overrides [run] seed only when given; failed trials make the exit code 3
+    parser.set_defaults(run=run, seed=None, exit_status=lambda summary: 3 if summary["failed"] else 0)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -34,6 +38,7 @@ def run(args: argparse.Namespace) -> dict:
     from prunequant.progress import set_progress
 
     recipe = load_recipe(args.recipe)
+    check_recipe_paths(recipe, args.recipe)
     progress = progress_enabled(args)
     if not progress:
         set_progress(False)  # no Trainer bars either
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace) -> dict:
         summary["report"] = str(write_report(args.output)["html"])
     best = summary["best"]
     line = f"{summary['done']}/{summary['trials']} trials done, {summary['failed']} failed"
+    if summary["failed"]:
+        line += f" (reasons in the report and {args.output}/errors/; exit code 3)"
     if best:
         line += f"; best: {best['label']} ({best['metric']} {best['score']:.4g})"
     print_human(args, f"{line}\nreport: {summary['report'] or '-'}")

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from prunequant.cli.common import add_common, add_data_options, load_data, print_human
+import torch
+
+from prunequant.cli.common import (
+    add_common,
+    add_data_options,
+    add_input_shape,
+    add_task_option,
+    load_data,
+    parse_kwargs,
+    print_human,
+    resolve_task,
+    shape_spec,
+)
+from prunequant.cli.eval_cmd import metrics_line
+from prunequant.cli.numbers import nonneg_float, nonneg_int, positive_float, positive_int
+from prunequant.cli.paths import declare_paths
 from prunequant.errors import ConfigError
 from prunequant.seeding import seed_everything
 from prunequant.training import LR_SCHEDULES_HELP, TrainConfig, Trainer, evaluate
@@ -16,14 +31,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model", required=True, help="zoo name (e.g. lenet5, resnet20) or 'pkg.module:factory'"
     )
     add_data_options(parser, required=True)
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default 10)")
+    parser.add_argument("--lr", type=positive_float, default=0.05, help="learning rate (default 0.05)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)")
-    parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (default 5e-4)")
+    parser.add_argument(
+        "--weight-decay", type=nonneg_float, default=5e-4, help="L2 weight decay (default 5e-4)"
+    )
     parser.add_argument("--schedule", default="cosine", help=LR_SCHEDULES_HELP)
-    parser.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
+    parser.add_argument(
+        "--patience", type=nonneg_int, default=0, help="early-stopping patience in epochs (0: off)"
+    )
     parser.add_argument("-o", "--output", required=True, help="checkpoint file to write")
+    add_task_option(parser)
+    add_input_shape(parser)
+    parser.add_argument(
+        "--model-kwargs", type=parse_kwargs, default={}, help="JSON object of factory arguments for --model"
+    )
     add_common(parser)
+    declare_paths(parser, inputs={"data_dir": "dir"}, outputs={"output": "file"})
     parser.set_defaults(run=run)
 
 
@@ -40,25 +65,40 @@ def run(args: argparse.Namespace) -> dict:
         early_stopping_patience=args.patience,
     )
     seed_everything(args.seed)
+    task = resolve_task(args)
     splits, loaders = load_data(args)
     channels, _, size = splits.input_shape
-    kwargs = {"num_classes": splits.num_classes, "in_channels": channels, "input_size": size}
+    kwargs = {
+        "num_classes": splits.num_classes,
+        "in_channels": channels,
+        "input_size": size,
+        **args.model_kwargs,
+    }
     model = build_from_spec(args.model, **kwargs)
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(f"model {args.model!r} has no trainable parameters")
-    history = Trainer(model, loaders.train, loaders.val, config).fit()
-    test = evaluate(model, loaders.test)
-    metrics = {**test.to_dict(), "val_top1": history[-1].get("val_top1") if history else None}
+    history = Trainer(model, loaders.train, loaders.val, config, task=task).fit()
+    diverged = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if diverged:
+        raise ConfigError(
+            f"training diverged: parameter {diverged[0]} holds NaN/inf after training, nothing was written; "
+            "lower --lr or --weight-decay"
+        )
+    test = evaluate(model, loaders.test, task)
+    primary = test.primary
+    metrics = {**test.to_dict(), f"val_{primary}": history[-1].get(f"val_{primary}") if history else None}
+    shape = shape_spec(args.input_shape) or list(splits.input_shape)
     path = save_checkpoint(
         model,
         args.output,
         arch=args.model,
         arch_kwargs=kwargs,
-        input_shape=list(splits.input_shape),
+        input_shape=shape,
         dataset=splits.name,
         metrics=metrics,
         train=config.to_dict(),
         seed=args.seed,
+        **({"task": args.task} if args.task else {}),
     )
-    print_human(args, f"test top-1 {100 * test.top1:.2f}%  top-5 {100 * test.top5:.2f}%  -> {path}")
+    print_human(args, f"test {metrics_line(task, test.metrics)}  -> {path}")
     return {"output": str(path), **metrics, "epochs": len(history), "history": history}

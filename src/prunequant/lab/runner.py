@@ -17,9 +17,11 @@ from prunequant.atomic import atomic_write
 from prunequant.errors import ConfigError, PrunequantError
 from prunequant.lab.env import budget_of, environment, task_of
 from prunequant.lab.live import Observer, make_observer
+from prunequant.lab.lock import locked_run
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.select import best_trial
 from prunequant.lab.store import DB_NAME, ResultsStore, TrialRow
+from prunequant.lab.store_guard import check_run_dir
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialStopped, TrialTask, run_trial
 from prunequant.training import Callback
 
@@ -190,8 +192,7 @@ def open_run(recipe: Recipe, run_dir: str | Path) -> ResultsStore:
     """Create or reopen the run directory; a directory of another recipe context is refused."""
     run_dir = Path(run_dir)
     existing = run_dir / DB_NAME
-    if run_dir.exists() and not existing.exists() and any(run_dir.iterdir()):
-        raise ConfigError(f"{run_dir} exists and is not a prunequant run; choose a new -o")
+    check_run_dir(run_dir, DB_NAME)
     if existing.exists():
         with ResultsStore(existing) as store:
             context = store.get_meta("context")
@@ -208,6 +209,7 @@ def open_run(recipe: Recipe, run_dir: str | Path) -> ResultsStore:
     return store
 
 
+@locked_run
 def run_recipe(
     recipe: Recipe,
     run_dir: str | Path,

@@ -53,7 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prunequant.errors import ConfigError
+from prunequant.errors import StoreError
+from prunequant.lab.store_guard import check_store_file, mark_store, open_error
 
 METRIC_COLUMNS = {
     "score": "REAL",
@@ -150,17 +151,20 @@ class TrialRow:
 class ResultsStore:
     """SQLite results database; every method is one transaction. Use as a context manager or close()."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        check_store_file(self.path)  # a database that is not ours is refused before it is opened
         try:
+            if read_only:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+                return
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            mark_store(self._db)
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"{self.path} is not a prunequant results database ({exc}); use another -o"
-            ) from None
+            raise open_error(self.path, exc) from None
 
     def close(self) -> None:
         self._db.close()
@@ -289,6 +293,15 @@ def _decode(name: str, value: Any) -> Any:
 
 
 def _row(record: dict[str, Any]) -> TrialRow:
+    try:
+        return _decode(record)
+    except (ValueError, TypeError) as exc:  # a hand-edited or damaged row
+        raise StoreError(
+            f"trial {record.get('trial_id')!r} has malformed JSON in the results database ({exc})"
+        ) from None
+
+
+def _decode(record: dict[str, Any]) -> TrialRow:
     return TrialRow(
         trial_id=record["trial_id"],
         stage=record["stage"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,9 @@ from torch import nn
 
 from prunequant.atomic import atomic_write
 from prunequant.builtin import resolve_checkpoint
-from prunequant.errors import CheckpointError, ModelError
+from prunequant.errors import CheckpointError, ModelError, PrunequantError
 from prunequant.models.jsonsafe import json_safe
+from prunequant.models.loadguard import check_file, check_payload
 from prunequant.models.manifest import apply_manifest, make_manifest
 from prunequant.models.registry import ARCH_ATTR, available_models, build
 
@@ -60,27 +63,47 @@ def load_checkpoint(
             )
         state, meta, manifest = payload, {}, {}
     elif isinstance(payload, dict) and payload.get("format") == FORMAT:
-        if not isinstance(payload.get("version"), int) or payload["version"] > VERSION:
+        version = payload.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 < version <= VERSION:
             raise CheckpointError(
-                f"{path} has checkpoint format version {payload.get('version')!r}, newer than this "
-                f"prunequant reads ({VERSION}); upgrade prunequant"
+                f"{path} has checkpoint format version {version!r}, newer than or unknown to this "
+                f"prunequant (it reads {VERSION}); upgrade prunequant"
             )
-        state, meta, manifest = (
-            payload.get("state_dict"),
-            payload.get("meta", {}),
-            payload.get("manifest", {}),
-        )
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{path} has no state_dict; it is damaged, save it again")
-        if model is None:
-            model = build_recorded(path, meta)
+        state, meta, manifest = check_payload(path, payload)
     else:
         raise CheckpointError(
             f"{path} is neither a prunequant checkpoint nor a state_dict; save it with save_checkpoint"
         )
+    skeleton = model
+    probe_shapes(path, state, manifest, lambda: build_recorded(path, meta) if skeleton is None else skeleton)
+    if model is None:
+        model = build_recorded(path, meta)
     apply_manifest(model, manifest)
     load_state(model, state, path)
     return finish_load(model), meta
+
+
+def probe_shapes(
+    path: Path, state: dict[str, Any], manifest: dict[str, Any], build_model: Callable[[], nn.Module]
+) -> None:
+    """Build the model on the meta device (no memory) and refuse a state it would not fit, before the real
+    build: crafted arch_kwargs or manifest configs cannot allocate more than the file holds."""
+    try:
+        with torch.device("meta"):
+            probe = build_model()
+            probe = probe if next(probe.parameters(), torch.empty(0)).is_meta else copy.deepcopy(probe)
+            probe.to("meta")
+            apply_manifest(probe, manifest)
+    except PrunequantError:
+        raise
+    except Exception:  # noqa: BLE001 - not buildable on the meta device; the real build reports its own errors
+        return
+    problems = state_problems(probe, state)
+    if problems:
+        raise CheckpointError(
+            f"{path} does not match the model ({'; '.join(problems)}); "
+            "pass model= with the architecture it was saved from"
+        )
 
 
 _POST_LOAD_HOOKS: list[Callable[[nn.Module], object]] = []
@@ -130,15 +153,21 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"checkpoint {path} does not exist; check the path")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a file; give the path of a .pt file")
+    check_file(path)
+    if _is_container(path):
+        raise CheckpointError(
+            f"{path} is a prunequant compressed container (.pqz), not a .pt checkpoint; "
+            "load it with load_compressed or load_quantized (the CLI reads .pqz files itself)"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if unsafe:
+        found = re.search(r"GLOBAL (\S+)", text)
+        if found:
             raise CheckpointError(
-                f"{path} holds a pickled Python object ({unsafe.group(1)}), refused for safety; "
-                "re-save it as plain tensors with save_checkpoint"
+                f"{path} holds Python code or objects ({found.group(1)}) and was refused: "
+                "prunequant loads only tensors and plain data (weights_only); re-save it as a state_dict"
             ) from None
         detail = text.split("WeightsUnpickler error:", 1)[-1]
         first = next((line.strip() for line in detail.splitlines() if line.strip()), type(exc).__name__)
@@ -146,6 +175,18 @@ def _read(path: Path) -> Any:
             f"{path} is not a readable checkpoint ({first.split('. ')[0][:120]}); "
             "it may be corrupt or truncated, save it again"
         ) from None
+
+
+def _is_container(path: Path) -> bool:
+    """True for a prunequant .pqz container: a zip whose members are not a torch archive's."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and not any(name.endswith("data.pkl") for name in names)
 
 
 def _is_state_dict(payload: Any) -> bool:
@@ -169,8 +210,8 @@ def build_recorded(path: Path, meta: dict[str, Any]) -> nn.Module:
     return build(arch, **meta.get("arch_kwargs", {}))
 
 
-def load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
-    """Load `state` into `model` strictly; a mismatch is one CheckpointError listing the first keys."""
+def state_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:
+    """Missing keys, unexpected keys and shape mismatches of `state` against `model` (first few of each)."""
     expected = model.state_dict()
     problems = [
         _listed("missing", [key for key in expected if key not in state]),
@@ -184,13 +225,22 @@ def load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
             ],
         ),
     ]
-    problems = [problem for problem in problems if problem]
+    return [problem for problem in problems if problem]
+
+
+def load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Load `state` into `model` strictly; a mismatch is one CheckpointError listing the first keys."""
+    problems = state_problems(model, state)
     if problems:
         raise CheckpointError(
             f"{path} does not match the model ({'; '.join(problems)}); "
             "pass model= with the architecture it was saved from"
         )
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # e.g. a dtype the parameter cannot take
+        first = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"{path} does not fit the model ({first}); save it again") from None
 
 
 def _listed(label: str, items: list[str], limit: int = 3) -> str:

@@ -81,7 +81,7 @@ def load_run(run_dir: str | Path) -> RunData:
         raise ConfigError(
             f"{run_dir} is not a run directory (no {DB_NAME}); give the -o folder of 'prunequant run'"
         )
-    with ResultsStore(path) as store:
+    with ResultsStore(path, read_only=True) as store:
         rows = store.rows()
         recipe = store.get_meta("recipe") or {}
         choice = store.get_meta("combine_choice")
