@@ -27,7 +27,7 @@ def assert_matches(model: nn.Module, runner: OnnxRunner, batch: torch.Tensor) ->
     assert (actual - expected).abs().max().item() <= 1e-4 * scale
 
 
-@pytest.mark.parametrize("name", available_models())
+@pytest.mark.parametrize("name", available_models("classification"))
 def test_every_zoo_model_matches_torch_on_onnxruntime(name, tmp_path):
     channels, size = ZOO_INPUTS.get(name, (3, 16))
     model = settle_batchnorm(build(name, in_channels=channels, input_size=size), (channels, size, size))

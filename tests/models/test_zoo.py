@@ -41,7 +41,7 @@ def build_on_meta(name: str, **kwargs: object) -> nn.Module:
 
 
 def test_every_registered_model_is_tested(natural_shapes: dict[str, tuple[int, int]]) -> None:
-    assert sorted(natural_shapes) == available_models()
+    assert sorted(natural_shapes) == available_models("classification")  # the others: test_seed_models.py
 
 
 def test_forward_shape_and_fx_trace(zoo_name, zoo_kwargs, zoo_input) -> None:

@@ -1,6 +1,14 @@
 """Datasets as normalised in-memory splits: one file per family, each registering its loader by name."""
 
-from prunequant.data import cifar, digits, idx, imagefolder, synthetic  # noqa: F401  (register the families)
+from prunequant.data import (  # noqa: F401  (register the families, generated scenes included)
+    cifar,
+    digits,
+    fashion_scenes,
+    flying_fashion,
+    idx,
+    imagefolder,
+    synthetic,
+)
 from prunequant.data.augment import RandomCropFlip
 from prunequant.data.loaders import Loaders, make_loaders
 from prunequant.data.registry import available_datasets, load_dataset, register_dataset

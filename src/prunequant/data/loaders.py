@@ -28,10 +28,20 @@ def make_loaders(
     eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
     check_int_range("eval_batch_size", eval_batch_size, 1, 1 << 20)
     generator = torch.Generator().manual_seed(seed)
+    collate = getattr(splits.train, "collate_fn", None)  # ragged targets (e.g. boxes) bring their own
     return Loaders(
         train=DataLoader(
-            splits.train, batch_size=batch_size, shuffle=True, generator=generator, num_workers=0
+            splits.train,
+            batch_size=batch_size,
+            shuffle=True,
+            generator=generator,
+            num_workers=0,
+            collate_fn=collate,
         ),
-        val=DataLoader(splits.val, batch_size=eval_batch_size, shuffle=False, num_workers=0),
-        test=DataLoader(splits.test, batch_size=eval_batch_size, shuffle=False, num_workers=0),
+        val=DataLoader(
+            splits.val, batch_size=eval_batch_size, shuffle=False, num_workers=0, collate_fn=collate
+        ),
+        test=DataLoader(
+            splits.test, batch_size=eval_batch_size, shuffle=False, num_workers=0, collate_fn=collate
+        ),
     )

@@ -23,6 +23,9 @@ def _canonical(name: str) -> str:
 def register_dataset(name: str) -> Callable[[Loader], Loader]:
     """Register `fn(data_dir: Path | None, seed: int, **options) -> RawDataset` under `name`.
 
+    A loader may instead return an object with `split(name, *, val_fraction, seed, limit) -> DatasetSplits`
+    (e.g. `GeneratedData`), for datasets that are not images with class labels.
+
     The loader's keyword parameters after `seed` are the dataset's options; `load_dataset` rejects others.
     """
     key = _canonical(name)
@@ -65,6 +68,8 @@ def load_dataset(
     loader = _LOADERS[key]
     _check_options(key, loader, options)
     raw = loader(Path(data_dir).expanduser() if data_dir else None, seed, **options)  # "" means unset
+    if not isinstance(raw, RawDataset):  # a generated dataset (data/generated.py) splits itself
+        return raw.split(key, val_fraction=val_fraction, seed=seed, limit=limit)
     return build_splits(key, raw, val_fraction=val_fraction, seed=seed, limit=limit)
 
 

@@ -18,10 +18,16 @@ ARCH_ATTR = "prunequant_arch"
 
 _SHAPE_ARGS = ("num_classes", "in_channels", "input_size")
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_TASKS: dict[str, str] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator that adds a factory `f(*, num_classes, in_channels, input_size, **options)` to the zoo."""
+def register_model(
+    name: str, *, task: str = "classification"
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that adds a factory `f(*, num_classes, in_channels, input_size, **options)` to the zoo.
+
+    `task` names the kind of outputs the model gives (a built-in task name, e.g. "segmentation").
+    """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         previous = _MODELS.get(name)
@@ -30,14 +36,20 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
                 f"model name '{name}' is already registered by {_origin(previous)}; pick another"
             )
         _MODELS[name] = factory
+        _TASKS[name] = task
         return factory
 
     return decorator
 
 
-def available_models() -> list[str]:
-    """Sorted names of the registered zoo models."""
-    return sorted(_MODELS)
+def available_models(task: str | None = None) -> list[str]:
+    """Sorted names of the registered zoo models; only those registered for `task` when it is given."""
+    return sorted(name for name in _MODELS if task is None or _TASKS.get(name, "classification") == task)
+
+
+def model_task(name: str) -> str:
+    """The task zoo model `name` was registered for ("classification" unless it said otherwise)."""
+    return _TASKS.get(name, _TASKS.get(name.lower(), "classification"))
 
 
 def build(
