@@ -98,9 +98,15 @@ def locked_run(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         from prunequant.lab.store import DB_NAME
 
         check_run_dir(run_dir, DB_NAME)
-        with RunLock(run_dir) as lock:
-            removed = remove_orphans(run_dir)
-            summary = func(*args, **kwargs)
+        created = not run_dir.exists()
+        try:
+            with RunLock(run_dir) as lock:
+                removed = remove_orphans(run_dir)
+                summary = func(*args, **kwargs)
+        except BaseException:
+            if created:  # a run refused before any work leaves no directory behind
+                _remove_if_only_lock(run_dir)
+            raise
         if isinstance(summary, dict):
             summary["lock"] = {
                 "took_over": lock.previous,
@@ -109,3 +115,12 @@ def locked_run(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         return summary
 
     return wrapper
+
+
+def _remove_if_only_lock(run_dir: Path) -> None:
+    """Remove a directory this run created when it holds nothing but the lock file."""
+    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    if all(entry.name == LOCK_NAME for entry in entries):
+        for entry in entries:
+            entry.unlink()
+        run_dir.rmdir()

@@ -288,7 +288,7 @@ def _encode(value: Any) -> Any:
     return json.dumps(value, default=float) if isinstance(value, dict) else value
 
 
-def _decode(name: str, value: Any) -> Any:
+def _decode_column(name: str, value: Any) -> Any:
     return json.loads(value) if METRIC_COLUMNS[name] == "TEXT" and value is not None else value
 
 
@@ -310,7 +310,7 @@ def _decode(record: dict[str, Any]) -> TrialRow:
         status=record["status"],
         error=record["error"],
         attempts=record["attempts"],
-        metrics={name: _decode(name, record[name]) for name in METRIC_COLUMNS},
+        metrics={name: _decode_column(name, record[name]) for name in METRIC_COLUMNS},
         started_at=record["started_at"],
         finished_at=record["finished_at"],
         duration_s=record["duration_s"],
