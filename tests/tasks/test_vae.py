@@ -94,13 +94,13 @@ class TinyConvVAE(nn.Module):
 def test_tiny_vae_elbo_improves():
     torch.manual_seed(0)
     prototypes = torch.rand(2, 1, 8, 8).round()
-    images = prototypes[torch.randint(0, 2, (32,))]
-    loader = DataLoader(TensorDataset(images, torch.zeros(32)), batch_size=8)
+    images = prototypes[torch.randint(0, 2, (16,))]
+    loader = DataLoader(TensorDataset(images, torch.zeros(16)), batch_size=8)
     model, task = TinyConvVAE(), build_task("vae")
     before = evaluate(model, loader, task)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     model.train()
-    for _ in range(20):
+    for _ in range(12):
         for batch in loader:
             inputs, target = task.split(batch)
             optimizer.zero_grad()
