@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from prunequant.errors import ConfigError, ModelError
 from prunequant.tasks import DenseRegressionTask, FlowTask, build_task, endpoint_error, is_outlier
-from prunequant.training.evaluate import evaluate
 
 
 def flow_pair():
@@ -125,13 +124,8 @@ def test_multiscale_weights_must_match_the_outputs():
         (torch.randn(4, 2, 8, 8), (torch.zeros(4, 2, 8, 8), torch.ones(4, 4, 4)), ["valid mask"]),
     ],
 )
-def test_check_names_outputs_and_target(outputs, target, words):
-    with pytest.raises(ModelError) as info:
-        FlowTask().check(outputs, target)
-    message = str(info.value)
-    assert "\n" not in message and "'flow'" in message
-    for word in words:
-        assert word in message
+def test_check_names_outputs_and_target(refused, outputs, target, words):
+    refused(lambda: FlowTask().check(outputs, target), "flow", words)
 
 
 def test_regression_takes_any_channel_count():
@@ -159,19 +153,10 @@ class TwoInputFlow(nn.Module):
         return self.head(torch.relu(self.image(image) + self.depth(depth)))
 
 
-def test_two_input_flow_model_learns():
+def test_two_input_flow_model_learns(fit):
     torch.manual_seed(0)
-    images, depth = torch.randn(32, 3, 6, 6), torch.randn(32, 1, 6, 6)
+    images, depth = torch.randn(16, 3, 6, 6), torch.randn(16, 1, 6, 6)
     flow = torch.cat([images[:, :1] * 2, depth], dim=1)
     loader = DataLoader(TensorDataset(images, depth, flow), batch_size=8)
-    model, task = TwoInputFlow(), build_task("flow", loss="epe")
-    before = evaluate(model, loader, task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(20):
-        for batch in loader:
-            inputs, target = task.split(batch)
-            optimizer.zero_grad()
-            task.loss(model(*inputs), target).backward()
-            optimizer.step()
-    after = evaluate(model, loader, task)
+    before, after = fit(TwoInputFlow(), loader, build_task("flow", loss="epe"), epochs=16, lr=0.03)
     assert after.primary == "epe" and after.score < 0.5 * before.score

@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader
 
 from prunequant.errors import ConfigError, ModelError
 from prunequant.tasks import DetectionTask, build_task, collate_detection
-from prunequant.training.evaluate import evaluate
 
 
 @pytest.fixture
@@ -90,19 +89,10 @@ def test_check_names_outputs_and_target(toy):
         bad_boxes.check(None, targets)
 
 
-def test_two_head_detector_learns_map(toy):
+def test_two_head_detector_learns_map(toy, fit):
     torch.manual_seed(0)
     loader = DataLoader(dataset(toy, 24), batch_size=8, collate_fn=collate_detection)
     task = build_task("detection", decode=toy.decode, loss=toy.loss)
-    model = toy.TwoHeadDetector()
-    before = evaluate(model, loader, task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    for _ in range(8):
-        for batch in loader:
-            inputs, target = task.split(batch)
-            optimizer.zero_grad()
-            task.loss(model(inputs), target).backward()
-            optimizer.step()
-    after = evaluate(model, loader, task)
+    before, after = fit(toy.TwoHeadDetector(), loader, task, epochs=8, lr=0.1)
     assert after.primary == "map50" and after.score > 0.95 > before.score
     assert after.loss < before.loss and 0 < after.metrics["map"] <= after.score

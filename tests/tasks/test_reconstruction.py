@@ -9,9 +9,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from prunequant.errors import ConfigError, DataError, ModelError
+from prunequant.errors import ConfigError, DataError
 from prunequant.tasks import ReconstructionTask, build_task
-from prunequant.training.evaluate import evaluate
 
 
 def test_target_is_the_input_by_default():
@@ -67,13 +66,8 @@ def test_losses(kind, expected):
         (torch.randn(4, 1, 8, 8), None, ["NoneType"]),
     ],
 )
-def test_check_names_outputs_and_target(outputs, target, words):
-    with pytest.raises(ModelError) as info:
-        ReconstructionTask().check(outputs, target)
-    message = str(info.value)
-    assert "\n" not in message and "reconstruction" in message
-    for word in words:
-        assert word in message
+def test_check_names_outputs_and_target(refused, outputs, target, words):
+    refused(lambda: ReconstructionTask().check(outputs, target), "reconstruction", words)
 
 
 class TinyAutoencoder(nn.Module):
@@ -86,18 +80,9 @@ class TinyAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-def test_tiny_autoencoder_learns():
+def test_tiny_autoencoder_learns(fit):
     torch.manual_seed(0)
-    images = torch.rand(32, 1, 8, 8).round()
-    loader = DataLoader(TensorDataset(images, torch.zeros(32, dtype=torch.long)), batch_size=8)
-    model, task = TinyAutoencoder(), build_task("reconstruction")
-    before = evaluate(model, loader, task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(20):
-        for batch in loader:
-            inputs, target = task.split(batch)
-            optimizer.zero_grad()
-            task.loss(model(inputs), target).backward()
-            optimizer.step()
-    after = evaluate(model, loader, task)
+    images = torch.rand(16, 1, 8, 8).round()
+    loader = DataLoader(TensorDataset(images, torch.zeros(16, dtype=torch.long)), batch_size=8)
+    before, after = fit(TinyAutoencoder(), loader, build_task("reconstruction"), epochs=12, lr=0.03)
     assert after.score < 0.7 * before.score and after.psnr > before.psnr

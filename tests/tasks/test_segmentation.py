@@ -10,7 +10,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from prunequant.errors import ConfigError, ModelError
 from prunequant.tasks import SegmentationTask, build_task
-from prunequant.training.evaluate import evaluate
 
 
 def one_hot_logits(predicted: torch.Tensor, classes: int) -> torch.Tensor:
@@ -85,13 +84,8 @@ def test_output_index_scores_the_chosen_head():
         ((torch.randn(2, 3),), torch.zeros(2, 4, 4, dtype=torch.long), ["tuple(Tensor[2, 3])"]),
     ],
 )
-def test_check_names_outputs_and_target(outputs, target, words):
-    with pytest.raises(ModelError) as info:
-        SegmentationTask().check(outputs, target)
-    message = str(info.value)
-    assert "\n" not in message and "segmentation" in message
-    for word in words:
-        assert word in message
+def test_check_names_outputs_and_target(refused, outputs, target, words):
+    refused(lambda: SegmentationTask().check(outputs, target), "segmentation", words)
 
 
 def test_class_out_of_range_is_one_clear_line():
@@ -123,19 +117,11 @@ class TinySegmenter(nn.Module):
         return self.body(x)
 
 
-def test_tiny_segmenter_learns_and_evaluates():
+def test_tiny_segmenter_learns_and_evaluates(fit):
     torch.manual_seed(0)
-    target = torch.randint(0, 3, (32, 8, 8))
-    images = target[:, None].float() + 0.1 * torch.randn(32, 1, 8, 8)
+    target = torch.randint(0, 3, (16, 8, 8))
+    images = target[:, None].float() + 0.1 * torch.randn(16, 1, 8, 8)
     loader = DataLoader(TensorDataset(images, target), batch_size=8)
-    model, task = TinySegmenter(), build_task("segmentation")
-    before = evaluate(model, loader, task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(15):
-        for x, y in loader:
-            optimizer.zero_grad()
-            task.loss(model(x), y).backward()
-            optimizer.step()
-    after = evaluate(model, loader, task)
-    assert after.primary == "miou" and after.score > max(0.9, before.score)
+    before, after = fit(TinySegmenter(), loader, build_task("segmentation"), epochs=10, lr=0.05)
+    assert after.primary == "miou" and after.score > before.score + 0.5
     assert after.loss < before.loss

@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from prunequant.errors import ConfigError, ModelError
 from prunequant.tasks import VAETask, build_task, kl_divergence
 from prunequant.tasks.compare import OutputComparison
-from prunequant.training.evaluate import evaluate
 
 
 def test_kl_by_hand():
@@ -59,13 +58,8 @@ def test_metric_directions():
         ((torch.rand(4, 1, 8, 8), torch.randn(4, 2), torch.randn(4, 3)), torch.zeros(4, 1, 8, 8), ["logvar"]),
     ],
 )
-def test_check_names_outputs_and_target(outputs, target, words):
-    with pytest.raises(ModelError) as info:
-        VAETask().check(outputs, target)
-    message = str(info.value)
-    assert "\n" not in message and "'vae'" in message
-    for word in words:
-        assert word in message
+def test_check_names_outputs_and_target(refused, outputs, target, words):
+    refused(lambda: VAETask().check(outputs, target), "vae", words)
 
 
 def test_bce_needs_sigmoid_outputs():
@@ -91,21 +85,11 @@ class TinyConvVAE(nn.Module):
         return self.decoder(z), mu, logvar
 
 
-def test_tiny_vae_elbo_improves():
+def test_tiny_vae_elbo_improves(fit):
     torch.manual_seed(0)
     prototypes = torch.rand(2, 1, 8, 8).round()
-    images = prototypes[torch.randint(0, 2, (32,))]
-    loader = DataLoader(TensorDataset(images, torch.zeros(32)), batch_size=8)
-    model, task = TinyConvVAE(), build_task("vae")
-    before = evaluate(model, loader, task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    model.train()
-    for _ in range(20):
-        for batch in loader:
-            inputs, target = task.split(batch)
-            optimizer.zero_grad()
-            task.loss(model(inputs), target).backward()
-            optimizer.step()
-    after = evaluate(model, loader, task)
+    images = prototypes[torch.randint(0, 2, (16,))]
+    loader = DataLoader(TensorDataset(images, torch.zeros(16)), batch_size=8)
+    before, after = fit(TinyConvVAE(), loader, build_task("vae"), epochs=12, lr=0.02)
     assert after.primary == "elbo" and after.score > before.score + 10
     assert after.recon_mse < before.recon_mse
