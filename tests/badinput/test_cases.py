@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from conftest import Work, call, snapshot, tally
-from crafted import CRAFTED
+
+from .conftest import Work, call, snapshot, tally
+from .crafted import CRAFTED
 
 MODEL = ["--model", "small_cnn", "--model-kwargs", '{"width": 4}']
 DATA = ["--dataset", "synthetic", "--limit", "64", "--batch-size", "32"]
@@ -303,7 +304,7 @@ CASES: dict[str, Case] = {
         lambda w: ["eval", "--checkpoint", "c1.pt", *DATA],
         2,
         r"model 'small_cnn' failed in its forward pass on "
-        r"inputs 32x3x32x32 .*RuntimeError",
+        r"inputs \d+x3x32x32 .*RuntimeError",
         ("c1.pt",),
         setup=_one_channel_ck,
     ),
@@ -400,7 +401,7 @@ for _name, (_build, _pattern) in CRAFTED.items():
 
 
 def _with_data_dir(data_dir: str) -> str:
-    from conftest import RECIPE
+    from .conftest import RECIPE
 
     return RECIPE.replace('dataset = "synthetic"', f'dataset = "synthetic"\ndata_dir = "{data_dir}"')
 
