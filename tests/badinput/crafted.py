@@ -115,8 +115,8 @@ CRAFTED: dict[str, tuple[Callable[[Path], None], str]] = {
         r"arch_kwargs holds the size",
     ),
     "kwargs-wide-but-allowed": (
-        lambda p: _payload(p, x=_set("meta", "arch_kwargs", "num_classes", value=1 << 22)),
-        r"does not match the model \(.*shape mismatch",
+        lambda p: _payload(p, x=_set("meta", "arch_kwargs", "width", value=4096)),
+        r"would allocate .* MiB for .* of weights; refused",
     ),
     "state-entry-not-tensor": (
         lambda p: _payload(p, x=_set("state_dict", "fc.weight", value=[1.0, 2.0])),

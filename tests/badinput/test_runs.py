@@ -188,7 +188,7 @@ def test_sigterm_is_a_clean_interrupt(work: Work) -> None:
         "--quiet",
     ]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)
+    time.sleep(15)  # past the imports: the handler is installed when main() starts
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err
