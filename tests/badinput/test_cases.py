@@ -150,7 +150,12 @@ CASES: dict[str, Case] = {
         lambda w: ["report", w.p("d")], 2, r"empty \(0 bytes\)", ("d",), (), _empty_db
     ),
     "run-text-file-as-db": Case(
-        lambda w: ["run", w.recipe(), "-o", w.p("d")], 2, r"not an SQLite database", ("d",), (), _text_db
+        lambda w: ["run", w.recipe(), "-o", w.p("d")],
+        2,
+        r"not a prunequant results database \(not an SQLite file\)",
+        ("d",),
+        (),
+        _text_db,
     ),
     "report-other-application-db": Case(
         lambda w: ["report", w.p("d")], 2, r"another application", ("d",), (), _other_app_db
@@ -219,7 +224,7 @@ CASES: dict[str, Case] = {
     "prune-amount-too-big": Case(
         lambda w: ["prune", "--method", "magnitude", "--checkpoint", w.ck, "--amount", "1.5"],
         2,
-        r"\[0\.0, 1\.0\)",
+        r"must be in \[0, 1\)",
     ),
     "prune-steps-zero": Case(
         lambda w: ["prune", "--method", "magnitude", "--checkpoint", w.ck, "--amount", "0.5", "--steps", "0"],

@@ -65,7 +65,8 @@ def _inspect(path: Path) -> tuple[int, set[str], set[str]]:
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
             raise StoreError(
-                f"{path} is not an SQLite database (not prunequant's); left untouched, use another -o"
+                f"{path} is not a prunequant results database (not an SQLite file); left untouched, "
+                "use another -o"
             ) from None
         raise open_error(path, exc) from None
     return application, tables, columns
