@@ -29,7 +29,7 @@ class ExportError(PrunequantError):
     """A model cannot be exported or run on the target runtime."""
 
 
-class StoreError(PrunequantError):
+class StoreError(ConfigError):
     """A results database is not prunequant's, is damaged, or cannot be opened."""
 
 
@@ -37,7 +37,7 @@ class RunLockedError(StoreError):
     """Another live process holds the run directory's lock."""
 
 
-class OutputError(PrunequantError):
+class OutputError(ConfigError):
     """An output path is one of the inputs, or cannot be written."""
 
 

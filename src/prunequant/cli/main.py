@@ -44,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; every error is one line on stderr (see the module doc)."""
+    with sigterm_as_interrupt():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as exc:  # a signal before the command's own boundary (e.g. while parsing)
+            code, line = classify(exc)
+            sys.stderr.write(f"prunequant: {line}\n")
+            return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False) or getattr(args, "json", False):
         set_progress(False)
@@ -52,9 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"prunequant {args.command}"
     with captured_noise(getattr(args, "verbose", False) or debug) as noise:
         try:
-            with sigterm_as_interrupt():
-                check_paths(args)
-                result = args.run(args)
+            check_paths(args)
+            result = args.run(args)
         except BaseException as exc:  # the one boundary: everything becomes one line and a code
             if isinstance(exc, SystemExit):
                 raise

@@ -61,15 +61,19 @@ def captured_noise(verbose: bool) -> Iterator[list[str]]:
     sys.stderr = _Gate(err, noise, verbose, err)  # type: ignore[assignment]
     try:  # library log records reach the gate through logging's handlers (or its last-resort handler)
         with warnings.catch_warnings():
-            if not verbose:
-                warnings.showwarning = _keep(noise)
+            warnings.simplefilter("default")  # once per location in this command (resets the registry)
+            warnings.showwarning = _keep(noise, err if verbose else None)
             yield noise
     finally:
         sys.stdout, sys.stderr = out, err
 
 
-def _keep(noise: list[str]) -> Any:
+def _keep(noise: list[str], stream: TextIO | None) -> Any:
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None):
-        noise.append(warnings.formatwarning(message, category, filename, lineno, line))
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+        if stream is not None:
+            stream.write(text)
+        else:
+            noise.append(text)
 
     return show

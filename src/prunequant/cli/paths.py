@@ -81,6 +81,10 @@ def _check_input(dest: str, kind: str, value: str) -> Path | None:
         return Path(os.path.realpath(resolve_checkpoint(value)))
     path = Path(value).expanduser()
     if not path.exists():
+        if dest == "run_dir":
+            raise ConfigError(
+                f"{value} is not a run directory (it does not exist); give the -o of 'prunequant run'"
+            )
         extra = " (no fallback is used when it is given)" if dest == "data_dir" else ""
         raise ConfigError(f"{_flag(dest)} {value} does not exist{extra}; check the path")
     if kind == "file" and path.is_dir():

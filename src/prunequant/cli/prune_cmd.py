@@ -9,9 +9,10 @@ import argparse
 import importlib
 
 from prunequant.cli.common import add_common, add_data_options, add_model_source
-from prunequant.cli.numbers import fraction, nonneg_int, positive_float
+from prunequant.cli.numbers import nonneg_int, positive_float
 from prunequant.cli.paths import declare_paths
 from prunequant.errors import NothingPrunedError
+from prunequant.validation import check_fraction
 
 # method -> module in prunequant.cli exposing add_arguments(parser) and run(args)
 METHODS = {
@@ -28,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", choices=sorted(METHODS), required=True, help="pruning method")
     add_model_source(parser)
     add_data_options(parser)
-    parser.add_argument("--amount", type=fraction, help="fraction to prune, in [0, 1) (e.g. 0.5)")
+    parser.add_argument("--amount", type=float, help="fraction to prune, in [0, 1) (e.g. 0.5)")
     parser.add_argument("-o", "--output", help="checkpoint file to write")
     parser.add_argument(
         "--finetune-epochs", type=nonneg_int, default=0, help="fine-tune epochs at --lr (default 0)"
@@ -62,6 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.amount is not None:  # checked before any work (NaN and inf included)
+        check_fraction("--amount", args.amount)
     return importlib.import_module(f"prunequant.cli.{METHODS[args.method]}").run(args)
 
 

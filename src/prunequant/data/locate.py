@@ -17,11 +17,8 @@ def _candidates(name: str, data_dir: str | os.PathLike | None, layouts: Sequence
 
     `layouts` are sub-paths tried inside each folder (e.g. torchvision's "FashionMNIST/raw").
     """
-    if data_dir:  # an explicit folder is the only place searched: no silent fallback to another copy
-        folders = [Path(data_dir).expanduser(), Path(data_dir).expanduser() / name]
-    else:
-        roots = [Path(root).expanduser() for root in (os.environ.get(ENV_VAR),) if root]
-        folders = [folder for root in roots for folder in (root, root / name)] + [SYSTEM_ROOT / name]
+    roots = [Path(root).expanduser() for root in (data_dir, os.environ.get(ENV_VAR)) if root]
+    folders = [folder for root in roots for folder in (root, root / name)] + [SYSTEM_ROOT / name]
     found: list[Path] = []
     for folder in folders:
         for layout in layouts:

@@ -32,9 +32,11 @@ class RunLock:
         self.path = self.run_dir / LOCK_NAME
         self.previous: dict[str, Any] | None = None
         self._fd: int | None = None
+        self._created = False
 
     def acquire(self) -> RunLock:
         """Take the lock or raise RunLockedError naming the holder; a dead holder's lock is taken over."""
+        self._created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -63,6 +65,9 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+            if self._created and [p.name for p in self.run_dir.iterdir()] == [LOCK_NAME]:
+                self.path.unlink()  # a run that stopped before writing anything leaves no folder behind
+                self.run_dir.rmdir()
 
     def __enter__(self) -> RunLock:
         return self.acquire()
@@ -107,7 +112,7 @@ def locked_run(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
             if created:  # a run refused before any work leaves no directory behind
                 _remove_if_only_lock(run_dir)
             raise
-        if isinstance(summary, dict):
+        if isinstance(summary, dict) and (lock.previous or removed):  # said only when it happened
             summary["lock"] = {
                 "took_over": lock.previous,
                 "orphans_removed": [str(path.relative_to(run_dir)) for path in removed],

@@ -14,7 +14,6 @@ from pathlib import Path
 from prunequant.errors import PrunequantError, StoreError
 
 APPLICATION_ID = 0x50514E54  # b"PQNT"
-_MAGIC = b"SQLite format 3\x00"
 _TABLES = {"trials", "meta"}
 _TRIAL_KEYS = {"trial_id", "stage", "label", "config", "status", "seq"}
 LOCK_NAME = ".prunequant.lock"
@@ -26,19 +25,12 @@ def check_store_file(path: Path) -> None:
         return
     if not path.is_file():
         raise StoreError(f"{path} is not a file; a run directory's results database must be a file")
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(100)
-    if size == 0:
+    if path.stat().st_size == 0:
         raise StoreError(
             f"{path} is empty (0 bytes), not a prunequant results database; it was left as it is: "
             "remove it or use another -o"
         )
-    if len(head) < 100 or not head.startswith(_MAGIC):
-        raise StoreError(
-            f"{path} is not an SQLite database (not prunequant's); left untouched, use another -o"
-        )
-    application = int.from_bytes(head[68:72], "big")
+    application, tables, columns = _inspect(path)
     if application == APPLICATION_ID:
         return
     if application != 0:
@@ -46,7 +38,6 @@ def check_store_file(path: Path) -> None:
             f"{path} belongs to another application (SQLite application_id {application:#x}); left "
             "untouched, use another -o"
         )
-    tables, columns = _schema(path)
     if not tables >= _TABLES or not columns >= _TRIAL_KEYS:
         listed = ", ".join(sorted(tables)) or "none"
         raise StoreError(
@@ -55,11 +46,16 @@ def check_store_file(path: Path) -> None:
         )
 
 
-def _schema(path: Path) -> tuple[set[str], set[str]]:
-    """Table names and the trials columns, read through a read-only connection."""
+def _inspect(path: Path) -> tuple[int, set[str], set[str]]:
+    """application_id, table names and trials columns, through a read-only SQLite connection.
+
+    The file is never opened directly: closing a plain descriptor of an SQLite file would drop the POSIX
+    locks that this process's own connections hold on it.
+    """
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
         try:
+            application = db.execute("PRAGMA application_id").fetchone()[0]
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             columns = (
                 {row[1] for row in db.execute("PRAGMA table_info(trials)")} if "trials" in tables else set()
@@ -67,8 +63,13 @@ def _schema(path: Path) -> tuple[set[str], set[str]]:
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise StoreError(
+                f"{path} is not a prunequant results database (not an SQLite file); left untouched, "
+                "use another -o"
+            ) from None
         raise open_error(path, exc) from None
-    return tables, columns
+    return application, tables, columns
 
 
 def mark_store(db: sqlite3.Connection) -> None:

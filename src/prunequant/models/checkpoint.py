@@ -18,7 +18,7 @@ from prunequant.atomic import atomic_write
 from prunequant.builtin import resolve_checkpoint
 from prunequant.errors import CheckpointError, ModelError, PrunequantError
 from prunequant.models.jsonsafe import json_safe
-from prunequant.models.loadguard import check_file, check_payload
+from prunequant.models.loadguard import check_build_size, check_file, check_payload
 from prunequant.models.manifest import apply_manifest, make_manifest
 from prunequant.models.registry import ARCH_ATTR, available_models, build
 
@@ -93,6 +93,7 @@ def probe_shapes(
             probe = build_model()
             probe = probe if next(probe.parameters(), torch.empty(0)).is_meta else copy.deepcopy(probe)
             probe.to("meta")
+            check_build_size(path, _bytes(probe.state_dict()), _bytes(state))
             apply_manifest(probe, manifest)
     except PrunequantError:
         raise
@@ -208,6 +209,10 @@ def build_recorded(path: Path, meta: dict[str, Any]) -> nn.Module:
             f"pass model= with that architecture (CLI: --model {arch})"
         )
     return build(arch, **meta.get("arch_kwargs", {}))
+
+
+def _bytes(tensors: dict[str, Any]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values() if isinstance(t, torch.Tensor))
 
 
 def state_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:

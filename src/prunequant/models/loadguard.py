@@ -44,9 +44,7 @@ def check_file(path: Path) -> None:
     limit = max_bytes()
     size = path.stat().st_size
     if size == 0:
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (empty, 0 bytes); save it again"
-        )
+        raise CheckpointError(f"{path} is not a readable checkpoint (empty, 0 bytes); save it again")
     if size > limit:
         raise CheckpointError(_too_big(path, f"the file is {size / 2**20:.0f} MiB", limit))
     if not zipfile.is_zipfile(path):
@@ -209,4 +207,19 @@ def _check_plain(path: Path, what: str, value: Any, depth: int) -> None:
         raise CheckpointError(
             f"{path}: {what} holds a {type(value).__name__}; only numbers, strings, lists and dicts are "
             "allowed, save it again"
+        )
+
+
+def check_build_size(path: Path, build_bytes: int, state_bytes: int) -> None:
+    """Refuse recorded arch_kwargs whose model would be far larger than the weights the file holds.
+
+    A pruned model is smaller than its architecture, so up to 16x the file's weights (at least 256 MiB)
+    is allowed; beyond that the kwargs are crafted or wrong.
+    """
+    allowed = min(max(16 * state_bytes, 256 << 20), max_bytes())
+    if build_bytes > allowed:
+        raise CheckpointError(
+            f"{path}: building its recorded architecture would allocate {build_bytes / 2**20:,.0f} MiB for "
+            f"{state_bytes / 2**20:,.1f} MiB of weights; refused (check meta arch_kwargs, or set "
+            f"{MAX_CHECKPOINT_MB_ENV})"
         )

@@ -45,8 +45,12 @@ class OutputComparison:
     def compute(self) -> dict[str, Any]:
         """{'max_abs_diff', 'mean_abs_diff', 'mean_rel_diff'} over all outputs, and 'outputs': per-output."""
         if self.names is None:
-            return {"max_abs_diff": float("nan"), "mean_abs_diff": float("nan"),
-                    "mean_rel_diff": float("nan"), "outputs": {}}
+            return {
+                "max_abs_diff": float("nan"),
+                "mean_abs_diff": float("nan"),
+                "mean_rel_diff": float("nan"),
+                "outputs": {},
+            }
         per_output = {
             name: {
                 "max_abs_diff": self._max[i],

@@ -1,0 +1,198 @@
+"""Bad inputs around `prunequant run`: two runs at once, stale locks, failed trials (exit 3), a kill inside
+the atomic writer then resume, a deleted checkpoint, a damaged row, and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prunequant.lab.lock import RunLock
+from prunequant.lab.store_guard import LOCK_NAME
+
+from .conftest import PRUNE, RECIPE, Work, call, snapshot, tally
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny run (baseline + one post-prune trial), copied by each test that damages it."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "recipe.toml").write_text(RECIPE + PRUNE)
+    code = _cli(["run", root / "recipe.toml", "-o", root / "run", "--quiet", "--no-report"]).returncode
+    assert code == 0
+    return root
+
+
+def _cli(argv: list, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    command = [sys.executable, "-m", "prunequant.cli.main", *map(str, argv)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, **kwargs)
+
+
+def _copy(finished_run: Path, work: Work) -> Path:
+    shutil.copytree(finished_run / "run", work.root / "run")
+    shutil.copy(finished_run / "recipe.toml", work.root / "recipe.toml")
+    return work.root / "run"
+
+
+def test_second_run_on_a_locked_directory_names_the_holder(work: Work, capsys) -> None:
+    recipe = work.recipe()
+    with RunLock(work.root / "run"):
+        before = snapshot([work.root / "run"])
+        outcome = call(["run", recipe, "-o", work.p("run"), "--quiet"], capsys)
+        damaged = snapshot([work.root / "run"]) != before
+    tally(outcome, 2, damaged)
+    assert outcome.code == 2 and len(outcome.lines) == 1, outcome.err
+    assert f"in use by another prunequant run (pid {os.getpid()} on " in outcome.lines[0]
+    assert not damaged and not (work.root / "run" / "results.sqlite").exists()
+
+
+def test_two_processes_on_one_directory_do_not_repeat_trials(work: Work) -> None:
+    slow = "\n[aware_prune]\namounts = [0.25, 0.5, 0.75]\nepochs = 3\nrefine_epochs = 1\n"
+    recipe = work.recipe(slow, base=RECIPE.replace("size = 64", "size = 1024"))
+    env = {**os.environ, "PYTHONPATH": SRC}
+    command = [
+        sys.executable,
+        "-m",
+        "prunequant.cli.main",
+        "run",
+        str(recipe),
+        "-o",
+        work.p("run"),
+        "--quiet",
+    ]
+    first = subprocess.Popen([*command, "--no-report"], env=env, stderr=subprocess.PIPE, text=True)
+    lock = work.root / "run" / LOCK_NAME
+    deadline = time.monotonic() + 120
+    while (
+        not (lock.exists() and lock.stat().st_size) and time.monotonic() < deadline and first.poll() is None
+    ):
+        time.sleep(0.02)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    first.wait(timeout=300)
+    assert second.returncode == 2 and "in use by another prunequant run" in second.stderr, second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1 and "Traceback" not in second.stderr
+    assert first.returncode == 0, first.stderr.read()
+    with sqlite3.connect(work.root / "run" / "results.sqlite") as db:
+        attempts = [row[0] for row in db.execute("SELECT attempts FROM trials")]
+    assert attempts and all(count == 1 for count in attempts)
+
+
+def test_stale_lock_of_a_killed_run_is_taken_over(work: Work, capsys) -> None:
+    (work.root / "run").mkdir()
+    stale = {"pid": 999_999_999, "host": "elsewhere", "started": 0, "argv": ["prunequant", "run"]}
+    (work.root / "run" / LOCK_NAME).write_text(json.dumps(stale))
+    outcome = call(["run", work.recipe(), "-o", work.p("run"), "--quiet", "--no-report", "--json"], capsys)
+    assert outcome.code == 0, outcome.err
+    summary = json.loads(outcome.out)
+    assert summary["lock"]["took_over"]["pid"] == 999_999_999
+
+
+def test_failed_trials_exit_3_and_are_counted(work: Work, capsys, monkeypatch) -> None:
+    import prunequant.lab.runner as runner
+
+    real = runner.run_trial
+
+    def flaky(task, callbacks):
+        if task.spec.stage != "profile":
+            raise RuntimeError("injected trial failure")
+        return real(task, callbacks)
+
+    monkeypatch.setattr(runner, "run_trial", flaky)
+    outcome = call(["run", work.recipe(), "-o", work.p("run"), "--quiet", "--no-report"], capsys)
+    tally(outcome, 3, False)
+    assert outcome.code == 3, outcome.err
+    text = " ".join(outcome.out.split())
+    assert "1 failed" in text and "exit code 3" in text
+
+
+def test_kill_inside_the_atomic_writer_then_resume_leaves_no_orphan(work: Work) -> None:
+    recipe = work.recipe()
+    script = (
+        "import os, signal, sys\n"
+        "real = os.replace\n"
+        "def replace(src, dst, *a, **k):\n"
+        "    if 'checkpoints' in str(dst) and not str(dst).endswith(('.sqlite',)):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(src, dst, *a, **k)\n"
+        "os.replace = replace\n"
+        "from prunequant.cli.main import main\n"
+        f"sys.exit(main(['run', {str(recipe)!r}, '-o', {work.p('run')!r}, '--quiet', '--no-report']))\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    orphans = [p for p in (work.root / "run").rglob("*.tmp*")]
+    assert orphans, "the kill should have left the writer's temp file"
+    again = _cli(["run", recipe, "-o", work.p("run"), "--quiet", "--no-report", "--json"])
+    assert again.returncode == 0, again.stderr
+    assert not list((work.root / "run").rglob("*.tmp*"))
+    summary = json.loads(again.stdout)
+    assert summary["failed"] == 0 and summary["lock"]["orphans_removed"]
+
+
+def test_deleted_checkpoint_of_a_finished_trial_is_one_line(finished_run: Path, work: Work, capsys) -> None:
+    run = _copy(finished_run, work)
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    recipe = work.recipe(PRUNE + "\n[post_quant]\nbits = [8]\n")
+    outcome = call(["run", recipe, "-o", run, "--quiet", "--no-report"], capsys)
+    tally(outcome, 2, False)
+    assert outcome.code in (2, 3) and "Traceback" not in outcome.err, outcome.err
+    if outcome.code == 2:
+        assert len(outcome.lines) == 1 and "checkpoints" in outcome.lines[0]
+
+
+def test_malformed_json_in_a_row_is_one_line(finished_run: Path, work: Work, capsys) -> None:
+    run = _copy(finished_run, work)
+    with sqlite3.connect(run / "results.sqlite") as db:
+        db.execute("UPDATE trials SET config='{not json' WHERE stage='profile'")
+    db.close()
+    before = snapshot([run / "results.sqlite"])
+    outcome = call(["report", run], capsys)
+    damaged = snapshot([run / "results.sqlite"]) != before
+    tally(outcome, 2, damaged)
+    assert outcome.code == 2 and len(outcome.lines) == 1, outcome.err
+    assert "malformed JSON" in outcome.lines[0] and not damaged
+
+
+def test_sigterm_is_a_clean_interrupt(work: Work) -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    command = [
+        sys.executable,
+        "-m",
+        "prunequant.cli.main",
+        "train",
+        "--model",
+        "small_cnn",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "500",
+        "-o",
+        work.p("t.pt"),
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(15)  # past the imports: the handler is installed when main() starts
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].endswith(
+        "rerun the same command to resume"
+    )
+    assert not (work.root / "t.pt").exists()
