@@ -79,6 +79,32 @@ def write_cifar100(folder: Path, *, n_train: int = 30, n_test: int = 10, seed: i
     return folder
 
 
+REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
+_FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@pytest.fixture(scope="session")
+def real_fashion() -> Path:
+    """The installed real Fashion-MNIST (generated scene datasets are built from it); skips if absent."""
+    if not all((REAL_FASHION / f"{stem}.gz").is_file() for stem in _FASHION_FILES):
+        pytest.skip(
+            f"real Fashion-MNIST IDX files absent from {REAL_FASHION} (apt-get install dataset-fashion-mnist)"
+        )
+    return REAL_FASHION
+
+
+@pytest.fixture
+def fashion_data_dir(real_fashion: Path, tmp_path: Path) -> Path:
+    """A fresh data directory holding a link to the real Fashion-MNIST; generated caches land beside it."""
+    (tmp_path / "fashion-mnist").symlink_to(real_fashion)
+    return tmp_path
+
+
 @pytest.fixture
 def tinydata() -> SimpleNamespace:
     """The writers above, for tests (helper modules are not importable under --import-mode=importlib)."""

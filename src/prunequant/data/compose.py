@@ -4,7 +4,7 @@ a scale + translation (bilinear sampling) over a smooth RGB sinusoid texture, pa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import numpy as np
 from prunequant.data.generated import Arrays, cached
 from prunequant.data.idx import _FASHION_CLASSES, _holds_idx, _read_split
 from prunequant.data.locate import find_data_dir
+from prunequant.validation import check_int_range
 
 GARMENT_SIDE = 28
 ALPHA_THRESHOLD = 0.15
@@ -81,6 +82,64 @@ def cached_split(
     )
 
 
+def scene_splits(
+    name: str,
+    version: int,
+    generate: Callable[..., Arrays],
+    data_dir: str | os.PathLike | None,
+    seed: int,
+    *,
+    size: int,
+    image_size: int,
+    min_objects: int,
+    max_objects: int,
+    **options: Any,
+) -> tuple[Arrays, Arrays]:
+    """Check the options every scene dataset has, then (train, test) arrays through the cache.
+
+    `size` training and max(1, size // 4) test samples of `image_size`^2 with min..max garments each;
+    `options` go to `generate` as they are.
+    """
+    check_int_range("size", size, 2, 10_000_000)
+    check_int_range("image_size", image_size, 16, 1024)
+    check_int_range("min_objects", min_objects, 1, 20)
+    check_int_range("max_objects", max_objects, min_objects, 20)
+    shared = {"size": image_size, "min_objects": min_objects, "max_objects": max_objects, **options}
+    return tuple(  # type: ignore[return-value]
+        cached_split(name, version, generate, data_dir, seed, split, count, **shared)
+        for split, count in (("train", size), ("test", max(1, size // 4)))
+    )
+
+
+def render_scene(
+    texture: np.ndarray,
+    images: np.ndarray,
+    centers: np.ndarray,
+    scales: np.ndarray,
+    tints: np.ndarray,
+    *,
+    size: int,
+    order: Sequence[int] | None = None,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paint garment `images[i]` at `centers[i]`, scaled by `scales[i]`, tinted `tints[i]`, over the texture
+    moved by `shift`, in `order` (default: index order; later ones occlude earlier ones).
+
+    Returns
+    -------
+    (canvas float [C, size, size], ids uint8 [size, size] with i + 1 where garment i shows and 0 on the
+    background, the full area in pixels of each garment before occlusion [k]).
+    """
+    canvas = render_texture(texture, size, shift)
+    ids = np.zeros((size, size), np.uint8)
+    area = np.zeros(len(images), np.int64)
+    for i in range(len(images)) if order is None else order:
+        intensity = sample_garment(images[i], tuple(centers[i]), float(scales[i]), size)
+        paint(canvas, ids, intensity, tints[i], int(i) + 1)
+        area[i] = int((intensity > ALPHA_THRESHOLD).sum())
+    return canvas, ids, area
+
+
 def random_texture(rng: np.random.Generator, channels: int = 3) -> np.ndarray:
     """Texture parameters [channels, waves, 4]: amplitude, x and y frequency (cycles per pixel), phase."""
     amplitude = rng.uniform(0.04, 0.12, (channels, _WAVES))
@@ -127,9 +186,9 @@ def sample_garment(garment: np.ndarray, center: tuple[float, float], scale: floa
     return out.astype(np.float32)
 
 
-def random_tint(rng: np.random.Generator, channels: int = 3) -> np.ndarray:
-    """A garment colour [C] in [0.25, 1]."""
-    return rng.uniform(0.25, 1.0, channels).astype(np.float32)
+def random_tints(rng: np.random.Generator, count: int, channels: int = 3) -> np.ndarray:
+    """Garment colours [count, C] in [0.25, 1]."""
+    return rng.uniform(0.25, 1.0, (count, channels)).astype(np.float32)
 
 
 def paint(

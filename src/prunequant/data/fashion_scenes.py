@@ -18,31 +18,26 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from prunequant.data.compose import (
-    ALPHA_THRESHOLD,
-    GARMENT_CLASSES,
-    Garments,
-    cached_split,
-    paint,
-    random_texture,
-    random_tint,
-    render_texture,
-    sample_garment,
-    to_uint8,
-)
+from prunequant.data import compose
 from prunequant.data.generated import Arrays, GeneratedData
 from prunequant.data.registry import register_dataset
-from prunequant.validation import check_choice, check_int_range
+from prunequant.validation import check_choice
 
 VERSION = 1
 MIN_VISIBLE = 0.6
 SCALE_RANGE = (0.7, 1.5)
-SEGMENTATION_CLASSES = ("background", *GARMENT_CLASSES)
+SEGMENTATION_CLASSES = ("background", *compose.GARMENT_CLASSES)
 _TRIES = 50
 
 
 def generate(
-    garments: Garments, count: int, *, seed: int, size: int = 64, min_objects: int = 1, max_objects: int = 4
+    garments: compose.Garments,
+    count: int,
+    *,
+    seed: int,
+    size: int = 64,
+    min_objects: int = 1,
+    max_objects: int = 4,
 ) -> Arrays:
     """Render `count` canvases; the same arguments give the same bytes.
 
@@ -63,7 +58,7 @@ def generate(
     for n in range(count):
         k = int(rng.integers(min_objects, max_objects + 1))
         canvas, ids, picks = _canvas(rng, garments, size, k)
-        out["images"][n], out["instances"][n] = to_uint8(canvas), ids
+        out["images"][n], out["instances"][n] = compose.to_uint8(canvas), ids
         classes = garments.labels[picks]
         out["mask"][n] = np.concatenate([[0], classes + 1])[ids]
         for i, label in enumerate(classes):
@@ -74,7 +69,7 @@ def generate(
 
 
 def _canvas(
-    rng: np.random.Generator, garments: Garments, size: int, k: int
+    rng: np.random.Generator, garments: compose.Garments, size: int, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(image [3, H, W] float, layer ids [H, W], garment indices [k]) with every garment visible enough.
 
@@ -85,13 +80,10 @@ def _canvas(
         picks = rng.integers(len(garments.images), size=count)
         scales = rng.uniform(*SCALE_RANGE, count) * unit
         centers = rng.uniform(0.2 * size, 0.8 * size, (count, 2))
-        canvas = render_texture(random_texture(rng), size)
-        ids = np.zeros((size, size), np.uint8)
-        full = []
-        for i in range(count):
-            intensity = sample_garment(garments.images[picks[i]], tuple(centers[i]), scales[i], size)
-            paint(canvas, ids, intensity, random_tint(rng), i + 1)
-            full.append(int((intensity > ALPHA_THRESHOLD).sum()))
+        texture, tints = compose.random_texture(rng), compose.random_tints(rng, count)
+        canvas, ids, full = compose.render_scene(
+            texture, garments.images[picks], centers, scales, tints, size=size
+        )
         visible = np.bincount(ids.ravel(), minlength=count + 1)[1:]
         if all(v >= MIN_VISIBLE * f and v > 0 for v, f in zip(visible, full, strict=True)):
             return canvas, ids, picks
@@ -160,22 +152,17 @@ def load_fashion_scenes(
     -------
     GeneratedData; `load_dataset` splits it into train/val/test.
     """
-    check_int_range("size", size, 2, 10_000_000)
-    check_int_range("image_size", image_size, 16, 1024)
-    check_int_range("min_objects", min_objects, 1, 20)
-    check_int_range("max_objects", max_objects, min_objects, 20)
     check_choice("targets", targets, ("mask", "boxes"))
-    options = {"size": image_size, "min_objects": min_objects, "max_objects": max_objects}
-    train = cached_split("fashion-scenes", VERSION, generate, data_dir, seed, "train", size, **options)
-    test = cached_split(
-        "fashion-scenes", VERSION, generate, data_dir, seed, "test", max(1, size // 4), **options
-    )
+    train, test = compose.scene_splits(
+        "fashion-scenes", VERSION, generate, data_dir, seed, size=size, image_size=image_size,
+        min_objects=min_objects, max_objects=max_objects,
+    )  # fmt: skip
     segmentation = targets == "mask"
     return GeneratedData(
         train=train,
         test=test,
         make=lambda arrays: to_dataset(arrays, targets=targets),
-        num_classes=len(SEGMENTATION_CLASSES) if segmentation else len(GARMENT_CLASSES),
+        num_classes=len(SEGMENTATION_CLASSES) if segmentation else len(compose.GARMENT_CLASSES),
         input_shape=(3, image_size, image_size),
-        classes=SEGMENTATION_CLASSES if segmentation else GARMENT_CLASSES,
+        classes=SEGMENTATION_CLASSES if segmentation else compose.GARMENT_CLASSES,
     )

@@ -17,20 +17,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from prunequant.data.compose import (
-    Garments,
-    cached_split,
-    paint,
-    random_texture,
-    random_tint,
-    render_texture,
-    sample_garment,
-    to_uint8,
-)
+from prunequant.data import compose
 from prunequant.data.generated import Arrays, GeneratedData
 from prunequant.data.registry import register_dataset
 from prunequant.errors import ConfigError
-from prunequant.validation import check_fraction, check_int_range
+from prunequant.validation import check_fraction
 
 VERSION = 1
 BACKGROUND_DEPTH = 10.0
@@ -44,7 +35,7 @@ BACKGROUND_SHIFT = 2.0
 
 
 def generate(
-    garments: Garments,
+    garments: compose.Garments,
     count: int,
     *,
     seed: int,
@@ -89,18 +80,20 @@ def generate(
         center = rng.uniform(0.15 * size, 0.85 * size, (k, 2))
         shift = rng.uniform(-max_shift, max_shift, (k, 2)) * unit
         bg_shift = rng.uniform(-BACKGROUND_SHIFT, BACKGROUND_SHIFT, 2) * unit
-        texture = random_texture(rng)
-        tints = [random_tint(rng) for _ in range(k)]
-        for frame, ids in ((0, out["ids"][n]), (1, out["ids2"][n])):
-            canvas = render_texture(texture, size, tuple(bg_shift) if frame else (0.0, 0.0))
-            frame_depth = depth / growth if frame else depth
-            for i in np.argsort(-frame_depth, kind="stable"):  # far to near: nearer garments occlude
-                where = center[i] + shift[i] if frame else center[i]
-                intensity = sample_garment(
-                    garments.images[picks[i]], tuple(where), scale[i] * (growth[i] if frame else 1.0), size
-                )
-                paint(canvas, ids, intensity, tints[i], int(i) + 1)
-            out["frames"][n, 3 * frame : 3 * frame + 3] = to_uint8(canvas)
+        texture = compose.random_texture(rng)
+        tints = compose.random_tints(rng, k)
+        for frame, ids_key in ((0, "ids"), (1, "ids2")):
+            canvas, out[ids_key][n], _ = compose.render_scene(
+                texture,
+                garments.images[picks],
+                center + shift if frame else center,
+                scale * growth if frame else scale,
+                tints,
+                size=size,
+                order=np.argsort(-(depth / growth if frame else depth), kind="stable"),  # far to near
+                shift=tuple(bg_shift) if frame else (0.0, 0.0),
+            )
+            out["frames"][n, 3 * frame : 3 * frame + 3] = compose.to_uint8(canvas)
         out["motion"][n, 0, :2] = bg_shift
         out["motion"][n, 1 : k + 1] = np.column_stack([shift, growth, center])
         out["depth"][n, 1 : k + 1] = depth
@@ -170,21 +163,13 @@ def load_flying_fashion(
     -------
     GeneratedData; `load_dataset` splits it into train/val/test.
     """
-    check_int_range("size", size, 2, 10_000_000)
-    check_int_range("image_size", image_size, 16, 1024)
-    check_int_range("min_objects", min_objects, 1, 20)
-    check_int_range("max_objects", max_objects, min_objects, 20)
     check_fraction("density", density)
     if not 0 <= max_shift <= image_size / 4:
         raise ConfigError(f"max_shift must be in 0..{image_size / 4} pixels, got {max_shift!r}")
-    options = {
-        "size": image_size, "min_objects": min_objects, "max_objects": max_objects,
-        "density": float(density), "max_shift": float(max_shift),
-    }  # fmt: skip
-    train = cached_split("flying-fashion", VERSION, generate, data_dir, seed, "train", size, **options)
-    test = cached_split(
-        "flying-fashion", VERSION, generate, data_dir, seed, "test", max(1, size // 4), **options
-    )
+    train, test = compose.scene_splits(
+        "flying-fashion", VERSION, generate, data_dir, seed, size=size, image_size=image_size,
+        min_objects=min_objects, max_objects=max_objects, density=float(density), max_shift=float(max_shift),
+    )  # fmt: skip
     return GeneratedData(
         train=train,
         test=test,

@@ -22,8 +22,7 @@ from torch.utils.data import Dataset
 
 from prunequant.atomic import atomic_write
 from prunequant.data.locate import ENV_VAR
-from prunequant.data.splits import DatasetSplits
-from prunequant.errors import ConfigError
+from prunequant.data.splits import DatasetSplits, carve
 
 Arrays = dict[str, np.ndarray]
 _META = "__params__"
@@ -138,20 +137,13 @@ class GeneratedData:
         rng = np.random.default_rng(seed)
         pool = rng.permutation(_length(self.train))
         test_idx = np.arange(_length(self.test))
-        if limit is not None and limit < len(pool):
-            keep = max(1, round(len(test_idx) * limit / len(pool)))
-            test_idx = test_idx[rng.permutation(len(test_idx))[:keep]]
-            pool = pool[:limit]
-        n_val = round(len(pool) * val_fraction)
-        if n_val >= len(pool):
-            raise ConfigError(
-                f"{name}: val_fraction={val_fraction} of {len(pool)} training samples leaves none to "
-                "train on; lower val_fraction or raise size/limit"
-            )
+        train_idx, val_idx, test_idx = carve(
+            name, rng, pool, test_idx, val_fraction=val_fraction, limit=limit
+        )
         return DatasetSplits(
             name=name,
-            train=self.make(_take(self.train, pool[n_val:])),
-            val=self.make(_take(self.train, pool[:n_val])),
+            train=self.make(_take(self.train, train_idx)),
+            val=self.make(_take(self.train, val_idx)),
             test=self.make(_take(self.test, test_idx)),
             num_classes=self.num_classes,
             input_shape=self.input_shape,

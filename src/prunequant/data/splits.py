@@ -68,6 +68,35 @@ def build_splits(
             raise DataError(
                 f"{name}: test images are {test_x.shape[1:]} but train images are {train_x.shape[1:]}"
             )
+    train_idx, val_idx, test_idx = carve(name, rng, pool, test_idx, val_fraction=val_fraction, limit=limit)
+    train_images, train_labels = _subset(train_x, train_y, train_idx)
+    mean, std = _stats(name, train_images, raw.mean, raw.std)
+    train: Dataset = TensorDataset(_normalise(train_images, mean, std), train_labels)
+    if raw.augment:
+        train = RandomCropFlip(train, seed=seed)
+    c, h, w = train_x.shape[1:]
+    return DatasetSplits(
+        name=name,
+        train=train,
+        val=_normalised_subset(train_x, train_y, val_idx, mean, std),
+        test=_normalised_subset(test_x, test_y, test_idx, mean, std),
+        num_classes=num_classes,
+        input_shape=(int(c), int(h), int(w)),
+        classes=tuple(raw.classes),
+    )
+
+
+def carve(
+    name: str,
+    rng: np.random.Generator,
+    pool: np.ndarray,
+    test_idx: np.ndarray,
+    *,
+    val_fraction: float,
+    limit: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices: `limit` caps the shuffled training `pool` and shrinks the test split in
+    proportion (drawn with `rng`); validation is the first `val_fraction` of what remains of the pool."""
     if limit is not None and limit < len(pool):
         keep = max(1, round(len(test_idx) * limit / len(pool)))
         test_idx = test_idx[rng.permutation(len(test_idx))[:keep]]
@@ -78,21 +107,7 @@ def build_splits(
             f"{name}: val_fraction={val_fraction} of {len(pool)} training samples leaves none to train on; "
             "lower val_fraction or raise limit"
         )
-    train_images, train_labels = _subset(train_x, train_y, pool[n_val:])
-    mean, std = _stats(name, train_images, raw.mean, raw.std)
-    train: Dataset = TensorDataset(_normalise(train_images, mean, std), train_labels)
-    if raw.augment:
-        train = RandomCropFlip(train, seed=seed)
-    c, h, w = train_x.shape[1:]
-    return DatasetSplits(
-        name=name,
-        train=train,
-        val=_normalised_subset(train_x, train_y, pool[:n_val], mean, std),
-        test=_normalised_subset(test_x, test_y, test_idx, mean, std),
-        num_classes=num_classes,
-        input_shape=(int(c), int(h), int(w)),
-        classes=tuple(raw.classes),
-    )
+    return pool[n_val:], pool[:n_val], test_idx
 
 
 def _checked(
