@@ -17,8 +17,11 @@ EXPECTED_REASONS = ("model input", "model output")
 
 @dataclass(frozen=True)
 class Segment:
+    """A whole space along a tensor dimension: each run of `unit` channels takes `repeat` positions."""
+
     space: int
     repeat: int = 1
+    unit: int = 1
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,20 @@ class Layout:
 
     def repeated(self, factor: int) -> Layout:
         """Each channel now spans `factor` times more positions (flatten, depthwise channel multiplier)."""
-        return Layout(tuple(Segment(s.space, s.repeat * factor) for s in self.segments), self.cdim)
+        return Layout(tuple(Segment(s.space, s.repeat * factor, s.unit) for s in self.segments), self.cdim)
+
+    def coarsened(self, factor: int) -> Layout | None:
+        """Every `factor` consecutive positions become one (pixel shuffle, features viewed as channels);
+        None when a segment's positions do not split into such runs."""
+        segments = []
+        for s in self.segments:
+            if s.repeat % factor == 0:
+                segments.append(Segment(s.space, s.repeat // factor, s.unit))
+            elif factor % s.repeat == 0:
+                segments.append(Segment(s.space, 1, s.unit * (factor // s.repeat)))
+            else:
+                return None
+        return Layout(tuple(segments), self.cdim)
 
 
 class Spaces:
@@ -46,6 +62,7 @@ class Spaces:
         self._members: list[list[Member]] = []
         self._unsafe: list[list[str]] = []
         self._blocks: list[int] = []
+        self._units: list[int] = []
 
     def new(self, size: int, origin: str, *, blocks: int = 1) -> Layout:
         """A fresh space of `size` channels on dimension 1, named after the layer that creates it."""
@@ -55,6 +72,7 @@ class Spaces:
         self._members.append([])
         self._unsafe.append([])
         self._blocks.append(blocks)
+        self._units.append(1)
         return Layout((Segment(len(self._parent) - 1),), 1)
 
     def find(self, space: int) -> int:
@@ -68,7 +86,7 @@ class Spaces:
 
     def positions(self, layout: Layout) -> int:
         """Length of the tensor dimension that `layout` describes."""
-        return sum(self.size(s.space) * s.repeat for s in layout.segments)
+        return sum(self.size(s.space) // s.unit * s.repeat for s in layout.segments)
 
     def mark(self, layout: Layout | None, reason: str) -> None:
         """Forbid pruning every space in `layout`, for `reason`."""
@@ -80,17 +98,23 @@ class Spaces:
             root = self.find(segment.space)
             self._blocks[root] = math.lcm(self._blocks[root], blocks)
 
+    def constrain_units(self, layout: Layout, unit: int | None = None) -> None:
+        """Channels of each space of `layout` go in whole runs of `unit` (default: the segment's own)."""
+        for segment in layout.segments:
+            root = self.find(segment.space)
+            self._units[root] = math.lcm(self._units[root], unit or segment.unit)
+
     def add_members(self, layout: Layout, module: str, role: str) -> None:
         """Register `module`'s `role` dimension as reading/writing `layout`, segment by segment."""
         offset = 0
-        for segment in layout.segments:
-            self._members[self.find(segment.space)].append(Member(module, role, offset, segment.repeat))
-            offset += self.size(segment.space) * segment.repeat
+        for s in layout.segments:
+            self._members[self.find(s.space)].append(Member(module, role, offset, s.repeat, s.unit))
+            offset += self.size(s.space) // s.unit * s.repeat
 
     def unify(self, a: Layout, b: Layout, where: str) -> bool:
         """Tie `a` and `b` channel by channel; when their segmentations differ both are marked unsafe."""
         same = len(a.segments) == len(b.segments) and all(
-            sa.repeat == sb.repeat and self.size(sa.space) == self.size(sb.space)
+            (sa.repeat, sa.unit, self.size(sa.space)) == (sb.repeat, sb.unit, self.size(sb.space))
             for sa, sb in zip(a.segments, b.segments, strict=True)
         )
         if not same:
@@ -107,6 +131,7 @@ class Spaces:
             self._members[keep] += self._members[drop]
             self._unsafe[keep] += self._unsafe[drop]
             self._blocks[keep] = math.lcm(self._blocks[keep], self._blocks[drop])
+            self._units[keep] = math.lcm(self._units[keep], self._units[drop])
         return True
 
     def groups(self) -> list[ChannelGroup]:
@@ -115,10 +140,14 @@ class Spaces:
         for space in range(len(self._parent)):
             if self.find(space) != space:
                 continue
-            size, blocks = self._size[space], self._blocks[space]
+            size, blocks, unit = self._size[space], self._blocks[space], self._units[space]
             unsafe = list(dict.fromkeys(self._unsafe[space]))
             if size % blocks:
                 unsafe.append(f"grouped convs need {blocks} equal blocks but the group has {size} channels")
+            if size % (blocks * unit):
+                unsafe.append(f"channels go in runs of {unit} that do not fit {blocks} block(s) of {size}")
+            elif unit >= size // blocks and unit > 1:
+                unsafe.append(f"channels go in runs of {unit}, the whole group: nothing can be removed")
             group = ChannelGroup(
                 name=self._origin[space],
                 channels=size,
@@ -126,6 +155,7 @@ class Spaces:
                 blocks=blocks,
                 unsafe=unsafe,
                 expected=all(reason in EXPECTED_REASONS for reason in unsafe),
+                unit=unit,
             )
             result.append(group)
         return result
