@@ -74,7 +74,9 @@ def _conv_in(conv: nn.modules.conv._ConvNd, keep: torch.Tensor) -> None:
     conv.in_channels = len(keep)
 
 
-def _per_group(weight: torch.Tensor, keep: torch.Tensor, groups: int, channels: int, dim: int) -> torch.Tensor:
+def _per_group(
+    weight: torch.Tensor, keep: torch.Tensor, groups: int, channels: int, dim: int
+) -> torch.Tensor:
     """Keep channel positions `keep` (of `channels`, in `groups` blocks) of a weight whose `dim` holds one
     block's channels and whose dim 0 holds the groups one after the other."""
     if groups == 1:
