@@ -46,7 +46,8 @@ class ChannelGroup:
     `blocks` > 1 means the channels form that many equal contiguous blocks (grouped conv) and every block
     must lose the same number. `unit` > 1 means channels go in whole runs of `unit` (GroupNorm groups,
     pixel shuffle blocks, features viewed as one channel). `unsafe` lists why the group may not be pruned
-    (empty = prunable); `expected` marks reasons that are normal (model input/output) rather than unsupported patterns.
+    (empty = prunable); `expected` marks reasons that are normal (model input/output) rather than
+    unsupported patterns.
     """
 
     name: str
