@@ -1,6 +1,6 @@
 """Coverage: does structured pruning reach every layer of each model, and does it pay off?
 
-For every zoo model (3x32x32, random init) and, when torchvision imports, the torchvision models of
+For every zoo model (3x32x32, random init; plus ResNet-56 with option A zero-pad shortcuts) and, when torchvision imports, the torchvision models of
 issue 11 (3x224x224), it prints: the MACs reduction at amount 0.3 and 0.5 (uniform l1), the conv/linear/
 norm layers narrowed and left unpruned (skipped_layers), the speedup of the 0.5 model in torch eager and
 onnxruntime fp32 (1 thread, batch 1, interleaved rounds, median), and in the int8 export of the quantized
@@ -34,8 +34,8 @@ from prunequant.pruning.structured import prune_channels
 from prunequant.quantization import QuantConfig, quantize
 
 TORCHVISION = (
-    "resnet18", "resnet50", "vgg16_bn", "mobilenet_v2", "mobilenet_v3_small", "densenet121", "efficientnet_b0",
-    "shufflenet_v2_x1_0", "regnet_x_400mf", "squeezenet1_1", "googlenet",
+    "resnet18", "resnet50", "vgg16_bn", "mobilenet_v2", "mobilenet_v3_small", "densenet121",
+    "efficientnet_b0", "shufflenet_v2_x1_0", "regnet_x_400mf", "squeezenet1_1", "googlenet",
 )  # fmt: skip
 INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "QGemm"}
 FLOAT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
@@ -145,12 +145,14 @@ def main() -> None:
     args = parser.parse_args()
     rounds, runs = (5, 5) if args.quick else (15, 20)
     torch.manual_seed(0)
-    names = [n for n in args.models.split(",") if n] or available_models()
+    names = [n for n in args.models.split(",") if n] or [*available_models(), "resnet56-A"]
     rows = []
     for name in names:
         size = 28 if name == "lenet5" else 32
         channels = 1 if name == "lenet5" else 3
-        model = build(name, num_classes=10, in_channels=channels, input_size=size)
+        zoo, _, shortcut = name.partition("-")  # "resnet56-A": zero-padded (option A) shortcuts
+        options = {"shortcut": shortcut} if shortcut else {}
+        model = build(zoo, num_classes=10, in_channels=channels, input_size=size, **options)
         rows.append(row(name, model, torch.randn(1, channels, size, size), rounds, runs))
         print(f"done: {name}", flush=True)
     print_table(rows)

@@ -18,7 +18,7 @@ from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.pruning.structured import op_tables as ops
 from prunequant.pruning.structured.export_trace import op_name
 from prunequant.pruning.structured.groups import IN, OUT, ChannelGroup
-from prunequant.pruning.structured.spaces import Layout, Spaces
+from prunequant.pruning.structured.spaces import FIXED_PADDING, Layout, Spaces
 from prunequant.pruning.structured.subclass_check import subclass_problem
 from prunequant.pruning.structured.tracing import UntraceableModelError, shape_of, trace
 from prunequant.tasks.io import Inputs
@@ -211,7 +211,7 @@ class _Analyzer:
         if name in ops.SPATIAL_FUNCTIONS:
             return self.spatial(node, source, ops.SPATIAL_FUNCTIONS[name])
         if name == "pad":
-            return self.spatial(node, source, len(_arg(node, 1, "pad")) // 2)
+            return self.pad(node, source, list(_arg(node, 1, "pad")))
         if name == "pixel_shuffle":
             return self.pixel_shuffle(node, source, _arg(node, 1, "upscale_factor"))
         if name == "pixel_unshuffle":
@@ -302,7 +302,7 @@ class _Analyzer:
             return self.refuse(node, name, f"'{name}' (GroupNorm, 1 group) normalises all channels together")
         unit = norm.num_channels // norm.num_groups
         offset = 0
-        for segment in source.segments:
+        for segment in self.spaces.resolve(source).segments:
             size = self.spaces.size(segment.space)
             if segment.repeat != 1 or segment.unit != 1 or offset % unit or size % unit:
                 reason = f"'{name}' (GroupNorm) has groups of {unit} channels across concatenated inputs"
@@ -405,6 +405,28 @@ class _Analyzer:
         if source is None or shape is None or source.cdim >= len(shape) - dims:
             return self.unknown(node, f"'{node.name}' pools or pads over the channel dimension")
         return source
+
+    def pad(self, node: fx.Node, source: Layout, pad: list) -> Layout | None:
+        """F.pad: spatial padding passes channels; constant padding of the channels (ResNet option A
+        shortcuts) adds fixed zero channels, which are never pruned, around the source's."""
+        shape = shape_of(node)
+        ndim = len(shape or ())
+        if len(pad) // 2 <= ndim - 2:
+            return self.spatial(node, source, len(pad) // 2)
+        index = 2 * (ndim - 1 - source.cdim)
+        front, back = pad[index : index + 2]
+        before = pad[index + 2 :]
+        mode = _arg(node, 2, "mode", "constant")
+        if source.cdim != 1 or any(before) or mode != "constant" or not all(isinstance(p, int) for p in pad):
+            return self.unknown(node, f"'{node.name}' pads the channel dimension")
+        reason = FIXED_PADDING
+        parts = [self.spaces.new(n, node.name) for n in (front, back) if n > 0]
+        for part in parts:
+            self.spaces.mark(part, reason)
+        head = parts[:1] if front > 0 else []
+        tail = parts[len(head) :]
+        segments = tuple(s for part in head for s in part.segments) + source.segments
+        return Layout(segments + tuple(s for part in tail for s in part.segments), 1)
 
     def along_dim(self, node: fx.Node, source: Layout, dim: int | None) -> Layout | None:
         shape = shape_of(node)
