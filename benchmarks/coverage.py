@@ -1,12 +1,13 @@
 """Coverage: does structured pruning reach every layer of each model, and does it pay off?
 
-For every zoo model (3x32x32, random init; plus ResNet-56 with option A zero-pad shortcuts) and, when torchvision imports, the torchvision models of
-issue 11 (3x224x224), it prints: the MACs reduction at amount 0.3 and 0.5 (uniform l1), the conv/linear/
-norm layers narrowed and left unpruned (skipped_layers), the speedup of the 0.5 model in torch eager and
-onnxruntime fp32 (1 thread, batch 1, interleaved rounds, median), and in the int8 export of the quantized
-0.5 model (PTQ, prunequant.export.export_int8) how many convs/linears onnxruntime runs with integer kernels
-(QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger, QGemm) and how many stay float (Conv, Gemm, ...),
-counted in onnxruntime's own optimised graph. Target: MACs reduction >= 3.4x at 0.5 on each model.
+For every zoo model (3x32x32, random init; plus ResNet-56 with option A zero-pad shortcuts) and, when
+torchvision imports, the torchvision models of issue 11 (3x224x224), it prints: the MACs reduction at
+amount 0.3 and 0.5 (uniform l1), the conv/linear/norm layers narrowed and left unpruned (skipped_layers),
+the speedup of the 0.5 model in torch eager and onnxruntime fp32 (1 thread, batch 1, interleaved rounds,
+median), and in the int8 export of the quantized 0.5 model (PTQ, prunequant.export.export_int8) how many
+convs/linears onnxruntime runs with integer kernels (QLinearConv, ConvInteger, QLinearMatMul,
+MatMulInteger, QGemm) and how many stay float (Conv, Gemm, ...), counted in onnxruntime's own optimised
+graph. Target: MACs reduction >= 3.4x at 0.5 on each model.
 
     python benchmarks/coverage.py [--quick] [--models resnet20,mobilenetv2]
 """
