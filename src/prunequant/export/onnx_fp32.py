@@ -141,11 +141,19 @@ def replace_nodes(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
     graph.node.extend(fresh)
 
 
+def set_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> None:
+    """Add (or overwrite) `props` in the model's metadata_props, keeping the others."""
+    onnx.helper.set_model_props(proto, {**metadata_of(proto), **props})
+
+
+def metadata_of(proto: onnx.ModelProto) -> dict[str, str]:
+    """The model's metadata_props as a dict."""
+    return {prop.key: prop.value for prop in proto.metadata_props}
+
+
 def set_precision(proto: onnx.ModelProto, precision: str) -> None:
     """Record `precision` in the model's metadata (read back by `precision_of`)."""
-    onnx.helper.set_model_props(
-        proto, {**{p.key: p.value for p in proto.metadata_props}, PRECISION_KEY: precision}
-    )
+    set_metadata(proto, {PRECISION_KEY: precision})
 
 
 def precision_of(proto: onnx.ModelProto) -> str:
