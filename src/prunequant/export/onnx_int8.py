@@ -62,6 +62,7 @@ from prunequant.quantization import (
     quantized_layers,
 )
 from prunequant.quantization.integer_bias import bias_codes
+from prunequant.tasks import Inputs, Task
 from prunequant.validation import check_choice
 
 METHODS = ("ours", "ort")
@@ -93,33 +94,41 @@ class ExportResult:
 def export_int8(
     qmodel: nn.Module,
     path: str | os.PathLike[str],
-    example_input: torch.Tensor,
+    example_input: Inputs,
     method: str = "ours",
     *,
     calib_loader: Iterable | None = None,
     ort_config: OrtQuantConfig | None = None,
     other_bits: str = "dequantize",
     weight_dtype: str = "uint8",
+    task: Task | None = None,
 ) -> ExportResult:
     """Export a quantized model to an int8 QDQ ONNX file that onnxruntime runs with integer kernels.
 
     "ours" keeps the model's own (PTQ-calibrated or QAT-learned) qparams and needs a `quantize()`d model.
     "ort" exports the float weights and lets onnxruntime calibrate on `calib_loader` (any float model).
     `weight_dtype` ("ours" only): "uint8" codes + 128 (exact on every CPU) or "int8" (faster u8s8 kernels,
-    which saturate on x86 CPUs without VNNI; see the module docstring).
+    which saturate on x86 CPUs without VNNI; see the module docstring). `example_input` is a tensor, a tuple
+    or a dict (named inputs, as in `export_onnx`); `task` splits `calib_loader` batches into every input.
     """
     check_choice("method", method, METHODS)
     check_choice("other_bits", other_bits, OTHER_BITS)
     check_choice("weight_dtype", weight_dtype, WEIGHT_DTYPES)
     if method == "ort":
-        return _export_ort(qmodel, Path(path), example_input, calib_loader, ort_config or OrtQuantConfig())
+        config = ort_config or OrtQuantConfig()
+        return _export_ort(qmodel, Path(path), example_input, calib_loader, config, task)
     if not is_quantized(qmodel):
         raise ExportError(NOT_QUANTIZED)
     return _export_ours(qmodel, Path(path), example_input, other_bits, weight_dtype)
 
 
 def _export_ort(
-    model: nn.Module, path: Path, example: torch.Tensor, calib_loader: Iterable | None, config: OrtQuantConfig
+    model: nn.Module,
+    path: Path,
+    example: Inputs,
+    calib_loader: Iterable | None,
+    config: OrtQuantConfig,
+    task: Task | None,
 ) -> ExportResult:
     if calib_loader is None:
         raise ExportError("method='ort' calibrates with onnxruntime: pass calib_loader (CLI: --dataset)")
@@ -127,11 +136,11 @@ def _export_ort(
         model = deployable(model, quantized_weights=False, activations="drop")[0]
     with tempfile.TemporaryDirectory(prefix="prunequant-") as scratch:
         fp32 = export_onnx(model, Path(scratch) / "fp32.onnx", example)
-        return _result(quantize_with_ort(fp32, path, calib_loader, config), "int8", "ort")
+        return _result(quantize_with_ort(fp32, path, calib_loader, config, task=task), "int8", "ort")
 
 
 def _export_ours(
-    qmodel: nn.Module, path: Path, example: torch.Tensor, other_bits: str, weight_dtype: str
+    qmodel: nn.Module, path: Path, example: Inputs, other_bits: str, weight_dtype: str
 ) -> ExportResult:
     """int8 QDQ when every quantizer is 8-bit (or clamping is asked for); else exact dequantized float.
 
