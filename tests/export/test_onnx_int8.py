@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from onnx import numpy_helper
 
 from prunequant.errors import ExportError
+from prunequant.export.coverage import FLOAT_LAYERS_KEY, INT8_LAYERS_KEY
 from prunequant.export.onnx_fp32 import precision_of
 from prunequant.export.onnx_int8 import NOT_QUANTIZED, WEIGHT_DTYPE_KEY, _int8_weight, export_int8
 from prunequant.export.parity import parity
@@ -112,6 +114,7 @@ def test_onnxruntime_fuses_our_graph_into_integer_kernels(int8_file):
 
 
 def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data, tmp_path):
+    torch.manual_seed(0)  # the random init must not depend on which tests ran before
     model = settle_batchnorm(build("resnet20", num_classes=4, in_channels=1, input_size=8), SAMPLE_SHAPE)
     qmodel = quantize(model, QuantConfig(w_bits=8, a_bits=8), blob_data.train, calib_batches=2)
     result = export_int8(qmodel, tmp_path / "resnet20.int8.onnx", EXAMPLE)
@@ -128,6 +131,7 @@ def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data,
 
 
 def test_resnet56_fake_quant_agrees_with_onnxruntime_int8(blob_data, tmp_path):
+    torch.manual_seed(0)  # the random init must not depend on which tests ran before
     model = settle_batchnorm(build("resnet56", num_classes=4, in_channels=1, input_size=8), SAMPLE_SHAPE)
     qmodel = quantize(model, QuantConfig(w_bits=8, a_bits=8), blob_data.train, calib_batches=2)
     result = export_int8(qmodel, tmp_path / "resnet56.int8.onnx", EXAMPLE)
@@ -232,3 +236,20 @@ def test_excluded_layers_stay_float(trained_tiny, blob_data, tmp_path):
     assert weights["classifier.3.weight"] == onnx.TensorProto.FLOAT
     assert weights["classifier.0.weight"] == onnx.TensorProto.UINT8
     assert parity(qmodel, result.output, blob_data.test, threads=1).agreement >= 0.99
+
+
+def test_a_fully_integer_file_says_so_in_its_result_and_metadata(int8_file):
+    props = {p.key: p.value for p in onnx.load(int8_file.output).metadata_props}
+    assert int8_file.layers == props[INT8_LAYERS_KEY] == "int8: all 7 layers"
+    assert int8_file.float_layers == {} and json.loads(props[FLOAT_LAYERS_KEY]) == {}
+
+
+def test_a_mixed_file_names_each_float_layer_and_its_reason(trained_tiny, blob_data, tmp_path):
+    qmodel = quantize(trained_tiny, QuantConfig(exclude=("classifier.3",)), blob_data.train, calib_batches=2)
+    with pytest.warns(UserWarning, match="mixed: 6 of 7 layers int8"):
+        result = export_int8(qmodel, tmp_path / "mixed.onnx", EXAMPLE)
+    props = {p.key: p.value for p in onnx.load(result.output).metadata_props}
+    assert result.layers == props[INT8_LAYERS_KEY] == "mixed: 6 of 7 layers int8"
+    assert json.loads(props[FLOAT_LAYERS_KEY]) == result.float_layers
+    assert list(result.float_layers) == ["classifier.3"]
+    assert "not quantized" in result.float_layers["classifier.3"]

@@ -31,7 +31,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from prunequant.errors import ExportError, UnsupportedLayerError
+from prunequant.export.coverage import int8_coverage
 from prunequant.export.onnx_fp32 import (
     export_onnx,
     replace_nodes,
@@ -86,6 +87,8 @@ class ExportResult:
     bytes: int
     precision: str
     method: str
+    layers: str = ""
+    float_layers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -136,7 +139,8 @@ def _export_ort(
         model = deployable(model, quantized_weights=False, activations="drop")[0]
     with tempfile.TemporaryDirectory(prefix="prunequant-") as scratch:
         fp32 = export_onnx(model, Path(scratch) / "fp32.onnx", example)
-        return _result(quantize_with_ort(fp32, path, calib_loader, config, task=task), "int8", "ort")
+        written = quantize_with_ort(fp32, path, calib_loader, config, task=task)
+        return _result(written, "int8", "ort", onnx.load(written))
 
 
 def _export_ours(
@@ -169,11 +173,25 @@ def _export_ours(
         quantize_weights(proto.graph, codes, weight_dtype)
         set_metadata(proto, {WEIGHT_DTYPE_KEY: weight_dtype})
     set_precision(proto, precision)
-    return _result(save_model_atomic(proto, path), precision, "ours")
+    return _result(save_model_atomic(proto, path), precision, "ours", proto if precision == "int8" else None)
 
 
-def _result(path: Path, precision: str, method: str) -> ExportResult:
-    return ExportResult(str(path), path.stat().st_size, precision, method)
+def _result(path: Path, precision: str, method: str, proto: onnx.ModelProto | None = None) -> ExportResult:
+    """The ExportResult; for an int8 graph (`proto`), its layer coverage, also written to the file.
+
+    A mixed graph (some conv / linear layers float in onnxruntime) warns, naming them.
+    """
+    if proto is None:
+        return ExportResult(str(path), path.stat().st_size, precision, method)
+    coverage = int8_coverage(proto)
+    set_metadata(proto, coverage.metadata())
+    save_model_atomic(proto, path)
+    if coverage.float_layers:
+        named = "; ".join(f"{name}: {reason}" for name, reason in coverage.float_layers.items())
+        warnings.warn(f"{path.name} is {coverage.summary} ({named})", stacklevel=4)
+    return ExportResult(
+        str(path), path.stat().st_size, precision, method, coverage.summary, coverage.float_layers
+    )
 
 
 class ExportQDQ(nn.Module):
