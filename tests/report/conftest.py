@@ -215,7 +215,12 @@ def _trials() -> list[tuple]:
                 "fp32_bytes": 4100,
                 "precision": "int8",
                 "deployed_ms": 0.25,
-                "parity": {"max_abs_diff": 0.125, "mean_abs_diff": 0.01, "mean_rel_diff": 0.02, "agreement": 0.99},
+                "parity": {
+                    "max_abs_diff": 0.125,
+                    "mean_abs_diff": 0.01,
+                    "mean_rel_diff": 0.02,
+                    "agreement": 0.99,
+                },
             },
         ),
         (
@@ -261,7 +266,9 @@ def write_run(run_dir: Path) -> Path:
     (run_dir / "recipe.toml").write_text("[task]\nmax_drop = 0.05  # <budget>\n")
     budget = Budget(default_task().metric(), 0.05)
     with ResultsStore(run_dir / "results.sqlite") as store:
-        store.set_meta("recipe", {"name": "synthetic", "run": {"objective": "size"}, "task": {"max_drop": 0.05}})
+        store.set_meta(
+            "recipe", {"name": "synthetic", "run": {"objective": "size"}, "task": {"max_drop": 0.05}}
+        )
         store.set_meta("task", default_task().describe())
         store.set_meta("budget", budget.to_dict())
         store.set_meta("combine_choice", {"amount": 0.5, "bits": 4, "prune_trial": "x", "quant_trial": "y"})

@@ -1,5 +1,8 @@
+import dataclasses
+
 import pytest
 
+from prunequant.lab.store import METRIC_COLUMNS, TrialRow
 from prunequant.report import load_run
 from prunequant.report.layout import summary
 from prunequant.report.tables import (
@@ -145,3 +148,33 @@ def test_the_summary_states_baseline_best_gains_and_levels(data):
         "0.8 KB (5.00x smaller), 1.00x the original's speed (eager fp32, timed interleaved)."
     )
     assert lines[4] == "Combined best levels: pruning 50%, quantization 4 bits."
+
+
+def _row(score, file_bytes):
+    metrics = {**dict.fromkeys(METRIC_COLUMNS), "score": score, "file_bytes": file_bytes}
+    return TrialRow("t", "x", "x", {}, "done", None, 1, metrics, None, None, None, None, {})
+
+
+def test_the_pareto_front_keeps_the_non_dominated_points_in_the_metric_direction(data):
+    make_row = _row
+    rows = [
+        a := make_row(0.80, 100),
+        make_row(0.70, 150),
+        b := make_row(0.85, 200),
+        make_row(0.85, 250),
+        c := make_row(0.90, 300),
+        make_row(None, 50),
+    ]
+    assert data.pareto_front(rows, "size") == [a, b, c]
+    lower = dataclasses.replace(
+        data,
+        task={
+            "name": "t",
+            "primary": "epe",
+            "metrics": [{"name": "epe", "unit": "px", "higher_is_better": False, "label": "EPE"}],
+        },
+        budget={"metric": "epe"},
+    )
+    rows = [make_row(2.0, 100), d := make_row(1.0, 200)]
+    assert lower.pareto_front(rows, "size") == [rows[0], d]
+    assert lower.metric.title == "EPE (px, lower is better)"
