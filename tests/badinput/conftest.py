@@ -18,8 +18,10 @@ TALLY: Counter[str] = Counter()
 RECIPE = """\
 [run]
 seed = 0
-max_drop = 0.5
 threads = 1
+
+[task]
+max_drop = 0.5
 
 [model]
 arch = "small_cnn"
