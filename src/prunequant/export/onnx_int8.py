@@ -91,7 +91,11 @@ class ExportResult:
     float_layers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The fields; `layers` / `float_layers` only for int8 files (the ones that have a coverage)."""
+        fields = asdict(self)
+        if not self.layers:
+            del fields["layers"], fields["float_layers"]
+        return fields
 
 
 def export_int8(
