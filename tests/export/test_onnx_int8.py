@@ -253,3 +253,25 @@ def test_a_mixed_file_names_each_float_layer_and_its_reason(trained_tiny, blob_d
     assert json.loads(props[FLOAT_LAYERS_KEY]) == result.float_layers
     assert list(result.float_layers) == ["classifier.3"]
     assert "not quantized" in result.float_layers["classifier.3"]
+
+
+def test_a_linear_after_pool_and_flatten_runs_as_an_integer_gemm(blob_data, tmp_path):
+    """conv-ReLU-maxpool-Flatten-Linear: the Linear reads the ReLU's quantized values through value-preserving
+    ops; a Q/DQ at the same qparams before it lets onnxruntime fuse QGemm (a float Gemm before: 2 of 3)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 10),
+        torch.nn.ReLU(),
+        torch.nn.Linear(10, 4),
+    ).eval()
+    qmodel = quantize(model, QuantConfig(), blob_data.train, calib_batches=2)
+    result = export_int8(qmodel, tmp_path / "flat.onnx", EXAMPLE)
+    ops = OnnxRunner(result.output, threads=1).optimized_ops()
+    assert (ops["QLinearConv"], ops["QGemm"], ops["Gemm"]) == (1, 2, 0)
+    assert result.layers == "int8: all 3 layers"
+    report = parity(qmodel, result.output, blob_data.test, threads=1)
+    assert report.agreement == 1.0 and report.max_abs_logit_diff < 1e-5

@@ -91,7 +91,11 @@ class ExportResult:
     float_layers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The fields; `layers` / `float_layers` only for int8 files (the ones that have a coverage)."""
+        fields = asdict(self)
+        if not self.layers:
+            del fields["layers"], fields["float_layers"]
+        return fields
 
 
 def export_int8(
@@ -329,6 +333,8 @@ def quantize_weights(
             )
         )
         node.input[1] = f"{weight_name}_dq"
+        if node.op_type == "Gemm":
+            new_nodes.extend(_requantize_input(node, producers, initializers, module_name))
         input_scale = _input_scale(node.input[0], producers, initializers)
         if len(node.input) > 2 and node.input[2] in initializers and input_scale is not None:
             new_nodes.append(_quantize_bias(graph, initializers, node, scale * input_scale, module_name))
@@ -368,6 +374,35 @@ def _stored_weight(
     if weight_dtype == "int8":
         return int8, np.zeros(channels, dtype=np.int8)
     return (int8.astype(np.int16) + 128).astype(np.uint8), np.full(channels, 128, dtype=np.uint8)
+
+
+def _requantize_input(
+    node: onnx.NodeProto,
+    producers: dict[str, onnx.NodeProto],
+    initializers: dict[str, onnx.TensorProto],
+    module_name: str,
+) -> list[onnx.NodeProto]:
+    """Q -> DQ right before `node` when its input reaches a DequantizeLinear only through value-preserving
+    ops (Flatten, Reshape, MaxPool, ...), with that DQ's scale and zero point: exact (the values are on
+    that grid already), and onnxruntime then fuses the layer into an integer kernel (QGemm) instead of
+    leaving a float Gemm that dequantizes its weights on every call. [] when nothing is needed."""
+    node_in = producers.get(node.input[0])
+    source = node_in
+    while source is not None and source.op_type in _VALUE_PRESERVING:
+        source = producers.get(source.input[0])
+    if node_in is None or node_in is source or source is None or source.op_type != "DequantizeLinear":
+        return []
+    if any(name not in initializers for name in source.input[1:3]):
+        return []
+    scale, zero_point = source.input[1], source.input[2]
+    quantized, dequantized = f"{module_name}/input_q", f"{module_name}/input_dq"
+    nodes = [
+        helper.make_node("QuantizeLinear", [node.input[0], scale, zero_point], [quantized], name=quantized),
+        helper.make_node("DequantizeLinear", [quantized, scale, zero_point], [dequantized], name=dequantized),
+    ]
+    node.input[0] = dequantized
+    producers[dequantized] = nodes[1]
+    return nodes
 
 
 def _input_scale(
