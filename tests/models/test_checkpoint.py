@@ -152,7 +152,9 @@ def test_unsafe_meta_fails_before_writing(tmp_path: Path) -> None:
 def test_pickled_objects_are_refused_without_running_them(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "prunequant", "version": 1, "meta": Payload()}, path)
-    with pytest.raises(CheckpointError, match=r"holds Python code or objects \(.*record_side_effect\) and was refused"):
+    with pytest.raises(
+        CheckpointError, match=r"holds Python code or objects \(.*record_side_effect\) and was refused"
+    ):
         load_checkpoint(path, model=nn.Identity())
     assert SIDE_EFFECTS == []
 

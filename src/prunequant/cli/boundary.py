@@ -146,6 +146,9 @@ def _module_frames(tb: TracebackType | None) -> list[tuple[Any, Any]]:
         if in_call and id(module) not in seen:
             seen.add(id(module))
             args = frame.f_locals.get("args")
+            kwargs = frame.f_locals.get("kwargs")
+            if isinstance(kwargs, dict) and kwargs:  # keyword inputs, e.g. a dict batch spread as **inputs
+                args = dict(kwargs) if not args else (*args, dict(kwargs))
             if args is None:
                 names = frame.f_code.co_varnames[1 : frame.f_code.co_argcount]
                 args = tuple(frame.f_locals.get(n) for n in names)
