@@ -129,8 +129,10 @@ def decode(
     for head, stride, head_anchors in zip(_check_outputs(outputs), STRIDES, anchors, strict=True):
         p = _per_anchor(head.detach().float())
         batch, _, rows, cols, _ = p.shape
-        gy, gx = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
-        wh = torch.tensor(head_anchors, dtype=p.dtype).view(1, 3, 1, 1, 2)
+        gy, gx = torch.meshgrid(
+            torch.arange(rows, device=p.device), torch.arange(cols, device=p.device), indexing="ij"
+        )
+        wh = torch.tensor(head_anchors, dtype=p.dtype, device=p.device).view(1, 3, 1, 1, 2)
         cx = (p[..., 0].sigmoid() + gx) * stride
         cy = (p[..., 1].sigmoid() + gy) * stride
         size = p[..., 2:4].clamp(max=8).exp() * wh
@@ -176,13 +178,13 @@ def nms(
     order = scores.argsort(descending=True)
     overlap = box_iou(boxes[order], boxes[order]) > iou_threshold
     overlap &= labels[order][:, None] == labels[order][None, :]
-    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    suppressed = torch.zeros(len(order), dtype=torch.bool, device=order.device)
     keep = []
     for i in range(len(order)):
         if not suppressed[i]:
             keep.append(i)
             suppressed |= overlap[i]
-    return order[torch.tensor(keep, dtype=torch.long)]
+    return order[torch.tensor(keep, dtype=torch.long, device=order.device)]
 
 
 def loss(
@@ -208,12 +210,12 @@ def loss(
         raise ModelError(
             f"tiny_yolo loss got {len(targets)} targets for a batch of {heads[0].shape[0]} images"
         )
-    flat = torch.tensor([wh for head in anchors for wh in head], dtype=heads[0].dtype)
+    flat = torch.tensor([wh for head in anchors for wh in head], dtype=heads[0].dtype, device=heads[0].device)
     objectness = [torch.zeros(h.shape[:4], dtype=h.dtype, device=h.device) for h in heads]
     box_terms = []
     for image, target in enumerate(targets):
         boxes, labels = target["boxes"].to(heads[0]), target["labels"]
-        wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0).cpu()
+        wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)
         inter = torch.minimum(wh[:, None], flat[None]).prod(-1)
         best = (inter / (wh.prod(-1)[:, None] + flat.prod(-1)[None] - inter)).argmax(1)
         for box, label, choice in zip(boxes, labels, best.tolist(), strict=True):
