@@ -54,3 +54,15 @@ def test_transposed_conv_macs_follow_the_input():
     assert row["output_shape"] == [12, 10, 14]
     assert row["macs"] == 8 * (12 // 2) * 9 * 5 * 7
     assert row["formula_params"] == row["params"] == 8 * 6 * 9 + 12
+
+
+def test_pruned_transposed_convs_reload_by_shape(tmp_path):
+    from prunequant.models import load_checkpoint, save_checkpoint
+
+    model = Decoder(2).eval()
+    x = torch.randn(2, 3, 4, 4)
+    pruned = prune_channels(model, x, 0.5)
+    reloaded, _ = load_checkpoint(save_checkpoint(pruned, tmp_path / "m.pt"), model=Decoder(2))
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(x), pruned(x))
+    assert reloaded.up.output_padding == (1, 1)

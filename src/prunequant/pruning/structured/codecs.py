@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from prunequant.models import register_module_codec
+from prunequant.models.codecs import _conv_config as base_conv_config
 
 
 def _norm_config(norm: nn.modules.batchnorm._NormBase) -> dict:
@@ -19,17 +20,8 @@ def _norm_config(norm: nn.modules.batchnorm._NormBase) -> dict:
 
 
 def _conv_config(conv: nn.modules.conv._ConvNd) -> dict:
-    config = {
-        "in_channels": conv.in_channels,
-        "out_channels": conv.out_channels,
-        "kernel_size": conv.kernel_size,
-        "stride": conv.stride,
-        "padding": conv.padding,
-        "dilation": conv.dilation,
-        "groups": conv.groups,
-        "bias": conv.bias is not None,
-        "padding_mode": conv.padding_mode,
-    }
+    """The built-in Conv2d config, plus output_padding for transposed convs."""
+    config = base_conv_config(conv)
     if conv.transposed:
         config["output_padding"] = conv.output_padding
     return config

@@ -129,7 +129,9 @@ class _Analyzer:
 
     def unknown(self, node: fx.Node, reason: str) -> Layout | None:
         for source in self.tensor_inputs(node):
-            self.spaces.mark(self.layout(source), reason)
+            layout = self.layouts.get(source)
+            for part in layout if isinstance(layout, tuple) else (layout,):
+                self.spaces.mark(part, reason)
         return self.fresh(node, node.name, reason)
 
     # --- dispatch ------------------------------------------------------------------------------------
@@ -198,6 +200,13 @@ class _Analyzer:
 
     def visit_function(self, node: fx.Node, name: str) -> Layout | None:
         source = self.layout(node.args[0]) if node.args else None
+        if isinstance(source, tuple):  # an element of a chunk/split
+            index = node.args[1] if name == "getitem" else None
+            if isinstance(index, int):
+                return source[index]
+            return self.unknown(node, f"'{node.name}' uses the pieces of a split as one value")
+        if name in ops.SPLITS and source is not None:
+            return self.split(node, source)
         if name in ops.NON_TENSOR or (name == "getitem" and source is None and shape_of(node) is None):
             return None
         if shape_of(node) is None:
@@ -406,6 +415,37 @@ class _Analyzer:
             return self.unknown(node, f"'{node.name}' pools or pads over the channel dimension")
         return source
 
+    def split(self, node: fx.Node, source: Layout) -> tuple | Layout | None:
+        """chunk/split: along the channels each piece reads its own channels (spaces are cut at the piece
+        boundaries); along another dimension every piece has the source's channels."""
+        shapes = _piece_shapes(node)
+        shape_in = shape_of(node.args[0])
+        if shapes is None or shape_in is None:
+            return self.unknown(node, f"'{node.name}' splits into values whose shapes are not known")
+        dim = _normalize(_arg(node, 2, "dim", 0), len(shape_in))
+        if dim != source.cdim:
+            return tuple(source for _ in shapes)
+        layout = self.spaces.resolve(source)
+        if any(s.repeat != 1 or s.unit != 1 for s in layout.segments):
+            return self.unknown(node, f"'{node.name}' splits channels that are flattened or grouped in runs")
+        cuts = [sum(shape[dim] for shape in shapes[: i + 1]) for i in range(len(shapes) - 1)]
+        edge = 0
+        for segment in layout.segments:
+            size = self.spaces.size(segment.space)
+            inner = [c - edge for c in cuts if edge < c < edge + size]
+            if inner and not self.spaces.split(segment.space, _lengths([0, *inner, size])):
+                return self.unknown(node, f"'{node.name}' splits channels of a grouped conv or in runs")
+            edge += size
+        pieces, current, edge = [], [], 0
+        ends = [*cuts, edge + self.spaces.positions(layout)]
+        for segment in self.spaces.resolve(source).segments:
+            current.append(segment)
+            edge += self.spaces.size(segment.space)
+            if edge == ends[len(pieces)]:
+                pieces.append(Layout(tuple(current), source.cdim))
+                current = []
+        return tuple(pieces)
+
     def pad(self, node: fx.Node, source: Layout, pad: list) -> Layout | None:
         """F.pad: spatial padding passes channels; constant padding of the channels (ResNet option A
         shortcuts) adds fixed zero channels, which are never pruned, around the source's."""
@@ -519,6 +559,18 @@ class _Analyzer:
         if len(index) <= source.cdim and all(item == full for item in index):
             return source
         return self.unknown(node, f"'{node.name}' indexes into the channel dimension")
+
+
+def _piece_shapes(node: fx.Node) -> list[tuple[int, ...]] | None:
+    """Shapes of the tensors of a node returning a tuple of tensors (chunk/split), else None."""
+    value = node.meta.get("val", node.meta.get("tensor_meta"))
+    if not isinstance(value, (tuple, list)) or not all(hasattr(v, "shape") for v in value):
+        return None
+    return [tuple(v.shape) for v in value]
+
+
+def _lengths(bounds: list[int]) -> list[int]:
+    return [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
 
 def _shape_args(node: fx.Node) -> tuple:

@@ -34,6 +34,7 @@ SPATIAL_FUNCTIONS: dict[str, int | None] = {
 """Functions acting on the trailing N dimensions only (None: all after the channels), each channel alone."""
 
 REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "std", "var", "logsumexp", "nansum", "nanmean"})
+SPLITS = frozenset({"chunk", "split", "split_with_sizes", "tensor_split"})
 CONCATS = frozenset({"cat", "concat", "concatenate"})
 RESHAPES = frozenset({"view", "reshape"})
 NON_TENSOR = frozenset({"size", "dim", "getattr", "numel", "_assert", "is_floating_point"})

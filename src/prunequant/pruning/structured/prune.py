@@ -199,9 +199,8 @@ def prune_channels_(
         for g in groups
     ]
     skipped = unpruned_layers(model, graph, plans, config.ignores)
-    unsupported = {name: skipped[name] for name in graph.skipped_layers if name in skipped}
-    if unsupported:  # unsupported patterns warn; layers kept by the amount are only listed
-        listed = "; ".join(f"{name} ({reason})" for name, reason in unsupported.items())
+    if graph.skipped_layers:  # unsupported patterns warn; layers kept by the amount are only listed
+        listed = "; ".join(f"{name} ({reason})" for name, reason in graph.skipped_layers.items())
         warnings.warn(f"structured pruning left these layers unpruned: {listed}", UserWarning, stacklevel=3)
     asked = config.amount > 0 or any(amount > 0 for _, amount in config.per_layer)
     if asked and not any(plan.removed for plan in plans):

@@ -108,7 +108,8 @@ class Spaces:
             return False
         pieces = []
         for start, size in zip(starts, sizes, strict=True):
-            piece = self.new(size, self._origin[root]).segments[0].space
+            name = f"{self._origin[root]}[{start}:{start + size}]"  # group names stay unique
+            piece = self.new(size, name).segments[0].space
             self._members[piece] = [
                 Member(m.module, m.role, m.offset + start // m.unit * m.repeat, m.repeat, m.unit)
                 for m in self._members[root]

@@ -23,8 +23,8 @@ def unpruned_layers(
     Reasons come from the graph (unsupported patterns, layers refused by name), else from the groups the
     layer belongs to: ignored by pattern, model inputs/outputs only, or every channel kept by the amount.
     """
+    skipped = dict(graph.skipped_layers)  # includes layers narrowed on one side only (reason: the other)
     narrowed = {layer for plan in plans if plan.removed for layer in plan.layers}
-    skipped = {name: reason for name, reason in graph.skipped_layers.items() if name not in narrowed}
     kept = {plan.name for plan in plans if not plan.removed}
     for name, module in model.named_modules():
         if layer_role(module) is None or name in narrowed or name in skipped:
