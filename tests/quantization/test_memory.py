@@ -75,3 +75,23 @@ def test_accuracy_is_a_fraction():
         memory_report(tiny_relu_net(), X, accuracy=92.5)
     with pytest.raises(ConfigError, match="w_bits"):
         memory_report(tiny_relu_net(), X, w_bits=1)
+
+
+class _SumOfTwo(nn.Module):
+    """Two inputs through one shared linear layer: the activations of both count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_relu_net()
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.net(a) + self.net(b)
+
+
+def test_several_inputs_are_fed_and_counted_per_sample():
+    model = _SumOfTwo()
+    one = memory_report(model.net, X, w_bits=4, a_bits=8)
+    two = memory_report(model, (X, X), w_bits=4, a_bits=8)
+    assert two.weight_mb == one.weight_mb and two.activation_mb > one.activation_mb
+    keyword = memory_report(model, {"a": X, "b": X}, w_bits=4, a_bits=8)
+    assert keyword.activation_mb == two.activation_mb
