@@ -13,9 +13,11 @@ import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -60,6 +62,7 @@ class _LoaderReader:
     def __init__(self, loader: Iterable, input_names: list[str], limit: int, task: Task) -> None:
         self._batches = self._iterate(loader, input_names, limit, task)
         self.count = 0
+        self.exhausted = False  # get_next was asked and had nothing left
 
     def _iterate(
         self, loader: Iterable, input_names: list[str], limit: int, task: Task
@@ -81,7 +84,9 @@ class _LoaderReader:
             }
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
+        batch = next(self._batches, None)
+        self.exhausted = batch is None
+        return batch
 
 
 def quantize_with_ort(
@@ -112,7 +117,7 @@ def quantize_with_ort(
     with tempfile.TemporaryDirectory(prefix="prunequant-ort-") as scratch, _quiet_logging():
         prepared, quantized = Path(scratch) / "prepared.onnx", Path(scratch) / "int8.onnx"
         try:
-            quant_pre_process(str(fp32_path), str(prepared))
+            _pre_process(quant_pre_process, fp32_path, prepared)
             quantize_static(
                 str(prepared),
                 str(quantized),
@@ -125,7 +130,7 @@ def quantize_with_ort(
                 extra_options={"ActivationSymmetric": config.activations == "s8"},
             )
         except Exception as exc:  # onnxruntime's quantizer raises bare exceptions of many types
-            if reader.count == 0:
+            if reader.count == 0 and reader.exhausted:
                 raise DataError(
                     "the calibration loader yielded no batches; pass a non-empty dataset"
                 ) from None
@@ -133,6 +138,21 @@ def quantize_with_ort(
         proto = onnx.load(quantized)
     set_precision(proto, "int8")
     return save_model_atomic(proto, output)
+
+
+def _pre_process(quant_pre_process: Any, source: Path, prepared: Path) -> None:
+    """onnxruntime's pre-processing; its symbolic shape inference fails on some decoders (transposed convs
+    with a dynamic batch), and is then skipped, with a warning: ONNX's own shape inference still runs."""
+    try:
+        quant_pre_process(str(source), str(prepared))
+    except Exception as exc:  # onnxruntime raises bare Exceptions here
+        warnings.warn(
+            f"onnxruntime's symbolic shape inference failed ({str(exc)[:120]}); quantizing with ONNX's own "
+            "shape inference only",
+            UserWarning,
+            stacklevel=3,
+        )
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
 
 
 @contextlib.contextmanager
