@@ -44,9 +44,10 @@ from prunequant.training import TrainConfig, Trainer, evaluate, finetune_then_re
 
 CIFAR = (3, 32, 32)
 ORT_VARIANTS = {
-    "ort int8 U8S8 per-channel": OrtQuantConfig(),
-    "ort int8 U8S8 per-tensor": OrtQuantConfig(per_channel=False),
-    "ort int8 S8S8 per-channel": OrtQuantConfig(activations="s8"),
+    "ort int8 U8S8 per-channel": OrtQuantConfig(weights="s8"),
+    "ort int8 U8S8 per-tensor": OrtQuantConfig(weights="s8", per_channel=False),
+    "ort int8 S8S8 per-channel": OrtQuantConfig(activations="s8", weights="s8"),
+    "ort int8 U8U8 per-channel": OrtQuantConfig(),
 }
 TORCH, FP32, INT8 = "torch eager fp32", "onnxruntime fp32", "ort int8 U8S8 per-channel"
 PRUNED, PRUNED_INT8, OURS = "pruned 50% onnxruntime fp32", "pruned 50% ort int8 U8S8", "ours int8 (PTQ 8/8)"

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from prunequant.export.bench import restart_with_tuned_malloc
 from prunequant.lab import ResultsStore, load_recipe, run_recipe
-from prunequant.lab.select import MODEL_STAGES, best_trial
-from prunequant.lab.store import DB_NAME
+from prunequant.lab.env import budget_of
+from prunequant.lab.select import best_trial
+from prunequant.lab.store import DB_NAME, MODEL_STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +64,7 @@ def headline_table(rows, recipe) -> str:
     run = recipe.run
     picks = [("original", baseline)]
     for stage in MODEL_STAGES:
-        best = best_trial([r for r in rows if r.stage == stage], baseline, run.max_drop, run.objective)
+        best = best_trial([r for r in rows if r.stage == stage], baseline, budget_of(recipe), run.objective)
         if best is not None:
             picks.append((stage, best))
     speed = _bench_speedups(rows)
@@ -122,7 +123,7 @@ def main() -> None:
     print(f"## Lab run: {Path(args.recipe).name}{' (--quick)' if args.quick else ''}{threads}\n")
     print(cost_table(rows, wall, cpu))
     print(
-        f"\n## Headline models (best per stage within {100 * recipe.run.max_drop:g} points, by "
+        f"\n## Headline models (best per stage {budget_of(recipe).describe()}, by "
         f"{recipe.run.objective})\n"
     )
     print(headline_table(rows, recipe))

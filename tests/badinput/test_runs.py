@@ -39,6 +39,23 @@ def _cli(argv: list, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, **kwargs)
 
 
+def _slow_run(work: Work) -> tuple[list[str], dict[str, str]]:
+    """A `prunequant run` command that takes long enough to be caught mid-run, and its environment."""
+    slow = "\n[aware_prune]\namounts = [0.25, 0.5, 0.75]\nepochs = 3\nrefine_epochs = 1\n"
+    recipe = work.recipe(slow, base=RECIPE.replace("size = 64", "size = 1024"))
+    command = [
+        sys.executable,
+        "-m",
+        "prunequant.cli.main",
+        "run",
+        str(recipe),
+        "-o",
+        work.p("run"),
+        "--quiet",
+    ]
+    return command, {**os.environ, "PYTHONPATH": SRC}
+
+
 def _copy(finished_run: Path, work: Work) -> Path:
     shutil.copytree(finished_run / "run", work.root / "run")
     shutil.copy(finished_run / "recipe.toml", work.root / "recipe.toml")
@@ -58,19 +75,7 @@ def test_second_run_on_a_locked_directory_names_the_holder(work: Work, capsys) -
 
 
 def test_two_processes_on_one_directory_do_not_repeat_trials(work: Work) -> None:
-    slow = "\n[aware_prune]\namounts = [0.25, 0.5, 0.75]\nepochs = 3\nrefine_epochs = 1\n"
-    recipe = work.recipe(slow, base=RECIPE.replace("size = 64", "size = 1024"))
-    env = {**os.environ, "PYTHONPATH": SRC}
-    command = [
-        sys.executable,
-        "-m",
-        "prunequant.cli.main",
-        "run",
-        str(recipe),
-        "-o",
-        work.p("run"),
-        "--quiet",
-    ]
+    command, env = _slow_run(work)
     first = subprocess.Popen([*command, "--no-report"], env=env, stderr=subprocess.PIPE, text=True)
     lock = work.root / "run" / LOCK_NAME
     deadline = time.monotonic() + 120
@@ -170,29 +175,29 @@ def test_malformed_json_in_a_row_is_one_line(finished_run: Path, work: Work, cap
     assert "malformed JSON" in outcome.lines[0] and not damaged
 
 
-def test_sigterm_is_a_clean_interrupt(work: Work) -> None:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    command = [
-        sys.executable,
-        "-m",
-        "prunequant.cli.main",
-        "train",
-        "--model",
-        "small_cnn",
-        "--dataset",
-        "synthetic",
-        "--epochs",
-        "500",
-        "-o",
-        work.p("t.pt"),
-        "--quiet",
-    ]
+def test_sigterm_is_a_clean_interrupt_and_the_run_resumes(work: Work) -> None:
+    command, env = _slow_run(work)
+    command.append("--no-report")
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(15)  # past the imports: the handler is installed when main() starts
+    db = work.root / "run" / "results.sqlite"
+    deadline = time.monotonic() + 200
+    while time.monotonic() < deadline and process.poll() is None:
+        if db.exists():
+            connection = sqlite3.connect(db, timeout=5)
+            try:
+                if connection.execute("SELECT COUNT(*) FROM trials WHERE status='done'").fetchone()[0]:
+                    break
+            except sqlite3.OperationalError:  # the table is not created yet
+                pass
+            finally:
+                connection.close()
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err
-    assert "Traceback" not in err and err.strip().splitlines()[-1].endswith(
-        "rerun the same command to resume"
+    lines = err.strip().splitlines()
+    assert (
+        "Traceback" not in err and len(lines) == 1 and lines[0].endswith("rerun the same command to resume")
     )
-    assert not (work.root / "t.pt").exists()
+    again = _cli(command[3:])
+    assert again.returncode == 0, again.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import platform
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -9,8 +13,9 @@ import torch
 from onnx import numpy_helper
 
 from prunequant.errors import ExportError
+from prunequant.export.coverage import FLOAT_LAYERS_KEY, INT8_LAYERS_KEY
 from prunequant.export.onnx_fp32 import precision_of
-from prunequant.export.onnx_int8 import NOT_QUANTIZED, _int8_weight, export_int8
+from prunequant.export.onnx_int8 import NOT_QUANTIZED, WEIGHT_DTYPE_KEY, _int8_weight, export_int8
 from prunequant.export.parity import parity
 from prunequant.export.runtime import OnnxRunner
 from prunequant.models import build
@@ -60,21 +65,45 @@ def test_activation_qdq_carry_our_scales_and_zero_points(quantized_tiny, int8_fi
     assert int8_file.precision == "int8" == precision_of(onnx.load(int8_file.output))
 
 
-def test_weights_are_int8_codes_of_our_quantizer_with_per_channel_dequantize(quantized_tiny, int8_file):
-    graph = onnx.load(int8_file.output).graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producers = {out: node for node in graph.node for out in node.output}
+@pytest.mark.parametrize(("weight_dtype", "zero_point"), [("uint8", 128), ("int8", 0)])
+def test_weights_are_8_bit_codes_of_our_quantizer_with_per_channel_dequantize(
+    quantized_tiny, tmp_path, weight_dtype, zero_point
+):
+    path = export_int8(quantized_tiny, tmp_path / "w.onnx", EXAMPLE, weight_dtype=weight_dtype).output
+    proto = onnx.load(path)
+    assert {p.key: p.value for p in proto.metadata_props}[WEIGHT_DTYPE_KEY] == weight_dtype
+    constants = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    producers = {out: node for node in proto.graph.node for out in node.output}
     layers = dict(quantized_layers(quantized_tiny))
-    weighted = [n for n in graph.node if n.op_type in ("Conv", "Gemm")]
+    weighted = [n for n in proto.graph.node if n.op_type in ("Conv", "Gemm")]
     assert len(weighted) == len(layers) == 7
     for node in weighted:
         dq = producers[node.input[1]]
         assert dq.op_type == "DequantizeLinear" and onnx.helper.get_attribute_value(dq.attribute[0]) == 0
-        codes, scale = constants[dq.input[0]], constants[dq.input[1]]
-        assert codes.dtype == np.int8 and scale.shape == (codes.shape[0],) and (scale > 0).all()
+        stored, scale, zero = (constants[name] for name in dq.input)
+        assert stored.dtype == np.dtype(weight_dtype) and (zero == zero_point).all()
+        assert scale.shape == zero.shape == (stored.shape[0],) and (scale > 0).all()
+        codes = stored.astype(np.int64) - zero_point
         layer = layers[dq.input[0].removesuffix(".weight")]
         ours = layer.weight_quantizer.codes(layer.masked_weight()).numpy()
         assert np.array_equal(np.abs(codes), np.abs(ours))  # a folded BN may flip a channel's sign
+
+
+def test_int8_weights_saturate_on_cpus_without_vnni_and_uint8_weights_do_not(quantized_tiny, tmp_path):
+    """The default uint8 storage is exact on every CPU; int8 is exact only where u8s8 does not saturate."""
+    batch = torch.randn(64, *SAMPLE_SHAPE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = quantized_tiny.eval()(batch)
+    exact = export_int8(quantized_tiny, tmp_path / "u8.onnx", EXAMPLE).output
+    assert (OnnxRunner(exact, threads=1)(batch) - reference).abs().max() < 1e-5
+    signed = export_int8(quantized_tiny, tmp_path / "s8.onnx", EXAMPLE, weight_dtype="int8").output
+    error = (OnnxRunner(signed, threads=1)(batch) - reference).abs().max().item()
+    assert error < 1e-5 or not _has_vnni()  # AVX2-only x86 (this machine): pairs saturate at int16
+
+
+def _has_vnni() -> bool:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return platform.machine() not in ("x86_64", "AMD64") or "vnni" in flags
 
 
 def test_onnxruntime_fuses_our_graph_into_integer_kernels(int8_file):
@@ -85,6 +114,7 @@ def test_onnxruntime_fuses_our_graph_into_integer_kernels(int8_file):
 
 
 def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data, tmp_path):
+    torch.manual_seed(0)  # the random init must not depend on which tests ran before
     model = settle_batchnorm(build("resnet20", num_classes=4, in_channels=1, input_size=8), SAMPLE_SHAPE)
     qmodel = quantize(model, QuantConfig(w_bits=8, a_bits=8), blob_data.train, calib_batches=2)
     result = export_int8(qmodel, tmp_path / "resnet20.int8.onnx", EXAMPLE)
@@ -101,6 +131,7 @@ def test_resnet20_runs_every_conv_and_residual_add_as_integer_kernels(blob_data,
 
 
 def test_resnet56_fake_quant_agrees_with_onnxruntime_int8(blob_data, tmp_path):
+    torch.manual_seed(0)  # the random init must not depend on which tests ran before
     model = settle_batchnorm(build("resnet56", num_classes=4, in_channels=1, input_size=8), SAMPLE_SHAPE)
     qmodel = quantize(model, QuantConfig(w_bits=8, a_bits=8), blob_data.train, calib_batches=2)
     result = export_int8(qmodel, tmp_path / "resnet56.int8.onnx", EXAMPLE)
@@ -159,8 +190,10 @@ def test_four_bits_clamped_to_int8_warn_and_say_int8(four_bit, blob_data, tmp_pa
     with pytest.warns(UserWarning, match=r"bit widths \[4\] are clamped to int8"):
         result = export_int8(four_bit, tmp_path / "w4a4.int8.onnx", EXAMPLE, other_bits="int8")
     assert result.precision == "int8"
-    codes = [numpy_helper.to_array(t) for t in onnx.load(result.output).graph.initializer if t.data_type == 3]
-    assert codes and max(np.abs(c).max() for c in codes) <= 7  # 4-bit weight codes, exact in int8
+    graph = onnx.load(result.output).graph
+    weights = [t for t in graph.initializer if t.name.endswith(".weight")]
+    codes = [numpy_helper.to_array(t).astype(int) - 128 for t in weights]
+    assert codes and max(np.abs(c).max() for c in codes) <= 7  # 4-bit weight codes, exact in 8 bits
     assert parity(four_bit, result.output, blob_data.test, threads=1).agreement >= 0.9
 
 
@@ -201,5 +234,22 @@ def test_excluded_layers_stay_float(trained_tiny, blob_data, tmp_path):
     graph = onnx.load(result.output).graph
     weights = {t.name: t.data_type for t in graph.initializer}
     assert weights["classifier.3.weight"] == onnx.TensorProto.FLOAT
-    assert weights["classifier.0.weight"] == onnx.TensorProto.INT8
+    assert weights["classifier.0.weight"] == onnx.TensorProto.UINT8
     assert parity(qmodel, result.output, blob_data.test, threads=1).agreement >= 0.99
+
+
+def test_a_fully_integer_file_says_so_in_its_result_and_metadata(int8_file):
+    props = {p.key: p.value for p in onnx.load(int8_file.output).metadata_props}
+    assert int8_file.layers == props[INT8_LAYERS_KEY] == "int8: all 7 layers"
+    assert int8_file.float_layers == {} and json.loads(props[FLOAT_LAYERS_KEY]) == {}
+
+
+def test_a_mixed_file_names_each_float_layer_and_its_reason(trained_tiny, blob_data, tmp_path):
+    qmodel = quantize(trained_tiny, QuantConfig(exclude=("classifier.3",)), blob_data.train, calib_batches=2)
+    with pytest.warns(UserWarning, match="mixed: 6 of 7 layers int8"):
+        result = export_int8(qmodel, tmp_path / "mixed.onnx", EXAMPLE)
+    props = {p.key: p.value for p in onnx.load(result.output).metadata_props}
+    assert result.layers == props[INT8_LAYERS_KEY] == "mixed: 6 of 7 layers int8"
+    assert json.loads(props[FLOAT_LAYERS_KEY]) == result.float_layers
+    assert list(result.float_layers) == ["classifier.3"]
+    assert "not quantized" in result.float_layers["classifier.3"]

@@ -158,3 +158,53 @@ def test_structured_options_are_checked_against_the_registries(tiny_base):
     assert "[structured] importance[1] must be one of activation_l1, apoz, bn_gamma" in _error(text)
     text = tiny_base + '\n[structured]\namounts = [0.5]\nformats = ["w8a8", "w8x8"]\n'
     assert "formats[1] must be 'fp32' or like 'w8a8', got 'w8x8'" in _error(text)
+
+
+def test_the_task_section_names_a_task_a_metric_and_an_absolute_or_relative_budget(tiny_base):
+    recipe = parse_recipe(tiny_base.replace("max_drop = 0.05", 'metric = "top5"\nmax_drop = "3%"'))
+    budget = recipe.task.budget(recipe.task.build())
+    assert (budget.metric.name, budget.max_drop, budget.relative) == ("top5", 0.03, True)
+    line = tiny_base.split("\n").index("[task]") + 2
+    message = _error(tiny_base.replace("max_drop = 0.05", 'metric = "epe"'))
+    assert message.startswith(f"r.toml:{line}: [task] metric: task 'classification' has no metric 'epe'")
+    assert "[task] name: unknown task 'segmentaton'" in _error(
+        tiny_base.replace("max_drop = 0.05", 'name = "segmentaton"')
+    )
+    assert "percentage" in _error(tiny_base.replace("max_drop = 0.05", 'max_drop = "3 px"'))
+
+
+def test_budget_keys_of_older_recipes_point_to_the_task_section(tiny_base):
+    old = tiny_base.replace("[run]\nseed = 0\n", "[run]\nseed = 0\nmax_drop = 0.01\n")
+    assert _error(old).startswith("r.toml:3: [run] max_drop moved to the [task] section")
+
+
+def test_data_takes_a_registered_dataset_or_a_factory_but_not_both(tiny_base):
+    both = tiny_base.replace('dataset = "synthetic"', 'dataset = "synthetic"\nfactory = "pkg.mod:splits"')
+    assert "dataset or factory is required (one of them)" in _error(both)
+    bad = tiny_base.replace('dataset = "synthetic"', 'factory = "no_colon"')
+    assert "factory must be 'package.module:function'" in _error(bad)
+
+
+def test_a_user_architecture_is_rebuilt_from_a_plain_state_dict_in_every_trial(tmp_path):
+    import torch
+
+    from prunequant.lab.compress import load_baseline_model
+    from prunequant.lab.env import environment, model_from_bytes, model_to_bytes
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from standins import models
+
+    torch.manual_seed(0)
+    torch.save(models.unet(width=4).state_dict(), tmp_path / "unet.pt")
+    recipe = parse_recipe(
+        '[task]\nname = "standins.tasks:segmentation_task"\n'
+        '[model]\narch = "standins.models:unet"\nkwargs = { width = 4 }\ncheckpoint = "unet.pt"\n'
+        '[data]\nfactory = "standins.data:segmentation_data"\n[baseline]\nbatch_size = 8\n',
+        base_dir=tmp_path,
+    )
+    env = environment(recipe)
+    model, meta, needs_training = load_baseline_model(recipe, env)
+    assert not needs_training and meta["arch"] == "standins.models:unet" and meta["arch_kwargs"]["width"] == 4
+    again, _ = model_from_bytes(model_to_bytes(model, **meta), recipe.model.arch)  # no registration call
+    before, after = model.state_dict(), again.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)

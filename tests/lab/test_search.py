@@ -31,11 +31,16 @@ def test_the_budget_is_an_optuna_constraint_the_best_trial_respects():
         def get(self, key, default=None):
             return self.metrics.get(key, default)
 
+        def cost(self, objective):
+            return self.metrics["file_bytes"]
+
     study = optuna.create_study(direction="minimize")
     space = {"amount": optuna.distributions.FloatDistribution(0.0, 0.9, step=0.05)}
-    floor = 0.90 - 0.01
+    def excess(row):
+        return (0.90 - row.get("val_score")) - 0.01
+
     for size, val in ((100, 0.70), (300, 0.895), (200, 0.889)):
-        _tell(optuna, study, study.ask(space), Row(size, val), "size", floor)
+        _tell(optuna, study, study.ask(space), Row(size, val), "size", excess)
     assert study.best_trial.value == 300  # 100 and 200 break the budget
     assert [t.constraints["budget"] for t in study.trials] == pytest.approx([0.19, -0.005, 0.001])
 

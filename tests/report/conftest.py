@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from prunequant.lab.budget import Budget
+from prunequant.lab.select import best_trial
 from prunequant.lab.store import ResultsStore
+from prunequant.tasks import default_task
 
 PROFILE = {
     "total": {
@@ -46,8 +49,8 @@ PROFILE = {
 
 def _metrics(top1, size, latency, *, params=1000, nonzero=1000, w_bits=32, a_bits=32, weight_mb=0.032):
     return {
-        "top1": top1,
-        "top5": 1.0,
+        "score": top1,
+        "metrics": {"top1": top1, "top5": 1.0},
         "loss": 0.3,
         "val_score": top1,
         "params": params,
@@ -74,7 +77,7 @@ def _quant(bits):
 
 
 FINETUNE = {"epochs": 1, "lr": 0.1, "refine_epochs": 1}
-PHASES = [{"top1": 0.86, "lr": 0.1, "epochs": 1}, {"top1": 0.89, "lr": 0.01, "epochs": 1}]
+PHASES = [{"score": 0.86, "lr": 0.1, "epochs": 1}, {"score": 0.89, "lr": 0.01, "epochs": 1}]
 
 
 def _trials() -> list[tuple]:
@@ -87,7 +90,7 @@ def _trials() -> list[tuple]:
             {"kind": "baseline"},
             "done",
             _metrics(0.90, 4000, 1.0),
-            {"profile": PROFILE, "layers": ["features.0", "features.3", "classifier.0"], "val_top1": 0.9},
+            {"profile": PROFILE, "layers": ["features.0", "features.3", "classifier.0"]},
         ),
         (
             "post_prune",
@@ -173,6 +176,7 @@ def _trials() -> list[tuple]:
                 "reference": 0.9,
                 "amount": {"0.5": 0.85, "0.9": 0.4},
                 "bits": {"4": 0.88, "2": 0.3},
+                "drop": {"amount": {"0.5": 0.05, "0.9": 0.5}, "bits": {"4": 0.02, "2": 0.6}},
             },
         ),
         (
@@ -187,6 +191,7 @@ def _trials() -> list[tuple]:
                 "reference": 0.9,
                 "amount": {"0.5": 0.9, "0.9": 0.88},
                 "bits": {"4": 0.9, "2": 0.7},
+                "drop": {"amount": {"0.5": 0.0, "0.9": 0.02}, "bits": {"4": 0.0, "2": 0.2}},
             },
         ),
         ("search", "search: a", {"params": {"amount": 0.3}}, "done", _metrics(0.88, 1200, 0.7), {}),
@@ -198,13 +203,25 @@ def _trials() -> list[tuple]:
             {"kind": "export"},
             "done",
             {
-                "top1": 0.895,
+                "score": 0.895,
+                "metrics": {"top1": 0.895, "top5": 1.0},
                 "val_score": 0.9,
                 "latency_fp32_ms": 0.5,
                 "latency_int8_ms": 0.25,
                 "file_bytes": 1200,
             },
-            {"fp32": {"top1": 0.9}, "fp32_bytes": 4100, "precision": "int8", "deployed_ms": 0.25},
+            {
+                "fp32": {"score": 0.9},
+                "fp32_bytes": 4100,
+                "precision": "int8",
+                "deployed_ms": 0.25,
+                "parity": {
+                    "max_abs_diff": 0.125,
+                    "mean_abs_diff": 0.01,
+                    "mean_rel_diff": 0.02,
+                    "agreement": 0.99,
+                },
+            },
         ),
         (
             "bench",
@@ -246,11 +263,14 @@ def _trials() -> list[tuple]:
 def write_run(run_dir: Path) -> Path:
     """Fill `run_dir` with the synthetic trials; return it."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.toml").write_text("[run]\nmax_drop = 0.05  # <budget>\n")
+    (run_dir / "recipe.toml").write_text("[task]\nmax_drop = 0.05  # <budget>\n")
+    budget = Budget(default_task().metric(), 0.05)
     with ResultsStore(run_dir / "results.sqlite") as store:
         store.set_meta(
-            "recipe", {"name": "synthetic", "run": {"max_drop": 0.05, "objective": "size", "metric": "top1"}}
+            "recipe", {"name": "synthetic", "run": {"objective": "size"}, "task": {"max_drop": 0.05}}
         )
+        store.set_meta("task", default_task().describe())
+        store.set_meta("budget", budget.to_dict())
         store.set_meta("combine_choice", {"amount": 0.5, "bits": 4, "prune_trial": "x", "quant_trial": "y"})
         for index, (stage, label, config, status, metrics, extra) in enumerate(_trials()):
             trial = f"t{index:02d}"
@@ -260,6 +280,9 @@ def write_run(run_dir: Path) -> Path:
                 store.fail(trial, "RuntimeError: out of luck", 0.5)
             else:
                 store.finish(trial, metrics, status=status, extra=extra, duration_s=2.0 + index)
+        rows = store.rows()
+        best = best_trial(rows, rows[0], budget, "size")  # what the lab records at the end of a run
+        store.set_meta("best", best.trial_id)
     return run_dir
 
 

@@ -10,11 +10,11 @@ def test_report_html_is_one_self_contained_file(synthetic_report):
     page = synthetic_report["html"].read_text()
     images = re.findall(r'<img alt="([^"]+)" src="([^"]{0,30})', page)
     assert [key for key, _ in images] == [
-        "accuracy_vs_prune",
-        "accuracy_vs_bits",
+        "metric_vs_prune",
+        "metric_vs_bits",
         "runtime_vs_level",
-        "accuracy_vs_size",
-        "accuracy_vs_latency",
+        "metric_vs_size",
+        "metric_vs_latency",
         "structured",
         "sensitivity",
     ]
@@ -33,7 +33,7 @@ def test_report_html_is_one_self_contained_file(synthetic_report):
         assert title in page
     assert page.count('<tr class="hl">') == 1 + 1 + 2 + 1  # TOTAL, best in Table II, Pareto x2, best in all
     assert (
-        "<details><summary>Recipe</summary><pre>[run]\nmax_drop = 0.05  # &lt;budget&gt;\n</pre></details>"
+        "<details><summary>Recipe</summary><pre>[task]\nmax_drop = 0.05  # &lt;budget&gt;\n</pre></details>"
         in page
     )
 
@@ -46,7 +46,7 @@ def test_report_markdown_links_the_plots_and_holds_every_table(synthetic_run, sy
     for key in PLOTS:
         assert f"![{key}](plots/{key}.png)" in text and (synthetic_run / "plots" / f"{key}.png").is_file()
     assert text.count("\n### ") == 9  # 8 tables and the recipe
-    assert text.endswith("### Recipe\n\n```toml\n[run]\nmax_drop = 0.05  # <budget>\n```\n")
+    assert text.endswith("### Recipe\n\n```toml\n[task]\nmax_drop = 0.05  # <budget>\n```\n")
     assert "| Combined | 50% | 4 bits |" in text.replace("**", "")
 
 

@@ -12,8 +12,8 @@ def _png_size(path):
 
 def test_every_plot_is_drawn_when_its_data_exists(synthetic_run, tmp_path):
     folder = tmp_path / "plots"
-    (folder / "accuracy_vs_bits.png").parent.mkdir()
-    (folder / "accuracy_vs_bits.png").write_bytes(b"an old plot")
+    (folder / "metric_vs_bits.png").parent.mkdir()
+    (folder / "metric_vs_bits.png").write_bytes(b"an old plot")
     plots = write_plots(load_run(synthetic_run), folder)
     assert [plot.key for plot in plots] == list(PLOTS)
     assert sorted(path.name for path in folder.iterdir()) == sorted(f"{key}.png" for key in PLOTS)
@@ -22,8 +22,8 @@ def test_every_plot_is_drawn_when_its_data_exists(synthetic_run, tmp_path):
         assert width > 500 and height > 300 and plot.path.stat().st_size > 10_000
         assert plot.caption == PLOTS[plot.key][1]
     sizes = {plot.key: _png_size(plot.path) for plot in plots}
-    assert sizes["accuracy_vs_prune"][0] == round(8.5 * DPI)  # figure width in inches x DPI
-    assert sizes["accuracy_vs_size"] == (round(9.0 * DPI), round(4.8 * DPI))
+    assert sizes["metric_vs_prune"][0] == round(8.5 * DPI)  # figure width in inches x DPI
+    assert sizes["metric_vs_size"] == (round(9.0 * DPI), round(4.8 * DPI))
     assert sizes["sensitivity"][0] == round(11.0 * DPI)
 
 

@@ -1,5 +1,8 @@
+import dataclasses
+
 import pytest
 
+from prunequant.lab.store import METRIC_COLUMNS, TrialRow
 from prunequant.report import load_run
 from prunequant.report.layout import summary
 from prunequant.report.tables import (
@@ -25,7 +28,8 @@ def data(synthetic_run):
 
 
 def test_the_run_loads_with_its_baseline_and_best_model(data):
-    assert data.name == "synthetic" and data.max_drop == 0.05 and data.objective == "size"
+    assert data.name == "synthetic" and data.budget["max_drop"] == 0.05 and data.objective == "size"
+    assert data.metric.name == "top1" and [spec.name for spec in data.metrics] == ["top1", "top5"]
     assert data.baseline.trial_id == "t00"
     assert data.best.label == "combined: prune 50% + 4-bit"  # smallest file within 5 points
     assert len(data.rows) == 18 and len(data.models()) == 11
@@ -104,6 +108,8 @@ def test_structured_search_export_and_bench_tables(data):
         "int8",
         "90.00",
         "89.50",
+        "0.1250",
+        "2.00",
         "0.500",
         "0.250",
         "2.00x",
@@ -132,10 +138,43 @@ def test_all_trials_are_listed_with_their_errors(data):
 def test_the_summary_states_baseline_best_gains_and_levels(data):
     lines = summary(data).lines
     assert lines[0] == "18 trials: 16 done, 1 stopped early, 1 failed."
-    assert lines[1].startswith("Budget: at most 5 point(s) of validation top1 below the original")
-    assert lines[2] == "Original: top-1 90.00%, 1,000 params, 3.9 KB, 1.000 ms per batch of 1."
+    assert lines[1].startswith(
+        "Task: classification; budget on validation top-1 accuracy (%, higher is better): "
+        "at most 5.00 point(s) of top-1 accuracy below the original"
+    )
+    assert lines[2] == "Original: top-1 accuracy 90.00%, 1,000 params, 3.9 KB, 1.000 ms per batch of 1."
     assert lines[3] == (
-        "Best under budget: combined: prune 50% + 4-bit: top-1 87.00% (-3.00 pts), "
+        "Best under budget: combined: prune 50% + 4-bit: top-1 accuracy 87.00% (-3.00 pts), "
         "0.8 KB (5.00x smaller), 1.00x the original's speed (eager fp32, timed interleaved)."
     )
     assert lines[4] == "Combined best levels: pruning 50%, quantization 4 bits."
+
+
+def _row(score, file_bytes):
+    metrics = {**dict.fromkeys(METRIC_COLUMNS), "score": score, "file_bytes": file_bytes}
+    return TrialRow("t", "x", "x", {}, "done", None, 1, metrics, None, None, None, None, {})
+
+
+def test_the_pareto_front_keeps_the_non_dominated_points_in_the_metric_direction(data):
+    make_row = _row
+    rows = [
+        a := make_row(0.80, 100),
+        make_row(0.70, 150),
+        b := make_row(0.85, 200),
+        make_row(0.85, 250),
+        c := make_row(0.90, 300),
+        make_row(None, 50),
+    ]
+    assert data.pareto_front(rows, "size") == [a, b, c]
+    lower = dataclasses.replace(
+        data,
+        task={
+            "name": "t",
+            "primary": "epe",
+            "metrics": [{"name": "epe", "unit": "px", "higher_is_better": False, "label": "EPE"}],
+        },
+        budget={"metric": "epe"},
+    )
+    rows = [make_row(2.0, 100), d := make_row(1.0, 200)]
+    assert lower.pareto_front(rows, "size") == [rows[0], d]
+    assert lower.metric.title == "EPE (px, lower is better)"

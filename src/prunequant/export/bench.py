@@ -18,13 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from prunequant.errors import ConfigError, ExportError
 from prunequant.export.runtime import OnnxRunner
 from prunequant.profiling.latency import summarize
+from prunequant.tasks import Inputs, run_model
 from prunequant.validation import check_int_range
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "67108864", "MALLOC_TRIM_THRESHOLD_": "268435456"}
@@ -53,7 +53,7 @@ def torch_candidate(
 
     def predict(batch: object) -> object:
         with torch.inference_mode():
-            return model(batch)
+            return run_model(model, batch)
 
     size = path.stat().st_size if path else None
     shape = tuple(sample_shape) if sample_shape else None
@@ -61,13 +61,13 @@ def torch_candidate(
 
 
 def onnx_candidate(name: str, runner: OnnxRunner) -> Candidate:
-    """An OnnxRunner; batches are converted to float32 NumPy before timing starts."""
-    shape = runner.sample_shape if None not in runner.sample_shape else None
+    """An OnnxRunner; batches (tensor, tuple or dict) become its NumPy feed before timing starts."""
+    shape = runner.sample_shape if None not in runner.sample_shape and len(runner.input_names) == 1 else None
     return Candidate(
         name,
         "onnxruntime",
         runner.run_numpy,
-        lambda batch: np.ascontiguousarray(batch.numpy(), dtype=np.float32),
+        runner.feed,
         shape,
         runner.bytes,
         runner.path,
@@ -152,11 +152,14 @@ def bench(
     input_shape: Sequence[int] | None = None,
     memory: bool = False,
     seed: int = 0,
+    example: Inputs | None = None,
 ) -> BenchReport:
     """Time every entry at every batch size, interleaved over `rounds`; ratios are against entries[0].
 
     Paths are loaded with `load_candidate`; `memory=True` adds each path's peak RSS growth (subprocess).
-    torch and onnxruntime both use `threads` (default: all cores) for the whole run.
+    torch and onnxruntime both use `threads` (default: all cores) for the whole run. `example` (a batched
+    tensor, tuple or dict, for models with several inputs) fixes the inputs' shapes, names and dtypes:
+    each batch holds random values of those shapes (memory is then measured for one-input models only).
     """
     if not entries:
         raise ConfigError("nothing to bench: give at least one .pt or .onnx file")
@@ -172,13 +175,14 @@ def bench(
     torch.set_num_threads(threads)
     try:
         candidates = [e if isinstance(e, Candidate) else load_candidate(e, threads) for e in entries]
-        shape = _common_shape(candidates, input_shape)
+        shape = () if example is not None else _common_shape(candidates, input_shape)
         rows = []
         for batch in batches:
-            rows.extend(_time_batch(candidates, batch, shape, rounds, repeats, warmup, seed))
+            data = random_inputs(example, batch, seed) if example is not None else None
+            rows.extend(_time_batch(candidates, batch, shape, rounds, repeats, warmup, seed, data))
     finally:
         torch.set_num_threads(previous_threads)
-    if memory:
+    if memory and example is None:
         rows = [_with_memory(row, candidates, shape, threads) for row in rows]
     return BenchReport(
         rows,
@@ -200,8 +204,10 @@ def _time_batch(
     repeats: int,
     warmup: int,
     seed: int,
+    data: Inputs | None = None,
 ) -> list[BenchRow]:
-    data = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
+    if data is None:
+        data = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
     calls = [(c.predict, c.prepare(data)) for c in candidates]
     for predict, prepared in calls:
         for _ in range(warmup):
@@ -219,6 +225,23 @@ def _time_batch(
         BenchRow(c.name, c.runtime, batch, s.median_ms, s.p90_ms, first / s.median_ms, c.bytes)
         for c, s in zip(candidates, stats, strict=True)
     ]
+
+
+def random_inputs(example: Inputs, batch: int, seed: int = 0) -> Inputs:
+    """Inputs shaped like `example` with `batch` samples: random normal floats, other dtypes repeated."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def fill(tensor: torch.Tensor) -> torch.Tensor:
+        shape = (batch, *tensor.shape[1:])
+        if tensor.is_floating_point():
+            return torch.randn(shape, generator=generator)
+        return tensor[:1].expand(shape).contiguous()
+
+    if isinstance(example, dict):
+        return {key: fill(value) for key, value in example.items()}
+    if isinstance(example, (tuple, list)):
+        return tuple(fill(value) for value in example)
+    return fill(example)
 
 
 def _common_shape(candidates: list[Candidate], input_shape: Sequence[int] | None) -> tuple[int, ...]:

@@ -7,10 +7,17 @@
    scale and zero point. BatchNorms are folded into their convs, so a quantized BN output becomes Q/DQ on
    the conv output: with `quantize_residuals` every conv reads a DQ and feeds a Q, and onnxruntime fuses
    all of them into QLinearConv (and the residual adds into QLinearAdd).
-2. The ONNX graph is rewritten: each conv / gemm weight becomes an int8 initializer + per-channel
+2. The ONNX graph is rewritten: each conv / gemm weight becomes an 8-bit initializer + per-channel
    DequantizeLinear (axis 0, codes from our weight quantizer; a folded BN only rescales channels, so the
    codes stay exact), and a bias reading a quantized input becomes int32 at scale x_scale * w_scale, as
    onnxruntime's QDQ fusion (QLinearConv, QGemm) requires.
+
+Weight storage (`weight_dtype`): "uint8" (default) stores each symmetric code c as c + 128 with zero point
+128, which onnxruntime runs with its u8u8 kernels: exact on every CPU. "int8" (zero point 0) runs the faster
+u8s8 kernels, which on x86 CPUs without VNNI (AVX2 only, e.g. AMD EPYC before Zen 4) multiply with
+VPMADDUBSW and saturate pairs of products at int16: an asymmetric model input (codes near 128) loses up to
+half its outputs (measured: agreement 0.70, mean logit error 0.12 on the tiny test CNN; onnxruntime issue
+16105). Use "int8" where the target CPU has VNNI (AVX512-VNNI / AVX-VNNI) or is ARM.
 
 Nothing is recalibrated. Bit widths other than 8 run as float that reproduces the fake quantization
 exactly (`precision="float-dequantized(N-bit)"`), or, with `other_bits="int8"`, are clamped to int8 with a
@@ -24,7 +31,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +41,12 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from prunequant.errors import ExportError, UnsupportedLayerError
+from prunequant.export.coverage import int8_coverage
 from prunequant.export.onnx_fp32 import (
     export_onnx,
     replace_nodes,
     save_model_atomic,
+    set_metadata,
     set_precision,
     torch_to_onnx,
 )
@@ -54,10 +63,14 @@ from prunequant.quantization import (
     quantized_layers,
 )
 from prunequant.quantization.integer_bias import bias_codes
+from prunequant.tasks import Inputs, Task
 from prunequant.validation import check_choice
 
 METHODS = ("ours", "ort")
 OTHER_BITS = ("dequantize", "int8")
+WEIGHT_DTYPES = ("uint8", "int8")
+WEIGHT_DTYPE_KEY = "prunequant.weight_dtype"
+"""metadata_props key recording how weights are stored ("uint8": exact everywhere; "int8": VNNI / ARM)."""
 NOT_QUANTIZED = (
     "checkpoint is not quantized; pass --dataset to calibrate with --int8-method ort "
     "or quantize first with `prunequant quantize`"
@@ -74,6 +87,8 @@ class ExportResult:
     bytes: int
     precision: str
     method: str
+    layers: str = ""
+    float_layers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -82,29 +97,41 @@ class ExportResult:
 def export_int8(
     qmodel: nn.Module,
     path: str | os.PathLike[str],
-    example_input: torch.Tensor,
+    example_input: Inputs,
     method: str = "ours",
     *,
     calib_loader: Iterable | None = None,
     ort_config: OrtQuantConfig | None = None,
     other_bits: str = "dequantize",
+    weight_dtype: str = "uint8",
+    task: Task | None = None,
 ) -> ExportResult:
     """Export a quantized model to an int8 QDQ ONNX file that onnxruntime runs with integer kernels.
 
     "ours" keeps the model's own (PTQ-calibrated or QAT-learned) qparams and needs a `quantize()`d model.
     "ort" exports the float weights and lets onnxruntime calibrate on `calib_loader` (any float model).
+    `weight_dtype` ("ours" only): "uint8" codes + 128 (exact on every CPU) or "int8" (faster u8s8 kernels,
+    which saturate on x86 CPUs without VNNI; see the module docstring). `example_input` is a tensor, a tuple
+    or a dict (named inputs, as in `export_onnx`); `task` splits `calib_loader` batches into every input.
     """
     check_choice("method", method, METHODS)
     check_choice("other_bits", other_bits, OTHER_BITS)
+    check_choice("weight_dtype", weight_dtype, WEIGHT_DTYPES)
     if method == "ort":
-        return _export_ort(qmodel, Path(path), example_input, calib_loader, ort_config or OrtQuantConfig())
+        config = ort_config or OrtQuantConfig()
+        return _export_ort(qmodel, Path(path), example_input, calib_loader, config, task)
     if not is_quantized(qmodel):
         raise ExportError(NOT_QUANTIZED)
-    return _export_ours(qmodel, Path(path), example_input, other_bits)
+    return _export_ours(qmodel, Path(path), example_input, other_bits, weight_dtype)
 
 
 def _export_ort(
-    model: nn.Module, path: Path, example: torch.Tensor, calib_loader: Iterable | None, config: OrtQuantConfig
+    model: nn.Module,
+    path: Path,
+    example: Inputs,
+    calib_loader: Iterable | None,
+    config: OrtQuantConfig,
+    task: Task | None,
 ) -> ExportResult:
     if calib_loader is None:
         raise ExportError("method='ort' calibrates with onnxruntime: pass calib_loader (CLI: --dataset)")
@@ -112,10 +139,13 @@ def _export_ort(
         model = deployable(model, quantized_weights=False, activations="drop")[0]
     with tempfile.TemporaryDirectory(prefix="prunequant-") as scratch:
         fp32 = export_onnx(model, Path(scratch) / "fp32.onnx", example)
-        return _result(quantize_with_ort(fp32, path, calib_loader, config), "int8", "ort")
+        written = quantize_with_ort(fp32, path, calib_loader, config, task=task)
+        return _result(written, "int8", "ort", onnx.load(written))
 
 
-def _export_ours(qmodel: nn.Module, path: Path, example: torch.Tensor, other_bits: str) -> ExportResult:
+def _export_ours(
+    qmodel: nn.Module, path: Path, example: Inputs, other_bits: str, weight_dtype: str
+) -> ExportResult:
     """int8 QDQ when every quantizer is 8-bit (or clamping is asked for); else exact dequantized float.
 
     A model without activation quantizers cannot compute in integers: it is float-dequantized too.
@@ -140,13 +170,28 @@ def _export_ours(qmodel: nn.Module, path: Path, example: torch.Tensor, other_bit
         precision = "int8"
         model, codes = deployable(qmodel, quantized_weights=True, activations="qdq")
         proto = torch_to_onnx(model, example, exporter="torchscript")
-        quantize_weights(proto.graph, codes)
+        quantize_weights(proto.graph, codes, weight_dtype)
+        set_metadata(proto, {WEIGHT_DTYPE_KEY: weight_dtype})
     set_precision(proto, precision)
-    return _result(save_model_atomic(proto, path), precision, "ours")
+    return _result(save_model_atomic(proto, path), precision, "ours", proto if precision == "int8" else None)
 
 
-def _result(path: Path, precision: str, method: str) -> ExportResult:
-    return ExportResult(str(path), path.stat().st_size, precision, method)
+def _result(path: Path, precision: str, method: str, proto: onnx.ModelProto | None = None) -> ExportResult:
+    """The ExportResult; for an int8 graph (`proto`), its layer coverage, also written to the file.
+
+    A mixed graph (some conv / linear layers float in onnxruntime) warns, naming them.
+    """
+    if proto is None:
+        return ExportResult(str(path), path.stat().st_size, precision, method)
+    coverage = int8_coverage(proto)
+    set_metadata(proto, coverage.metadata())
+    save_model_atomic(proto, path)
+    if coverage.float_layers:
+        named = "; ".join(f"{name}: {reason}" for name, reason in coverage.float_layers.items())
+        warnings.warn(f"{path.name} is {coverage.summary} ({named})", stacklevel=4)
+    return ExportResult(
+        str(path), path.stat().st_size, precision, method, coverage.summary, coverage.float_layers
+    )
 
 
 class ExportQDQ(nn.Module):
@@ -247,11 +292,14 @@ def _plain_layer(layer: QuantConv2d | QuantLinear, quantized_weights: bool) -> n
     return plain.eval()
 
 
-def quantize_weights(graph: onnx.GraphProto, codes: dict[str, torch.Tensor | None]) -> None:
-    """IN PLACE: the Conv/Gemm weights of the layers in `codes` become int8 + per-channel DequantizeLinear.
+def quantize_weights(
+    graph: onnx.GraphProto, codes: dict[str, torch.Tensor | None], weight_dtype: str = "uint8"
+) -> None:
+    """IN PLACE: the Conv/Gemm weights of the layers in `codes` become 8-bit + per-channel DequantizeLinear.
 
     Weights are found by parameter name ("<layer>.weight"); a layer with codes None is re-quantized to int8
-    (symmetric per channel); other layers stay float. Biases of layers with a quantized input become int32.
+    (symmetric per channel); other layers stay float. "uint8" stores the symmetric codes + 128 with zero
+    point 128 (same values, exact u8u8 kernels). Biases of layers with a quantized input become int32.
     """
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = {output: node for node in graph.node for output in node.output}
@@ -266,12 +314,11 @@ def quantize_weights(graph: onnx.GraphProto, codes: dict[str, torch.Tensor | Non
         weight = numpy_helper.to_array(initializers[weight_name])
         layer_codes = codes.get(module_name)
         int8, scale = _int8_weight(weight, None if layer_codes is None else layer_codes.numpy(), module_name)
-        _replace_initializer(graph, initializers, weight_name, int8)
+        stored, zero_point = _stored_weight(int8, scale.shape, weight_dtype)
+        _replace_initializer(graph, initializers, weight_name, stored)
         scale_name = f"{weight_name}_scale"
         graph.initializer.append(numpy_helper.from_array(scale, scale_name))
-        graph.initializer.append(
-            numpy_helper.from_array(np.zeros_like(int8, shape=scale.shape), f"{weight_name}_zero_point")
-        )
+        graph.initializer.append(numpy_helper.from_array(zero_point, f"{weight_name}_zero_point"))
         new_nodes.append(
             helper.make_node(
                 "DequantizeLinear",
@@ -312,6 +359,15 @@ def _int8_weight(weight: np.ndarray, codes: np.ndarray | None, name: str) -> tup
                 f"(max error {error:.3g}); refresh the weight scales (prunequant quantize) before export"
             )
     return q.astype(np.int8).reshape(weight.shape), scale.astype(np.float32)
+
+
+def _stored_weight(
+    int8: np.ndarray, channels: tuple[int, ...], weight_dtype: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(stored codes, per-channel zero point): int8 as is with zero point 0, or uint8 codes + 128 with 128."""
+    if weight_dtype == "int8":
+        return int8, np.zeros(channels, dtype=np.int8)
+    return (int8.astype(np.int16) + 128).astype(np.uint8), np.full(channels, 128, dtype=np.uint8)
 
 
 def _input_scale(

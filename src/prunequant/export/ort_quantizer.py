@@ -1,8 +1,10 @@
 """The `method="ort"` int8 path: onnxruntime's own static QDQ quantizer, calibrated on the user's data.
 
 Unlike `method="ours"` it measures its own activation ranges (min/max by default) on `calib_loader`; it never
-sees prunequant's scales. U8 activations with S8 per-channel weights is the fastest combination measured on
-our AVX2 CPU; the other combinations stay selectable for the benchmark.
+sees prunequant's scales. U8 activations with U8 per-channel weights is the default: U8S8 is faster, but on
+x86 CPUs without VNNI (AVX2 only) its VPMADDUBSW kernels saturate pairs of products at int16 (measured on
+the tiny test CNN: agreement with the float model 0.73 instead of >= 0.95); the other combinations stay
+selectable (S8 weights for VNNI / ARM targets) and for the benchmark.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import onnx
 import torch
 
 from prunequant.errors import DataError, ExportError
-from prunequant.export.onnx_fp32 import INPUT_NAME, save_model_atomic, set_precision
+from prunequant.export.onnx_fp32 import save_model_atomic, set_precision
+from prunequant.tasks import Task, as_args, default_task, describe
 from prunequant.validation import check_choice, check_int_range
 
 _TYPES = ("u8", "s8")
@@ -32,7 +35,7 @@ class OrtQuantConfig:
     """onnxruntime static-quantization settings: activation/weight types, per-channel weights, calibration."""
 
     activations: str = "u8"
-    weights: str = "s8"
+    weights: str = "u8"
     per_channel: bool = True
     calibration: str = "minmax"
     calib_batches: int = 8
@@ -51,19 +54,31 @@ class OrtQuantConfig:
 
 
 class _LoaderReader:
-    """onnxruntime CalibrationDataReader (`get_next`) over the first `limit` batches of a loader."""
+    """onnxruntime CalibrationDataReader (`get_next`) over the first `limit` batches of a loader, feeding
+    every graph input: `task.inputs(batch)` matched to `input_names` by dict key or position."""
 
-    def __init__(self, loader: Iterable, input_name: str, limit: int) -> None:
-        self._batches = self._iterate(loader, input_name, limit)
+    def __init__(self, loader: Iterable, input_names: list[str], limit: int, task: Task) -> None:
+        self._batches = self._iterate(loader, input_names, limit, task)
         self.count = 0
 
-    def _iterate(self, loader: Iterable, input_name: str, limit: int) -> Iterator[dict[str, np.ndarray]]:
+    def _iterate(
+        self, loader: Iterable, input_names: list[str], limit: int, task: Task
+    ) -> Iterator[dict[str, np.ndarray]]:
         for index, batch in enumerate(loader):
             if index >= limit:
                 return
-            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            inputs = task.inputs(batch)
+            values = [inputs[name] for name in input_names] if isinstance(inputs, dict) else as_args(inputs)
+            if len(values) != len(input_names):
+                raise DataError(
+                    f"the calibration batches give {describe(inputs)}, the model takes "
+                    f"{len(input_names)} input(s) ({', '.join(input_names)}); give the task a transform_fn"
+                )
             self.count += 1
-            yield {input_name: np.ascontiguousarray(torch.as_tensor(inputs).numpy(), dtype=np.float32)}
+            yield {
+                name: np.ascontiguousarray(torch.as_tensor(value).numpy(), dtype=np.float32)
+                for name, value in zip(input_names, values, strict=True)
+            }
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
@@ -74,11 +89,14 @@ def quantize_with_ort(
     output: str | os.PathLike[str],
     calib_loader: Iterable,
     config: OrtQuantConfig = OrtQuantConfig(),
+    *,
+    task: Task | None = None,
 ) -> Path:
     """Quantize the fp32 ONNX model at `fp32_path` with onnxruntime's `quantize_static` (QDQ) into `output`.
 
     The model first goes through onnxruntime's recommended `quant_pre_process` (shape inference, graph
-    optimisation); calibration reads the first `config.calib_batches` batches of `calib_loader`.
+    optimisation); calibration reads the first `config.calib_batches` batches of `calib_loader`, split into
+    every model input by `task` (default classification).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -89,7 +107,8 @@ def quantize_with_ort(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
-    reader = _LoaderReader(calib_loader, INPUT_NAME, config.calib_batches)
+    names = [value.name for value in onnx.load(str(fp32_path)).graph.input]
+    reader = _LoaderReader(calib_loader, names, config.calib_batches, task or default_task())
     with tempfile.TemporaryDirectory(prefix="prunequant-ort-") as scratch, _quiet_logging():
         prepared, quantized = Path(scratch) / "prepared.onnx", Path(scratch) / "int8.onnx"
         try:

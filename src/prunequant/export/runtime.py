@@ -1,4 +1,4 @@
-"""OnnxRunner: an onnxruntime session that is called like a torch model (batch in, logits tensor out)."""
+"""OnnxRunner: an onnxruntime session that is called like a torch model (inputs in, outputs out)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,25 @@ from prunequant.errors import ExportError
 from prunequant.export.onnx_fp32 import precision_of
 from prunequant.export.validate import check_supported, load_onnx, session_error
 from prunequant.profiling import LatencyStats, measure_latency
+from prunequant.tasks.io import Inputs, as_args, describe
 from prunequant.validation import check_int_range
+
+_NUMPY_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
 
 
 class OnnxRunner:
-    """Run an ONNX classifier on onnxruntime's CPU provider with a fixed thread count and full graph
-    optimisation, so `prunequant.training.evaluate(runner, loader)` scores it like a torch model."""
+    """Run an ONNX model on onnxruntime's CPU provider with a fixed thread count and full graph
+    optimisation, so `prunequant.training.evaluate(runner, loader, task)` scores it like a torch model.
+
+    Called like the torch model: one tensor, several positional tensors (a tuple) or keyword tensors (a
+    dict, by input name). Returns one tensor for a one-output graph, else a tuple of every output.
+    """
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -42,26 +55,51 @@ class OnnxRunner:
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise session_error(self.path, exc) from None
         inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ExportError(f"{self.path} has {len(inputs)} inputs; OnnxRunner runs one-input classifiers")
-        self.input_name = inputs[0].name
-        self.sample_shape = tuple(d if isinstance(d, int) else None for d in inputs[0].shape[1:])
+        self.input_names = [arg.name for arg in inputs]
+        self.input_name = self.input_names[0]
+        self.input_types = [_NUMPY_TYPES.get(arg.type, np.float32) for arg in inputs]
+        self.sample_shapes = [tuple(d if isinstance(d, int) else None for d in a.shape[1:]) for a in inputs]
+        self.sample_shape = self.sample_shapes[0]
+        self.output_names = [arg.name for arg in self.session.get_outputs()]
         self.precision = precision_of(proto)
         self.bytes = self.path.stat().st_size
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        """Logits for a float batch (any torch tensor or array of the model's input shape)."""
-        array = np.ascontiguousarray(torch.as_tensor(batch).detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
+    def feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """The onnxruntime feed for `inputs` (tensor, tuple or dict by input name), as contiguous arrays."""
+        if isinstance(inputs, dict):
+            missing = [name for name in self.input_names if name not in inputs]
+            if missing:
+                raise ExportError(
+                    f"{self.path.name} needs inputs {', '.join(self.input_names)}; got {describe(inputs)}"
+                )
+            values = [inputs[name] for name in self.input_names]
+        else:
+            values = list(as_args(inputs))
+        if len(values) != len(self.input_names):
+            raise ExportError(
+                f"{self.path.name} takes {len(self.input_names)} input(s) ({', '.join(self.input_names)}); "
+                f"got {describe(inputs)}"
+            )
+        return {
+            name: np.ascontiguousarray(torch.as_tensor(value).detach().cpu().numpy(), dtype=dtype)
+            for name, value, dtype in zip(self.input_names, values, self.input_types, strict=True)
+        }
 
-    def run_numpy(self, array: np.ndarray) -> np.ndarray:
-        """Logits as a NumPy array for a float32 NumPy batch: no torch conversion (for timing)."""
-        return self.session.run(None, {self.input_name: array})[0]
+    def __call__(self, *inputs: Inputs, **named: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Outputs for `runner(x)`, `runner(a, b)`, `runner((a, b))` or `runner(**{name: tensor})`."""
+        packed: Inputs = named if named else inputs[0] if len(inputs) == 1 else tuple(inputs)
+        outputs = tuple(torch.from_numpy(array) for array in self.session.run(None, self.feed(packed)))
+        return outputs[0] if len(outputs) == 1 else outputs
 
-    def latency(self, batch: torch.Tensor, *, warmup: int = 3, repeats: int = 20) -> LatencyStats:
-        """Median / p90 wall time of one `batch` through the session."""
-        array = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
-        return measure_latency(lambda: self.run_numpy(array), warmup=warmup, repeats=repeats)
+    def run_numpy(self, feed: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """Outputs as NumPy for a float32 array (one-input graphs) or a prepared `feed()` (for timing)."""
+        outputs = self.session.run(None, feed if isinstance(feed, dict) else {self.input_name: feed})
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def latency(self, batch: Inputs, *, warmup: int = 3, repeats: int = 20) -> LatencyStats:
+        """Median / p90 wall time of one `batch` (tensor, tuple or dict) through the session."""
+        feed = self.feed(batch)
+        return measure_latency(lambda: self.run_numpy(feed), warmup=warmup, repeats=repeats)
 
     def optimized_ops(self) -> Counter[str]:
         """Op types of the graph onnxruntime actually runs (after fusion), e.g. how many QLinearConv."""

@@ -34,3 +34,31 @@ def init_conv_weights(model: nn.Module) -> nn.Module:
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return model
+
+
+ROLES: tuple[tuple[str, type[nn.Module]], ...] = (
+    ("conv_transpose", nn.modules.conv._ConvTransposeNd),
+    ("conv", nn.modules.conv._ConvNd),
+    ("linear", nn.Linear),
+    ("batch_norm", nn.modules.batchnorm._BatchNorm),
+    ("instance_norm", nn.modules.instancenorm._InstanceNorm),
+    ("group_norm", nn.GroupNorm),
+    ("layer_norm", nn.LayerNorm),
+)
+"""Layer roles, most specific first: a subclass of one of these classes is handled as that class."""
+
+WEIGHTED_ROLES = ("conv_transpose", "conv", "linear")
+
+
+def layer_role(module: nn.Module) -> str | None:
+    """The role of `module` ("conv", "conv_transpose", "linear", "batch_norm", "instance_norm",
+    "group_norm", "layer_norm"), found by isinstance so that user subclasses count, else None."""
+    for role, cls in ROLES:
+        if isinstance(module, cls):
+            return role
+    return None
+
+
+def is_plain_layer(module: nn.Module) -> bool:
+    """True for torch's own layer classes, False for user subclasses (which may add behaviour)."""
+    return type(module).__module__.startswith("torch.")

@@ -8,13 +8,27 @@ from collections import defaultdict
 import torch
 from torch import nn
 
+from prunequant.models.layers import layer_role
 from prunequant.profiling.latency import measure_latency, summarize
 from prunequant.profiling.layer_costs import layer_cost
 from prunequant.profiling.report import ProfileReport
+from prunequant.tasks.io import Inputs, as_args, batch_size_of, run_model, take
 
 
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
+    """The modules costed one by one: every conv/linear/norm by role (a user subclass with a padding child
+    counts as one conv), and every other leaf module outside those."""
+    chosen: list[tuple[str, nn.Module]] = []
+    inside: list[str] = []
+    for name, module in model.named_modules():
+        if not name or any(name.startswith(prefix + ".") for prefix in inside):
+            continue
+        if layer_role(module) is not None:
+            chosen.append((name, module))
+            inside.append(name)
+        elif not list(module.children()):
+            chosen.append((name, module))
+    return chosen
 
 
 def _own_params(module: nn.Module) -> tuple[int, int]:
@@ -28,7 +42,7 @@ def _group_of(name: str) -> str:
     return name.split(".", 1)[0]
 
 
-def _count_layers(model: nn.Module, example_input: torch.Tensor) -> list[dict]:
+def _count_layers(model: nn.Module, example_input: Inputs) -> list[dict]:
     rows: list[dict] = []
 
     def hook(name: str):
@@ -61,14 +75,14 @@ def _count_layers(model: nn.Module, example_input: torch.Tensor) -> list[dict]:
     handles = [m.register_forward_hook(hook(name)) for name, m in _leaves(model)]
     try:
         with torch.inference_mode():
-            model(example_input[:1])
+            run_model(model, take(example_input, 1))
     finally:
         for handle in handles:
             handle.remove()
     return rows
 
 
-def _layer_latency(model: nn.Module, example_input: torch.Tensor, repeats: int) -> dict[str, float]:
+def _layer_latency(model: nn.Module, example_input: Inputs, repeats: int) -> dict[str, float]:
     """Median per-module time in ms, from pre/post forward hooks on every leaf."""
     samples: dict[str, list[float]] = defaultdict(list)
     starts: dict[str, float] = {}
@@ -92,7 +106,7 @@ def _layer_latency(model: nn.Module, example_input: torch.Tensor, repeats: int) 
     try:
         with torch.inference_mode():
             for _ in range(repeats):
-                model(example_input)
+                run_model(model, example_input)
     finally:
         for handle in handles:
             handle.remove()
@@ -101,13 +115,17 @@ def _layer_latency(model: nn.Module, example_input: torch.Tensor, repeats: int) 
 
 def profile(
     model: nn.Module,
-    example_input: torch.Tensor,
+    example_input: Inputs,
     *,
     latency: bool = True,
     warmup: int = 3,
     repeats: int = 20,
 ) -> ProfileReport:
     """Profile `model` on `example_input` (counts are per sample; latency is for the batch as given).
+
+    `example_input` is a tensor, a tuple (positional inputs) or a dict (keyword inputs) of tensors; the
+    model may return a tensor or any tuple/list/dict of them. Conv, linear and norm layers are found by
+    role, so subclasses (e.g. "same"-padding convs with a padding child) are costed as their base class.
 
     Params are exact tensor counts, with seed 000 eq. (1)/(2) alongside; FLOPs follow eq. (3)/(4) and
     MACs are multiply-accumulates. Zeroed weights show up in `nonzero_params` and `effective_macs`.
@@ -122,7 +140,9 @@ def profile(
         latency_ms = None
         if latency:
             with torch.inference_mode():
-                stats = measure_latency(lambda: model(example_input), warmup=warmup, repeats=repeats)
+                stats = measure_latency(
+                    lambda: run_model(model, example_input), warmup=warmup, repeats=repeats
+                )
             latency_ms = stats.median_ms
             per_layer = _layer_latency(model, example_input, max(3, repeats // 2))
             for row in layers:
@@ -134,6 +154,13 @@ def profile(
         params=params,
         nonzero_params=nonzero,
         latency_ms=latency_ms,
-        batch_size=int(example_input.shape[0]),
-        input_shape=list(example_input.shape[1:]),
+        batch_size=batch_size_of(example_input),
+        input_shape=_input_shape(example_input),
     )
+
+
+def _input_shape(example_input: Inputs) -> list:
+    """Per-sample shape of the input: a list of ints for one tensor, else one list per input."""
+    if isinstance(example_input, torch.Tensor):
+        return list(example_input.shape[1:])
+    return [list(t.shape[1:]) for t in as_args(example_input)]

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 from torch import nn
 
 from prunequant.errors import ConfigError, DataError
 from prunequant.quantization.wrappers import activation_quantizers
+from prunequant.tasks import Task, default_task, run_model
 from prunequant.validation import check_int_range
 
 
-def batch_inputs(batch: Any) -> torch.Tensor:
-    """The inputs of a loader batch: `(inputs, targets, ...)` or a bare tensor."""
-    return batch[0] if isinstance(batch, (list, tuple)) else batch
+def batch_inputs(batch: object, task: Task | None = None) -> object:
+    """The model inputs of a loader batch, as `task` (default classification) splits it."""
+    return (task or default_task()).inputs(batch)
 
 
-def calibrate(qmodel: nn.Module, loader: Iterable, num_batches: int = 32) -> nn.Module:
+def calibrate(
+    qmodel: nn.Module, loader: Iterable, num_batches: int = 32, *, task: Task | None = None
+) -> nn.Module:
     """Set every activation range of `qmodel` from its first `num_batches` batches; IN PLACE, returns it.
+
+    Parameters
+    ----------
+    loader:
+        Batches the task splits into model inputs (`task.inputs(batch)`): every input (tuple or dict) is fed.
+    task:
+        How a batch becomes inputs; default classification ((x, y) -> x; (a, b, ..., y) -> (a, b, ...)).
 
     Previous ranges are forgotten. The model runs in eval mode (BN uses running statistics) with weights
     fake-quantized and activations passed through unquantized while observed.
     """
+    task = task or default_task()
     check_int_range("num_batches", num_batches, 1, 10**9)
     quantizers = activation_quantizers(qmodel)
     if not quantizers:
@@ -38,7 +48,7 @@ def calibrate(qmodel: nn.Module, loader: Iterable, num_batches: int = 32) -> nn.
             for batch in loader:
                 if seen >= num_batches:
                     break
-                qmodel(batch_inputs(batch))
+                run_model(qmodel, task.inputs(batch))
                 seen += 1
     finally:
         for quantizer in quantizers:

@@ -36,16 +36,17 @@ def _module_users(graph: fx.GraphModule, node: fx.Node) -> list[tuple[str, nn.Mo
 
 
 def input_consumers(model: nn.Module) -> tuple[list[str], list[str]]:
-    """(names of Conv2d/Linear layers that read the first model input, other consumers of it)."""
+    """(names of Conv2d/Linear layers that read a model input, other consumers of one), over every input
+    (each positional or keyword tensor argument of `forward`)."""
     if type(model) in (nn.Conv2d, nn.Linear):
         return [""], []
     graph = trace(model, "quantize_input")
-    placeholder = next((node for node in graph.graph.nodes if node.op == "placeholder"), None)
     layers: list[str] = []
     others: list[str] = []
-    for target, module in _module_users(graph, placeholder) if placeholder is not None else []:
-        (layers if type(module) in (nn.Conv2d, nn.Linear) else others).append(target)
-    return layers, others
+    for placeholder in (node for node in graph.graph.nodes if node.op == "placeholder"):
+        for target, module in _module_users(graph, placeholder):
+            (layers if type(module) in (nn.Conv2d, nn.Linear) else others).append(target)
+    return list(dict.fromkeys(layers)), list(dict.fromkeys(others))
 
 
 def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:

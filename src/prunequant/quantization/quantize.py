@@ -22,6 +22,7 @@ from prunequant.quantization.wrappers import (
     activation_quantizers,
     is_quantized,
 )
+from prunequant.tasks import Task
 
 
 def quantize(
@@ -30,6 +31,7 @@ def quantize(
     calib_loader: Iterable | None = None,
     *,
     calib_batches: int = 32,
+    task: Task | None = None,
 ) -> nn.Module:
     """Return a fake-quantized deep copy of `model` (the original is left untouched).
 
@@ -45,6 +47,9 @@ def quantize(
     bias rounded to the int32 grid of the int8 export (see `link_integer_bias`). With `calib_loader`,
     activation ranges are calibrated on `calib_batches` batches (PTQ); otherwise call `calibrate()` or
     train with `quantization_aware_finetune()` before evaluating.
+
+    Models with several inputs: every conv/linear reading any input of `forward` quantizes it; `task`
+    (default classification) splits each calibration batch into the inputs (tuple or dict) fed to the model.
     """
     config = config or QuantConfig()
     _check_float(model)
@@ -62,7 +67,7 @@ def quantize(
             qmodel = replacement
     link_integer_bias(qmodel)
     if calib_loader is not None and activation_quantizers(qmodel):
-        calibrate(qmodel, calib_loader, calib_batches)
+        calibrate(qmodel, calib_loader, calib_batches, task=task)
     return qmodel
 
 

@@ -87,3 +87,12 @@ def describe(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return f"{type(value).__name__}(" + ", ".join(describe(v) for v in value) + ")"
     return type(value).__name__
+
+
+def take(inputs: Inputs, count: int) -> Inputs:
+    """The first `count` samples of every input tensor, keeping the structure (tensor, tuple or dict)."""
+    if isinstance(inputs, Mapping):
+        return {key: take(value, count) for key, value in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(take(value, count) for value in inputs)
+    return inputs[:count] if isinstance(inputs, torch.Tensor) and inputs.dim() else inputs

@@ -44,8 +44,13 @@ class Residual(nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(width, width, 3), nn.InstanceNorm2d(width),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, width, 3),
+            nn.InstanceNorm2d(width),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, width, 3),
+            nn.InstanceNorm2d(width),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,11 +64,20 @@ class Generator(nn.Module):
     def __init__(self, width: int = 8, blocks: int = 2) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(3, width, 3), nn.InstanceNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, 2, 1), nn.InstanceNorm2d(2 * width), nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(3, width, 3),
+            nn.InstanceNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, 2, 1),
+            nn.InstanceNorm2d(2 * width),
+            nn.ReLU(),
             *[Residual(2 * width) for _ in range(blocks)],
-            nn.ConvTranspose2d(2 * width, width, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(width), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(width, 3, 3), nn.Tanh(),
+            nn.ConvTranspose2d(2 * width, width, 3, 2, 1, output_padding=1),
+            nn.InstanceNorm2d(width),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(width, 3, 3),
+            nn.Tanh(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -147,13 +147,20 @@ def _boxes(outputs: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
             cx = (xs + torch.sigmoid(head[1])) / w
             cy = (ys + torch.sigmoid(head[2])) / h
             scores.append(torch.sigmoid(head[0]).flatten())
-            boxes.append(torch.stack([cx, cy, torch.sigmoid(head[3]), torch.sigmoid(head[4])], -1).view(-1, 4))
+            boxes.append(
+                torch.stack([cx, cy, torch.sigmoid(head[3]), torch.sigmoid(head[4])], -1).view(-1, 4)
+            )
         per_image.append((torch.cat(scores), torch.cat(boxes)))
     return per_image
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a0, a1, b0, b1 = a[..., :2] - a[..., 2:] / 2, a[..., :2] + a[..., 2:] / 2, b[:2] - b[2:] / 2, b[:2] + b[2:] / 2
+    a0, a1, b0, b1 = (
+        a[..., :2] - a[..., 2:] / 2,
+        a[..., :2] + a[..., 2:] / 2,
+        b[:2] - b[2:] / 2,
+        b[:2] + b[2:] / 2,
+    )
     inter = (torch.minimum(a1, b1) - torch.maximum(a0, b0)).clamp(min=0).prod(-1)
     return inter / (a[..., 2:].prod(-1) + b[2:].prod() - inter)
 

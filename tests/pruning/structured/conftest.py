@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from prunequant.pruning.structured import StructuredPruneResult
+from prunequant.tasks import flatten_outputs, run_model
 
 
 def _randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -23,7 +24,7 @@ def _randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def masked_reference(original: nn.Module, result: StructuredPruneResult, x: torch.Tensor) -> torch.Tensor:
+def masked_reference(original: nn.Module, result: StructuredPruneResult, x) -> object:
     """Output of the ORIGINAL model with every removed channel zeroed where the next layers read it.
 
     Built from the plan alone (which channels of which group went), independent of the layer rewrite.
@@ -44,19 +45,22 @@ def masked_reference(original: nn.Module, result: StructuredPruneResult, x: torc
         handles.append(modules[name].register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
-            return original.eval()(x)
+            return run_model(original.eval(), x)
     finally:
         for handle in handles:
             handle.remove()
 
 
-def check_equivalent(original: nn.Module, result: StructuredPruneResult, x: torch.Tensor, atol: float = 1e-5):
-    """The pruned model's output equals the masked original's, with the same shape; returns both outputs."""
+def check_equivalent(original: nn.Module, result: StructuredPruneResult, x, atol: float = 1e-5):
+    """The pruned model's outputs (a tensor, tuple or dict; `x` likewise) equal the masked original's, with
+    the same shapes; returns both outputs."""
     with torch.no_grad():
-        pruned = result.model.eval()(x)
+        pruned = run_model(result.model.eval(), x)
     reference = masked_reference(original, result, x)
-    assert pruned.shape == reference.shape
-    torch.testing.assert_close(pruned, reference, atol=atol, rtol=1e-4)
+    pairs = list(zip(flatten_outputs(pruned), flatten_outputs(reference), strict=True))
+    for got, expected in pairs:
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, atol=atol, rtol=1e-4)
     return pruned, reference
 
 

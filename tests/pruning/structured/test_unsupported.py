@@ -75,9 +75,9 @@ class RollChannels(nn.Module):
 
 
 CASES = {
-    "shuffle": (ChannelShuffle, {"conv1"}, {"conv2", "conv3"}),
+    "shuffle": (ChannelShuffle, {"conv1", "bn1"}, {"conv2", "conv3"}),
     "opaque": (WithOpaque, {"conv1", "custom.conv"}, {"conv2", "conv3"}),
-    "hard_coded_view": (HardCodedView, {"conv2"}, {"conv1"}),
+    "hard_coded_view": (HardCodedView, {"conv2", "head"}, {"conv1"}),
     "roll": (RollChannels, {"conv1"}, {"conv2"}),
 }
 

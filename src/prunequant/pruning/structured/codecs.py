@@ -1,4 +1,5 @@
-"""Checkpoint codecs for the per-channel layers structured pruning can shrink beyond the built-in ones."""
+"""Checkpoint codecs for the layers structured pruning can shrink beyond the built-in ones (conv1d/3d,
+transposed convs, instance/group/layer norms, BatchNorm3d, PReLU), so pruned models reload by shape."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from torch import nn
 from prunequant.models import register_module_codec
 
 
-def _instance_norm_config(norm: nn.InstanceNorm1d | nn.InstanceNorm2d) -> dict:
+def _norm_config(norm: nn.modules.batchnorm._NormBase) -> dict:
     return {
         "num_features": norm.num_features,
         "eps": norm.eps,
@@ -17,8 +18,39 @@ def _instance_norm_config(norm: nn.InstanceNorm1d | nn.InstanceNorm2d) -> dict:
     }
 
 
-for _cls in (nn.InstanceNorm1d, nn.InstanceNorm2d):
-    register_module_codec(_cls, _instance_norm_config, lambda config, cls=_cls: cls(**config))
-register_module_codec(
-    nn.PReLU, lambda prelu: {"num_parameters": prelu.num_parameters}, lambda config: nn.PReLU(**config)
-)
+def _conv_config(conv: nn.modules.conv._ConvNd) -> dict:
+    config = {
+        "in_channels": conv.in_channels,
+        "out_channels": conv.out_channels,
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+        "bias": conv.bias is not None,
+        "padding_mode": conv.padding_mode,
+    }
+    if conv.transposed:
+        config["output_padding"] = conv.output_padding
+    return config
+
+
+def _register(cls: type[nn.Module], to_config) -> None:
+    register_module_codec(cls, to_config, lambda config, cls=cls: cls(**config))
+
+
+for _cls in (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.BatchNorm3d):
+    _register(_cls, _norm_config)
+for _cls in (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):
+    _register(_cls, _conv_config)
+_register(
+    nn.GroupNorm,
+    lambda norm: {"num_groups": norm.num_groups, "num_channels": norm.num_channels, "eps": norm.eps,
+                  "affine": norm.affine},
+)  # fmt: skip
+_register(
+    nn.LayerNorm,
+    lambda norm: {"normalized_shape": list(norm.normalized_shape), "eps": norm.eps,
+                  "elementwise_affine": norm.elementwise_affine, "bias": norm.bias is not None},
+)  # fmt: skip
+_register(nn.PReLU, lambda prelu: {"num_parameters": prelu.num_parameters})

@@ -9,13 +9,22 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-_LAYER_OPS: dict[str, tuple[type[nn.Module], ...]] = {
-    "conv2d": (nn.Conv2d,),
-    "linear": (nn.Linear,),
-    "batch_norm": (nn.modules.batchnorm._BatchNorm,),
-    "instance_norm": (nn.InstanceNorm1d, nn.InstanceNorm2d),
-    "prelu": (nn.PReLU,),
+_CONV = (nn.modules.conv._ConvNd,)
+_LAYER_OPS: dict[str, tuple[tuple[type[nn.Module], ...], int]] = {
+    "conv1d": (_CONV, 1),
+    "conv2d": (_CONV, 1),
+    "conv3d": (_CONV, 1),
+    "conv_transpose1d": (_CONV, 1),
+    "conv_transpose2d": (_CONV, 1),
+    "conv_transpose3d": (_CONV, 1),
+    "linear": ((nn.Linear,), 1),
+    "batch_norm": ((nn.modules.batchnorm._BatchNorm,), 1),
+    "instance_norm": ((nn.modules.instancenorm._InstanceNorm,), 1),
+    "group_norm": ((nn.GroupNorm,), 2),
+    "layer_norm": ((nn.LayerNorm,), 2),
+    "prelu": ((nn.PReLU,), 1),
 }
+"""aten op -> (layer classes it may belong to, index of its weight argument)."""
 
 
 def op_name(target: Any) -> str:
@@ -26,9 +35,10 @@ def op_name(target: Any) -> str:
     return getattr(packet if packet is not None else target, "__name__", str(target))
 
 
-def export_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
-    """An fx GraphModule over `model`'s layers, built from torch.export (eval mode, inference graph)."""
-    exported = torch.export.export(model, (example_input,), strict=False).module()
+def export_graph(model: nn.Module, args: tuple) -> fx.GraphModule:
+    """An fx GraphModule over `model`'s layers, built from torch.export (eval mode, inference graph);
+    `args` are the positional inputs, one graph input each."""
+    exported = torch.export.export(model, tuple(args), strict=False).module()
     modules = dict(model.named_modules())
     attributes: dict[str, Any] = {}
     graph = fx.Graph()
@@ -52,8 +62,8 @@ def export_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModul
 
 def _owner(node: fx.Node, modules: dict[str, nn.Module]) -> str | None:
     """The layer an aten conv/linear/norm call belongs to, found through its weight's attribute name."""
-    kinds = _LAYER_OPS.get(op_name(node.target)) if node.op == "call_function" else None
-    weight = node.args[1] if kinds and len(node.args) > 1 else None
+    kinds, index = _LAYER_OPS.get(op_name(node.target), ((), 0)) if node.op == "call_function" else ((), 0)
+    weight = node.args[index] if kinds and len(node.args) > index else None
     if not isinstance(weight, fx.Node) or weight.op != "get_attr":
         return None
     name, _, attr = str(weight.target).rpartition(".")

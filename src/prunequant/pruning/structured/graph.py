@@ -12,14 +12,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import fx, nn
 
+from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.pruning.structured import op_tables as ops
 from prunequant.pruning.structured.export_trace import op_name
 from prunequant.pruning.structured.groups import IN, OUT, ChannelGroup
-from prunequant.pruning.structured.spaces import Layout, Spaces
+from prunequant.pruning.structured.spaces import FIXED_PADDING, Layout, Spaces
+from prunequant.pruning.structured.subclass_check import subclass_problem
 from prunequant.pruning.structured.tracing import UntraceableModelError, shape_of, trace
+from prunequant.tasks.io import Inputs
 
 
 @dataclass
@@ -41,38 +43,41 @@ class DependencyGraph:
         raise KeyError(name)
 
 
-def dependency_groups(model: nn.Module, example_input: torch.Tensor) -> DependencyGraph:
+def dependency_groups(model: nn.Module, example_input: Inputs) -> DependencyGraph:
     """Trace `model` on `example_input` (batch >= 1) and return its coupled channel groups.
 
-    A model neither torch.fx nor torch.export can trace gets no groups: all its layers are skipped.
+    `example_input` is a tensor, a tuple or a dict of tensors (every one is a graph input); every output
+    tensor of a tensor, tuple, list or dict output is a sink whose channels stay. A model neither torch.fx
+    nor torch.export can trace gets no groups: all its layers are skipped.
     """
     try:
         traced = trace(model, example_input)
     except UntraceableModelError as exc:
-        layers = [name for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        layers = [name for name, m in model.named_modules() if layer_role(m) is not None]
         return DependencyGraph([], dict.fromkeys(layers, str(exc)))
     analyzer = _Analyzer(traced.graph_module, traced.opaque)
     for node in traced.graph_module.graph.nodes:
         analyzer.visit(node)
     groups = analyzer.spaces.groups()
-    return DependencyGraph(groups, _skipped(groups, model, traced.opaque))
+    return DependencyGraph(groups, _skipped(groups, model, traced.opaque, analyzer.refused))
 
 
-def _skipped(groups: list[ChannelGroup], root: nn.Module, opaque: dict[str, str]) -> dict[str, str]:
-    """Conv/linear layers left as they are because of an unsupported pattern: the producers of unsafe groups
-    and every conv/linear inside a submodule that could not be traced."""
+def _skipped(
+    groups: list[ChannelGroup], root: nn.Module, opaque: dict[str, str], refused: dict[str, str]
+) -> dict[str, str]:
+    """Conv/linear/norm layers left as they are because of an unsupported pattern: layers refused by name,
+    the layers of unsafe groups and every such layer inside a submodule that could not be traced."""
     modules = dict(root.named_modules())
-    prunable_types = (nn.Conv2d, nn.Linear)
-    skipped: dict[str, str] = {}
+    skipped: dict[str, str] = dict(refused)
     for group in groups:
         if group.expected:
             continue
         for member in group.producers:
-            if isinstance(modules.get(member.module), prunable_types):
+            if layer_role(modules.get(member.module)) is not None:
                 skipped.setdefault(member.module, "; ".join(group.unsafe))
     for name, reason in opaque.items():
         for inner, module in modules[name].named_modules(prefix=name):
-            if isinstance(module, prunable_types):
+            if layer_role(module) is not None:
                 skipped.setdefault(inner, f"inside '{name}', which could not be traced ({reason})")
     return skipped
 
@@ -96,6 +101,7 @@ class _Analyzer:
         self.spaces = Spaces()
         self.layouts: dict[fx.Node, Layout | None] = {}
         self._calls: dict[str, tuple[Layout | None, Layout | None]] = {}
+        self.refused: dict[str, str] = {}
 
     # --- helpers -------------------------------------------------------------------------------------
     def layout(self, value: Any) -> Layout | None:
@@ -115,6 +121,11 @@ class _Analyzer:
         if reason:
             self.spaces.mark(layout, reason)
         return layout
+
+    def refuse(self, node: fx.Node, name: str, reason: str) -> Layout | None:
+        """Leave layer `name` (and the channels it reads and writes) as it is, naming it with `reason`."""
+        self.refused.setdefault(name, reason)
+        return self.unknown(node, reason)
 
     def unknown(self, node: fx.Node, reason: str) -> Layout | None:
         for source in self.tensor_inputs(node):
@@ -147,28 +158,43 @@ class _Analyzer:
     def visit_module(self, node: fx.Node, module: nn.Module) -> Layout | None:
         source = self.layout(node.args[0]) if node.args else None
         name = str(node.target)
+        role = layer_role(module)
         if name in self.opaque:
             return self.unknown(node, f"'{name}' could not be traced ({self.opaque[name]})")
         if source is None and not isinstance(module, ops.ELEMENTWISE_MODULES):
-            return self.unknown(node, f"'{name}' gets an input whose channels are not tracked")
-        if isinstance(module, nn.Conv2d):
+            reason = f"'{name}' gets an input whose channels are not tracked"
+            return self.refuse(node, name, reason) if role else self.unknown(node, reason)
+        if role is not None and not is_plain_layer(module):
+            problem = subclass_problem(module, role, shape_of(node.args[0]))
+            if problem:
+                return self.refuse(node, name, f"'{name}' ({type(module).__name__}) {problem}")
+        if role in ("conv", "conv_transpose"):
             return self.conv(node, name, module, source)
-        if isinstance(module, nn.Linear):
+        if role == "linear":
             return self.linear(node, name, module, source)
-        if isinstance(module, ops.PER_CHANNEL_NORMS):
-            has_state = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
-            return self.per_channel(node, name, source) if has_state else source
+        if role in ("batch_norm", "instance_norm"):  # num_features follows the channels even without state
+            return self.per_channel(node, name, source)
+        if role == "group_norm":
+            return self.group_norm(node, name, module, source)
+        if role == "layer_norm":
+            return self.layer_norm(node, name, module, source)
         if isinstance(module, nn.PReLU):
             return self.per_channel(node, name, source) if module.num_parameters > 1 else source
         if isinstance(module, ops.ELEMENTWISE_MODULES):
             return self.elementwise(node)
         if type(module) in ops.SPATIAL_MODULES:
             return self.spatial(node, source, ops.SPATIAL_MODULES[type(module)])
+        if isinstance(module, nn.PixelShuffle):
+            return self.pixel_shuffle(node, source, module.upscale_factor)
+        if isinstance(module, nn.PixelUnshuffle):
+            return self.pixel_unshuffle(node, source, module.downscale_factor)
         if isinstance(module, nn.Flatten):
             return self.flatten(node, source, module.start_dim, module.end_dim)
         if isinstance(module, (nn.Softmax, nn.LogSoftmax)):
             return self.along_dim(node, source, module.dim)
-        return self.unknown(node, f"'{name}' ({type(module).__name__}) is not a supported layer type")
+        reason = f"'{name}' ({type(module).__name__}) is not a supported layer type"
+        has_weights = any(True for _ in module.parameters())
+        return self.refuse(node, name, reason) if has_weights else self.unknown(node, reason)
 
     def visit_function(self, node: fx.Node, name: str) -> Layout | None:
         source = self.layout(node.args[0]) if node.args else None
@@ -185,7 +211,11 @@ class _Analyzer:
         if name in ops.SPATIAL_FUNCTIONS:
             return self.spatial(node, source, ops.SPATIAL_FUNCTIONS[name])
         if name == "pad":
-            return self.spatial(node, source, len(_arg(node, 1, "pad")) // 2)
+            return self.pad(node, source, list(_arg(node, 1, "pad")))
+        if name == "pixel_shuffle":
+            return self.pixel_shuffle(node, source, _arg(node, 1, "upscale_factor"))
+        if name == "pixel_unshuffle":
+            return self.pixel_unshuffle(node, source, _arg(node, 1, "downscale_factor"))
         if name in ops.REDUCTIONS:
             return self.reduction(node, source)
         if name == "flatten":
@@ -209,7 +239,9 @@ class _Analyzer:
         self.spaces.unify(previous[0], source, f"'{name}' (called twice)")
         return previous[1]
 
-    def conv(self, node: fx.Node, name: str, conv: nn.Conv2d, source: Layout) -> Layout | None:
+    def conv(self, node: fx.Node, name: str, conv: nn.modules.conv._ConvNd, source: Layout) -> Layout | None:
+        """Conv or transposed conv of any dimension: reads its input's channels, makes new ones (or, when
+        depthwise, repeats each input channel `out/in` times)."""
         if source.cdim != 1 or self.spaces.positions(source) != conv.in_channels:
             return self.unknown(node, f"'{name}' reads channels that are not on dimension 1")
         groups = conv.groups
@@ -262,6 +294,60 @@ class _Analyzer:
 
         return self.called(name, source, make)
 
+    def group_norm(self, node: fx.Node, name: str, norm: nn.GroupNorm, source: Layout) -> Layout | None:
+        """GroupNorm: per-channel parameters, statistics per group: channels go in whole groups."""
+        if source.cdim != 1:
+            return self.refuse(node, name, f"'{name}' normalises a dimension other than the channels")
+        if norm.num_groups == 1:
+            return self.refuse(node, name, f"'{name}' (GroupNorm, 1 group) normalises all channels together")
+        unit = norm.num_channels // norm.num_groups
+        offset = 0
+        for segment in self.spaces.resolve(source).segments:
+            size = self.spaces.size(segment.space)
+            if segment.repeat != 1 or segment.unit != 1 or offset % unit or size % unit:
+                reason = f"'{name}' (GroupNorm) has groups of {unit} channels across concatenated inputs"
+                return self.refuse(node, name, reason)
+            offset += size
+
+        def make() -> Layout:
+            self.spaces.constrain_units(source, unit)
+            self.spaces.add_members(source, name, OUT)
+            return source
+
+        return self.called(name, source, make)
+
+    def layer_norm(self, node: fx.Node, name: str, norm: nn.LayerNorm, source: Layout) -> Layout | None:
+        """LayerNorm over the channel dimension alone is pruned with its channels (its statistics are then
+        taken over the kept channels); over trailing dimensions without the channels it passes them."""
+        ndim = len(shape_of(node) or ())
+        normalized = len(norm.normalized_shape)
+        if source.cdim < ndim - normalized:
+            return source
+        if normalized != 1 or source.cdim != ndim - 1:
+            reason = f"'{name}' (LayerNorm) normalises the channels with other dimensions"
+            return self.refuse(node, name, reason)
+
+        def make() -> Layout:
+            self.spaces.add_members(source, name, OUT)
+            return source
+
+        return self.called(name, source, make)
+
+    def pixel_shuffle(self, node: fx.Node, source: Layout, factor: int) -> Layout | None:
+        """Output channel c is input channels c*r^2 .. c*r^2 + r^2 - 1: they go together."""
+        output = source.coarsened(factor * factor) if source.cdim == 1 else None
+        if output is None:
+            reason = f"'{node.name}' shuffles channels that are not in blocks of {factor**2}"
+            return self.unknown(node, reason)
+        self.spaces.constrain_units(output)
+        return output
+
+    def pixel_unshuffle(self, node: fx.Node, source: Layout, factor: int) -> Layout | None:
+        """Input channel c becomes output channels c*r^2 .. c*r^2 + r^2 - 1."""
+        if source.cdim != 1:
+            return self.unknown(node, f"'{node.name}' unshuffles a dimension other than the channels")
+        return source.repeated(factor * factor)
+
     # --- functional ops ------------------------------------------------------------------------------
     def elementwise(self, node: fx.Node) -> Layout | None:
         """Broadcasting op: every operand whose channel dimension is full-size is tied to the output."""
@@ -311,11 +397,36 @@ class _Analyzer:
             self.spaces.unify(layouts[0], layout, f"'{node.name}'")
         return layouts[0]
 
-    def spatial(self, node: fx.Node, source: Layout | None, dims: int) -> Layout | None:
+    def spatial(self, node: fx.Node, source: Layout | None, dims: int | None) -> Layout | None:
+        """An op over the trailing `dims` dimensions (None: every dimension after the channels)."""
         shape = shape_of(node)
+        if dims is None:
+            dims = len(shape or ()) - 2
         if source is None or shape is None or source.cdim >= len(shape) - dims:
             return self.unknown(node, f"'{node.name}' pools or pads over the channel dimension")
         return source
+
+    def pad(self, node: fx.Node, source: Layout, pad: list) -> Layout | None:
+        """F.pad: spatial padding passes channels; constant padding of the channels (ResNet option A
+        shortcuts) adds fixed zero channels, which are never pruned, around the source's."""
+        shape = shape_of(node)
+        ndim = len(shape or ())
+        if len(pad) // 2 <= ndim - 2:
+            return self.spatial(node, source, len(pad) // 2)
+        index = 2 * (ndim - 1 - source.cdim)
+        front, back = pad[index : index + 2]
+        before = pad[index + 2 :]
+        mode = _arg(node, 2, "mode", "constant")
+        if source.cdim != 1 or any(before) or mode != "constant" or not all(isinstance(p, int) for p in pad):
+            return self.unknown(node, f"'{node.name}' pads the channel dimension")
+        reason = FIXED_PADDING
+        parts = [self.spaces.new(n, node.name) for n in (front, back) if n > 0]
+        for part in parts:
+            self.spaces.mark(part, reason)
+        head = parts[:1] if front > 0 else []
+        tail = parts[len(head) :]
+        segments = tuple(s for part in head for s in part.segments) + source.segments
+        return Layout(segments + tuple(s for part in tail for s in part.segments), 1)
 
     def along_dim(self, node: fx.Node, source: Layout, dim: int | None) -> Layout | None:
         shape = shape_of(node)
@@ -348,17 +459,28 @@ class _Analyzer:
         return source.repeated(math.prod(shape_in[cdim + 1 : end + 1]))
 
     def reshape(self, node: fx.Node, source: Layout) -> Layout | None:
+        """Views that keep the channels, merge them with the following dims (flatten) or split features
+        into channel blocks (a Linear viewed as [C, H, W]), with the channel size left to -1 or computed."""
         shape_in, shape_out = shape_of(node.args[0]), shape_of(node)
         cdim = source.cdim
         target = _shape_args(node)
-        fixed = len(target) > cdim and isinstance(target[cdim], int) and target[cdim] != -1
-        if cdim != 1 or fixed or shape_in is None or shape_out is None or len(shape_out) < 2:
+        fixed = len(target) > 1 and isinstance(target[1], int) and target[1] != -1
+        if cdim != 1 or shape_in is None or shape_out is None or len(shape_out) < 2:
             return self.unknown(node, f"'{node.name}' reshapes the channel dimension")
+        if fixed:
+            return self.unknown(node, f"'{node.name}' fixes {target[1]} channels in a view; write -1 there")
         if shape_out[:2] == shape_in[:2]:
             return source
         for end in range(2, len(shape_in) + 1):
             if shape_out[1] == math.prod(shape_in[1:end]) and shape_out[2:] == shape_in[end:]:
                 return source.repeated(math.prod(shape_in[2:end]))
+        for end in range(3, len(shape_out) + 1):
+            if shape_in[1] == math.prod(shape_out[1:end]) and shape_in[2:] == shape_out[end:]:
+                output = source.coarsened(math.prod(shape_out[2:end]))
+                if output is None:
+                    break
+                self.spaces.constrain_units(output)
+                return output.with_cdim(1)
         return self.unknown(node, f"'{node.name}' reshapes the channel dimension (e.g. a channel shuffle)")
 
     def unsqueeze(self, node: fx.Node, source: Layout) -> Layout | None:

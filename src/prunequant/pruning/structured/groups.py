@@ -14,23 +14,29 @@ IN = "in"
 
 @dataclass(frozen=True)
 class Member:
-    """One layer tensor dimension in a group: channel c of the group is positions
-    `offset + c * repeat + [0, repeat)` of the layer's `role` dimension (repeat > 1 after a flatten)."""
+    """One layer tensor dimension in a group: block b = c // unit of the group's channels c is positions
+    `offset + b * repeat + [0, repeat)` of the layer's `role` dimension (repeat > 1 after a flatten;
+    unit > 1 after a pixel shuffle or a view of features into channels, where `unit` channels make one
+    position and are pruned together)."""
 
     module: str
     role: str
     offset: int = 0
     repeat: int = 1
+    unit: int = 1
 
     def positions(self, channels: torch.Tensor | list[int]) -> torch.Tensor:
         """The layer positions of the given group channels, ascending within each channel's block."""
-        channels = torch.as_tensor(channels, dtype=torch.long).reshape(-1, 1)
-        return (self.offset + channels * self.repeat + torch.arange(self.repeat)).reshape(-1)
+        blocks = torch.unique(torch.as_tensor(channels, dtype=torch.long) // self.unit).reshape(-1, 1)
+        return (self.offset + blocks * self.repeat + torch.arange(self.repeat)).reshape(-1)
 
     def reduce(self, values: torch.Tensor, channels: int) -> torch.Tensor:
-        """Sum per-position `values` of this member over each channel's block -> one value per channel."""
-        block = values[self.offset : self.offset + channels * self.repeat]
-        return block.reshape(channels, self.repeat).sum(dim=1)
+        """Sum per-position `values` of this member over each channel's block -> one value per channel
+        (a block shared by `unit` channels is shared equally)."""
+        count = channels // self.unit
+        block = values[self.offset : self.offset + count * self.repeat]
+        per_block = block.reshape(count, self.repeat).sum(dim=1)
+        return per_block.repeat_interleave(self.unit) / self.unit if self.unit > 1 else per_block
 
 
 @dataclass
@@ -38,8 +44,10 @@ class ChannelGroup:
     """A set of `channels` channels shared index by index by all `members`.
 
     `blocks` > 1 means the channels form that many equal contiguous blocks (grouped conv) and every block
-    must lose the same number. `unsafe` lists why the group may not be pruned (empty = prunable);
-    `expected` marks reasons that are normal (model input/output) rather than unsupported patterns.
+    must lose the same number. `unit` > 1 means channels go in whole runs of `unit` (GroupNorm groups,
+    pixel shuffle blocks, features viewed as one channel). `unsafe` lists why the group may not be pruned
+    (empty = prunable); `expected` marks reasons that are normal (model input/output) rather than
+    unsupported patterns.
     """
 
     name: str
@@ -48,6 +56,7 @@ class ChannelGroup:
     blocks: int = 1
     unsafe: list[str] = field(default_factory=list)
     expected: bool = True
+    unit: int = 1
 
     @property
     def prunable(self) -> bool:

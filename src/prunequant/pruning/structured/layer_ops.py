@@ -43,37 +43,52 @@ def _slice(module: nn.Module, names: tuple[str, ...], keep: torch.Tensor, dim: i
             setattr(module, name, sliced.clone())
 
 
-def _conv_size(conv: nn.Conv2d, role: str) -> int:
+def _conv_size(conv: nn.modules.conv._ConvNd, role: str) -> int:
     return conv.out_channels if role == OUT else conv.in_channels
 
 
-def _conv_out(conv: nn.Conv2d, keep: torch.Tensor) -> None:
-    depthwise = conv.groups > 1 and conv.groups == conv.in_channels
+def _conv_out(conv: nn.modules.conv._ConvNd, keep: torch.Tensor) -> None:
+    """Keep output channels `keep` of a conv ([out, in/groups, k...]) or a transposed conv
+    ([in, out/groups, k...]); a depthwise layer loses the input channels of the removed outputs too."""
+    groups = conv.groups
+    depthwise = groups > 1 and groups == conv.in_channels
     multiplier = conv.out_channels // conv.in_channels if depthwise else 1
-    _slice(conv, ("weight", "bias"), keep)
+    if not conv.transposed:
+        _slice(conv, ("weight",), keep)
+    elif depthwise:  # weight [in, multiplier, k...]: whole input rows go with their outputs
+        _slice(conv, ("weight",), torch.unique(keep // multiplier))
+    else:
+        _set_param(conv, "weight", _per_group(conv.weight.detach(), keep, groups, conv.out_channels, dim=1))
+    _slice(conv, ("bias",), keep)
     conv.out_channels = len(keep)
     if depthwise:
         conv.in_channels = conv.groups = len(keep) // multiplier
 
 
-def _conv_in(conv: nn.Conv2d, keep: torch.Tensor) -> None:
-    groups = conv.groups
-    per_group_in = conv.in_channels // groups
+def _conv_in(conv: nn.modules.conv._ConvNd, keep: torch.Tensor) -> None:
     weight = conv.weight.detach()
-    if groups == 1:
-        _set_param(conv, "weight", weight[:, keep])
-    else:  # grouped conv: each group keeps its own columns, the same number in every group
-        rows = weight.shape[0] // groups
-        parts = []
-        for g in range(groups):
-            local = keep[(keep >= g * per_group_in) & (keep < (g + 1) * per_group_in)] - g * per_group_in
-            parts.append(weight[g * rows : (g + 1) * rows][:, local])
-        if len({part.shape[1] for part in parts}) != 1:
-            raise UnsupportedLayerError(
-                f"grouped conv would keep unequal channels per group ({keep.tolist()})"
-            )
-        _set_param(conv, "weight", torch.cat(parts))
+    if conv.transposed:  # input channels are dim 0 for any number of groups
+        _set_param(conv, "weight", weight.index_select(0, keep))
+    else:
+        _set_param(conv, "weight", _per_group(weight, keep, conv.groups, conv.in_channels, dim=1))
     conv.in_channels = len(keep)
+
+
+def _per_group(
+    weight: torch.Tensor, keep: torch.Tensor, groups: int, channels: int, dim: int
+) -> torch.Tensor:
+    """Keep channel positions `keep` (of `channels`, in `groups` blocks) of a weight whose `dim` holds one
+    block's channels and whose dim 0 holds the groups one after the other."""
+    if groups == 1:
+        return weight.index_select(dim, keep)
+    per_group, rows = channels // groups, weight.shape[0] // groups
+    parts = []
+    for g in range(groups):
+        local = keep[(keep >= g * per_group) & (keep < (g + 1) * per_group)] - g * per_group
+        parts.append(weight[g * rows : (g + 1) * rows].index_select(dim, local))
+    if len({part.shape[dim] for part in parts}) != 1:
+        raise UnsupportedLayerError(f"grouped conv would keep unequal channels per group ({keep.tolist()})")
+    return torch.cat(parts)
 
 
 def _linear_out(linear: nn.Linear, keep: torch.Tensor) -> None:
@@ -91,17 +106,32 @@ def _norm_out(norm: nn.Module, keep: torch.Tensor) -> None:
     norm.num_features = len(keep)
 
 
+def _group_norm_out(norm: nn.GroupNorm, keep: torch.Tensor) -> None:
+    per_group = norm.num_channels // norm.num_groups
+    if len(keep) % per_group or len(torch.unique(keep // per_group)) * per_group != len(keep):
+        raise UnsupportedLayerError(f"GroupNorm can only lose whole groups of {per_group} channels")
+    _slice(norm, ("weight", "bias"), keep)
+    norm.num_channels, norm.num_groups = len(keep), len(keep) // per_group
+
+
+def _layer_norm_out(norm: nn.LayerNorm, keep: torch.Tensor) -> None:
+    _slice(norm, ("weight", "bias"), keep)
+    norm.normalized_shape = (len(keep),)
+
+
 def _prelu_out(prelu: nn.PReLU, keep: torch.Tensor) -> None:
     _slice(prelu, ("weight",), keep)
     prelu.num_parameters = len(keep)
 
 
 _OPS: dict[type[nn.Module], LayerOps] = {
-    nn.Conv2d: LayerOps(_conv_size, _conv_out, _conv_in),
+    nn.modules.conv._ConvNd: LayerOps(_conv_size, _conv_out, _conv_in),
     nn.Linear: LayerOps(
         lambda m, role: m.out_features if role == OUT else m.in_features, _linear_out, _linear_in
     ),
     nn.modules.batchnorm._NormBase: LayerOps(lambda m, role: m.num_features, _norm_out),
+    nn.GroupNorm: LayerOps(lambda m, role: m.num_channels, _group_norm_out),
+    nn.LayerNorm: LayerOps(lambda m, role: m.normalized_shape[0], _layer_norm_out),
     nn.PReLU: LayerOps(lambda m, role: m.num_parameters, _prelu_out),
 }
 

@@ -17,6 +17,7 @@ from torch import fx, nn
 
 from prunequant.errors import ConfigError
 from prunequant.pruning.structured.export_trace import op_name
+from prunequant.tasks.io import Inputs, run_model, take
 from prunequant.validation import check_choice
 
 
@@ -66,8 +67,9 @@ BLOCK_SCORES: dict[str, Callable[[str, nn.Module], float]] = {
 """Block criteria: mean |gamma| of the last BN, mean |w| of the last conv/linear, or a seeded-free hash."""
 
 
-def residual_blocks(model: nn.Module, example_input: torch.Tensor) -> list[str]:
-    """Names of the submodules computing `act(branch(x) + x)`, innermost only, in model order."""
+def residual_blocks(model: nn.Module, example_input: Inputs) -> list[str]:
+    """Names of the submodules computing `act(branch(x) + x)`, innermost only, in model order;
+    `example_input` is a tensor, a tuple or a dict of tensors."""
     shapes = _io_shapes(model, example_input)
     candidates = []
     for name, module in model.named_modules():
@@ -81,7 +83,7 @@ def residual_blocks(model: nn.Module, example_input: torch.Tensor) -> list[str]:
 
 def prune_layers(
     model: nn.Module,
-    example_input: torch.Tensor,
+    example_input: Inputs,
     blocks: int,
     importance: str = "bn_gamma",
     *,
@@ -108,7 +110,7 @@ def prune_layers(
     return result if return_result else result.model
 
 
-def _io_shapes(model: nn.Module, example_input: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
+def _io_shapes(model: nn.Module, example_input: Inputs) -> dict[str, tuple[tuple, tuple]]:
     """Input and output shape of each submodule called once with one tensor, from an eval forward."""
     shapes: dict[str, tuple[tuple, tuple]] = {}
     calls: dict[str, int] = {}
@@ -126,7 +128,7 @@ def _io_shapes(model: nn.Module, example_input: torch.Tensor) -> dict[str, tuple
     model.eval()
     try:
         with torch.no_grad():
-            model(example_input[:2])
+            run_model(model, take(example_input, 2))
     finally:
         model.train(was_training)
         for handle in handles:

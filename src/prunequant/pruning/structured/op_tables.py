@@ -21,12 +21,17 @@ ELEMENTWISE = frozenset(
     }
 )  # fmt: skip
 
-SPATIAL_FUNCTIONS = {
+SPATIAL_FUNCTIONS: dict[str, int | None] = {
     "max_pool1d": 1, "avg_pool1d": 1, "adaptive_avg_pool1d": 1, "adaptive_max_pool1d": 1,
     "max_pool2d": 2, "avg_pool2d": 2, "adaptive_avg_pool2d": 2, "adaptive_max_pool2d": 2,
-    "interpolate": 2, "upsample": 2, "upsample_nearest": 2, "upsample_bilinear": 2,
+    "max_pool3d": 3, "avg_pool3d": 3, "adaptive_avg_pool3d": 3, "adaptive_max_pool3d": 3,
+    "interpolate": None, "upsample": None, "upsample_nearest": None, "upsample_bilinear": None,
+    "upsample_nearest1d": 1, "upsample_nearest2d": 2, "upsample_nearest3d": 3, "upsample_linear1d": 1,
+    "upsample_bilinear2d": 2, "upsample_bicubic2d": 2, "upsample_trilinear3d": 3,
+    "reflection_pad1d": 1, "reflection_pad2d": 2, "reflection_pad3d": 3,
+    "replication_pad1d": 1, "replication_pad2d": 2, "replication_pad3d": 3,
 }  # fmt: skip
-"""Functions acting on the trailing N dimensions only, each channel on its own."""
+"""Functions acting on the trailing N dimensions only (None: all after the channels), each channel alone."""
 
 REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "std", "var", "logsumexp", "nansum", "nanmean"})
 CONCATS = frozenset({"cat", "concat", "concatenate"})
@@ -39,15 +44,15 @@ ELEMENTWISE_MODULES: tuple[type[nn.Module], ...] = (
     nn.Dropout3d, nn.AlphaDropout, nn.Identity,
 )  # fmt: skip
 
-SPATIAL_MODULES: dict[type[nn.Module], int] = {
+SPATIAL_MODULES: dict[type[nn.Module], int | None] = {
     nn.MaxPool1d: 1, nn.AvgPool1d: 1, nn.AdaptiveAvgPool1d: 1, nn.AdaptiveMaxPool1d: 1,
-    nn.MaxPool2d: 2, nn.AvgPool2d: 2, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveMaxPool2d: 2, nn.Upsample: 2,
-    nn.UpsamplingNearest2d: 2, nn.UpsamplingBilinear2d: 2, nn.ZeroPad2d: 2, nn.ConstantPad2d: 2,
-    nn.ReflectionPad2d: 2, nn.ReplicationPad2d: 2,
+    nn.MaxPool2d: 2, nn.AvgPool2d: 2, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveMaxPool2d: 2,
+    nn.MaxPool3d: 3, nn.AvgPool3d: 3, nn.AdaptiveAvgPool3d: 3, nn.AdaptiveMaxPool3d: 3,
+    nn.Upsample: None, nn.UpsamplingNearest2d: 2, nn.UpsamplingBilinear2d: 2,
+    nn.ZeroPad1d: 1, nn.ZeroPad2d: 2, nn.ZeroPad3d: 3, nn.ConstantPad1d: 1, nn.ConstantPad2d: 2,
+    nn.ConstantPad3d: 3, nn.ReflectionPad1d: 1, nn.ReflectionPad2d: 2, nn.ReflectionPad3d: 3,
+    nn.ReplicationPad1d: 1, nn.ReplicationPad2d: 2, nn.ReplicationPad3d: 3, nn.CircularPad1d: 1,
+    nn.CircularPad2d: 2, nn.CircularPad3d: 3,
 }  # fmt: skip
 """Modules acting on the trailing N dimensions only, each channel on its own."""
 
-PER_CHANNEL_NORMS: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm1d, nn.InstanceNorm2d,
-)  # fmt: skip
-"""Normalisations computed channel by channel (per-channel parameters, if any, are sliced)."""

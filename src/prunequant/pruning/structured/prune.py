@@ -25,7 +25,9 @@ from prunequant.pruning.structured.groups import ChannelGroup
 from prunequant.pruning.structured.importance import ImportanceContext, get_importance, group_scores
 from prunequant.pruning.structured.rewrite import remove_channels_
 from prunequant.pruning.structured.sensitivity import sensitivity_amounts
+from prunequant.pruning.structured.unpruned import unpruned_layers
 from prunequant.tasks import Task
+from prunequant.tasks.io import Inputs
 from prunequant.validation import check_choice, check_fraction, check_int_range
 
 ALLOCATIONS = ("uniform", "global", "sensitivity")
@@ -110,7 +112,7 @@ class StructuredPruneResult:
 
 def prune_channels(
     model: nn.Module,
-    example_input: torch.Tensor,
+    example_input: Inputs,
     amount: float,
     importance: str = "l1",
     allocation: str = "uniform",
@@ -127,6 +129,9 @@ def prune_channels(
 ) -> nn.Module | StructuredPruneResult:
     """Return a pruned deep copy of `model` (the original is untouched) with channels physically removed.
 
+    example_input: a tensor, a tuple (positional inputs) or a dict (keyword inputs) of tensors; the graph
+        is traced with all of them, and every output tensor (tuple, list or dict outputs) keeps its channels.
+
     amount: share of each group's channels to remove ("uniform"), or of all channels ("global": ranked
         across groups by mean-normalised scores), or the target mean of per-group amounts chosen from an
         scan of the task's metric ("sensitivity", needs a `calib_loader` with targets).
@@ -138,6 +143,9 @@ def prune_channels(
     min_channels: no group keeps fewer channels than this.
     return_result: return a StructuredPruneResult (model, per-group plans, skipped layers, meta()).
     task: splits calibration batches, gives taylor's loss and the sensitivity metric (default classification).
+        `skipped_layers` names every conv, linear and norm layer left at its size, with the reason.
+    Groups whose channels go in runs (GroupNorm groups, pixel-shuffle blocks) are counted, allocated and
+    rounded in whole runs. Removing nothing while an amount > 0 was asked for warns (UserWarning).
     """
     config = ChannelPruneConfig(
         amount=amount,
@@ -158,7 +166,7 @@ def prune_channels(
 
 def prune_channels_(
     model: nn.Module,
-    example_input: torch.Tensor,
+    example_input: Inputs,
     config: ChannelPruneConfig,
     *,
     calib_loader: Iterable | None = None,
@@ -171,14 +179,18 @@ def prune_channels_(
             f"importance {config.importance!r} needs calibration data: pass calib_loader (CLI: --dataset)"
         )
     graph = dependency_groups(model, example_input)
-    if graph.skipped_layers:
-        listed = "; ".join(f"{name} ({reason})" for name, reason in graph.skipped_layers.items())
-        warnings.warn(f"structured pruning left these layers unpruned: {listed}", UserWarning, stacklevel=3)
     groups = [group for group in graph.prunable if not config.ignores(group)]
     context = ImportanceContext(model, groups, calib_loader, config.calib_batches, config.seed, task)
     scores = {group.name: group_scores(config.importance, group, context) for group in groups}
-    keeps = (keep_fn or _allocator(config, model, example_input, calib_loader, task))(groups, scores)
-    removed = {g.name: select_removed(scores[g.name], keeps[g.name], g.blocks) for g in groups}
+    runs = {g.name: _in_runs(g) for g in groups}  # groups pruned in whole runs, as groups of runs
+    run_scores = {g.name: _run_scores(scores[g.name], g.unit) for g in groups}
+    keeps = (keep_fn or _allocator(config, model, example_input, calib_loader, task))(
+        [runs[g.name] for g in groups], run_scores
+    )
+    removed = {}
+    for g in groups:
+        chosen = torch.tensor(select_removed(run_scores[g.name], keeps[g.name], g.blocks), dtype=torch.long)
+        removed[g.name] = (chosen.reshape(-1, 1) * g.unit + torch.arange(g.unit)).reshape(-1).tolist()
     remove_channels_(model, groups, removed)
     plans = [
         GroupPlan(
@@ -186,13 +198,37 @@ def prune_channels_(
         )
         for g in groups
     ]
-    return StructuredPruneResult(model, plans, dict(graph.skipped_layers), config, graph)
+    skipped = unpruned_layers(model, graph, plans, config.ignores)
+    unsupported = {name: skipped[name] for name in graph.skipped_layers if name in skipped}
+    if unsupported:  # unsupported patterns warn; layers kept by the amount are only listed
+        listed = "; ".join(f"{name} ({reason})" for name, reason in unsupported.items())
+        warnings.warn(f"structured pruning left these layers unpruned: {listed}", UserWarning, stacklevel=3)
+    asked = config.amount > 0 or any(amount > 0 for _, amount in config.per_layer)
+    if asked and not any(plan.removed for plan in plans):
+        warnings.warn(
+            f"structured pruning removed no channel at amount {config.amount} "
+            f"({len(graph.prunable)} prunable groups of {len(graph.groups)}); see skipped_layers",
+            UserWarning,
+            stacklevel=3,
+        )
+    return StructuredPruneResult(model, plans, skipped, config, graph)
+
+
+def _in_runs(group: ChannelGroup) -> ChannelGroup:
+    """`group` counted in its runs of `unit` channels (the group itself when unit is 1)."""
+    if group.unit == 1:
+        return group
+    return ChannelGroup(group.name, group.channels // group.unit, list(group.members), group.blocks)
+
+
+def _run_scores(scores: torch.Tensor, unit: int) -> torch.Tensor:
+    return scores.reshape(-1, unit).sum(dim=1) if unit > 1 else scores
 
 
 def _allocator(
     config: ChannelPruneConfig,
     model: nn.Module,
-    example_input: torch.Tensor,
+    example_input: Inputs,
     calib_loader: Iterable | None,
     task: Task | None = None,
 ) -> KeepFn:

@@ -12,13 +12,17 @@ from dataclasses import dataclass
 
 from prunequant.pruning.structured.groups import ChannelGroup, Member
 
-EXPECTED_REASONS = ("model input", "model output")
+FIXED_PADDING = "zero channels padded in by a fixed count"
+EXPECTED_REASONS = ("model input", "model output", FIXED_PADDING)
 
 
 @dataclass(frozen=True)
 class Segment:
+    """A whole space along a tensor dimension: each run of `unit` channels takes `repeat` positions."""
+
     space: int
     repeat: int = 1
+    unit: int = 1
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,20 @@ class Layout:
 
     def repeated(self, factor: int) -> Layout:
         """Each channel now spans `factor` times more positions (flatten, depthwise channel multiplier)."""
-        return Layout(tuple(Segment(s.space, s.repeat * factor) for s in self.segments), self.cdim)
+        return Layout(tuple(Segment(s.space, s.repeat * factor, s.unit) for s in self.segments), self.cdim)
+
+    def coarsened(self, factor: int) -> Layout | None:
+        """Every `factor` consecutive positions become one (pixel shuffle, features viewed as channels);
+        None when a segment's positions do not split into such runs."""
+        segments = []
+        for s in self.segments:
+            if s.repeat % factor == 0:
+                segments.append(Segment(s.space, s.repeat // factor, s.unit))
+            elif factor % s.repeat == 0:
+                segments.append(Segment(s.space, 1, s.unit * (factor // s.repeat)))
+            else:
+                return None
+        return Layout(tuple(segments), self.cdim)
 
 
 class Spaces:
@@ -46,6 +63,8 @@ class Spaces:
         self._members: list[list[Member]] = []
         self._unsafe: list[list[str]] = []
         self._blocks: list[int] = []
+        self._units: list[int] = []
+        self._split: dict[int, list[int]] = {}
 
     def new(self, size: int, origin: str, *, blocks: int = 1) -> Layout:
         """A fresh space of `size` channels on dimension 1, named after the layer that creates it."""
@@ -55,6 +74,7 @@ class Spaces:
         self._members.append([])
         self._unsafe.append([])
         self._blocks.append(blocks)
+        self._units.append(1)
         return Layout((Segment(len(self._parent) - 1),), 1)
 
     def find(self, space: int) -> int:
@@ -66,31 +86,73 @@ class Spaces:
     def size(self, space: int) -> int:
         return self._size[self.find(space)]
 
+    def resolve(self, layout: Layout) -> Layout:
+        """`layout` with every space that was split since replaced by its pieces."""
+        segments: list[Segment] = []
+        for s in layout.segments:
+            root = self.find(s.space)
+            if root in self._split:
+                pieces = Layout(tuple(Segment(p, s.repeat, s.unit) for p in self._split[root]), layout.cdim)
+                segments += self.resolve(pieces).segments
+            else:
+                segments.append(Segment(root, s.repeat, s.unit))
+        return Layout(tuple(segments), layout.cdim)
+
+    def split(self, space: int, sizes: list[int]) -> bool:
+        """Cut a space into consecutive pieces of `sizes` channels (a concat meets one tensor, a channel
+        pad meets a conv output); members follow their piece. False when a constraint forbids the cut."""
+        root = self.find(space)
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        unit = math.lcm(self._units[root], *(m.unit for m in self._members[root]))
+        if self._blocks[root] > 1 or any(start % unit for start in starts) or sum(sizes) != self._size[root]:
+            return False
+        pieces = []
+        for start, size in zip(starts, sizes, strict=True):
+            piece = self.new(size, self._origin[root]).segments[0].space
+            self._members[piece] = [
+                Member(m.module, m.role, m.offset + start // m.unit * m.repeat, m.repeat, m.unit)
+                for m in self._members[root]
+            ]
+            self._unsafe[piece] = list(self._unsafe[root])
+            self._units[piece] = self._units[root]
+            pieces.append(piece)
+        self._split[root] = pieces
+        self._members[root] = []
+        return True
+
     def positions(self, layout: Layout) -> int:
         """Length of the tensor dimension that `layout` describes."""
-        return sum(self.size(s.space) * s.repeat for s in layout.segments)
+        return sum(self.size(s.space) // s.unit * s.repeat for s in self.resolve(layout).segments)
 
     def mark(self, layout: Layout | None, reason: str) -> None:
         """Forbid pruning every space in `layout`, for `reason`."""
-        for segment in layout.segments if layout else ():
+        for segment in self.resolve(layout).segments if layout else ():
             self._unsafe[self.find(segment.space)].append(reason)
 
     def constrain_blocks(self, layout: Layout, blocks: int) -> None:
-        for segment in layout.segments:
+        for segment in self.resolve(layout).segments:
             root = self.find(segment.space)
             self._blocks[root] = math.lcm(self._blocks[root], blocks)
+
+    def constrain_units(self, layout: Layout, unit: int | None = None) -> None:
+        """Channels of each space of `layout` go in whole runs of `unit` (default: the segment's own)."""
+        for segment in self.resolve(layout).segments:
+            root = self.find(segment.space)
+            self._units[root] = math.lcm(self._units[root], unit or segment.unit)
 
     def add_members(self, layout: Layout, module: str, role: str) -> None:
         """Register `module`'s `role` dimension as reading/writing `layout`, segment by segment."""
         offset = 0
-        for segment in layout.segments:
-            self._members[self.find(segment.space)].append(Member(module, role, offset, segment.repeat))
-            offset += self.size(segment.space) * segment.repeat
+        for s in self.resolve(layout).segments:
+            self._members[self.find(s.space)].append(Member(module, role, offset, s.repeat, s.unit))
+            offset += self.size(s.space) // s.unit * s.repeat
 
     def unify(self, a: Layout, b: Layout, where: str) -> bool:
-        """Tie `a` and `b` channel by channel; when their segmentations differ both are marked unsafe."""
+        """Tie `a` and `b` channel by channel. Plain segmentations that differ are cut to a common one;
+        other differences mark both unsafe."""
+        a, b = self._aligned(self.resolve(a), self.resolve(b))
         same = len(a.segments) == len(b.segments) and all(
-            sa.repeat == sb.repeat and self.size(sa.space) == self.size(sb.space)
+            (sa.repeat, sa.unit, self.size(sa.space)) == (sb.repeat, sb.unit, self.size(sb.space))
             for sa, sb in zip(a.segments, b.segments, strict=True)
         )
         if not same:
@@ -107,18 +169,45 @@ class Spaces:
             self._members[keep] += self._members[drop]
             self._unsafe[keep] += self._unsafe[drop]
             self._blocks[keep] = math.lcm(self._blocks[keep], self._blocks[drop])
+            self._units[keep] = math.lcm(self._units[keep], self._units[drop])
         return True
+
+    def _aligned(self, a: Layout, b: Layout) -> tuple[Layout, Layout]:
+        """Split the spaces of two plain layouts (repeat and unit 1) at each other's boundaries."""
+        plain = all(s.repeat == 1 and s.unit == 1 for s in a.segments + b.segments)
+        if not plain or self.positions(a) != self.positions(b) or len(a.segments) == len(b.segments) == 1:
+            return a, b
+        cuts = set()
+        for layout in (a, b):
+            edge = 0
+            for s in layout.segments:
+                edge += self.size(s.space)
+                cuts.add(edge)
+        for layout in (a, b):
+            edge = 0
+            for s in layout.segments:
+                size = self.size(s.space)
+                inner = sorted(c - edge for c in cuts if edge < c < edge + size)
+                if inner:
+                    bounds = [0, *inner, size]
+                    self.split(s.space, [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)])
+                edge += size
+        return self.resolve(a), self.resolve(b)
 
     def groups(self) -> list[ChannelGroup]:
         """One ChannelGroup per root space, in creation order, named after its first creating layer."""
         result = []
         for space in range(len(self._parent)):
-            if self.find(space) != space:
+            if self.find(space) != space or space in self._split:
                 continue
-            size, blocks = self._size[space], self._blocks[space]
+            size, blocks, unit = self._size[space], self._blocks[space], self._units[space]
             unsafe = list(dict.fromkeys(self._unsafe[space]))
             if size % blocks:
                 unsafe.append(f"grouped convs need {blocks} equal blocks but the group has {size} channels")
+            if size % (blocks * unit):
+                unsafe.append(f"channels go in runs of {unit} that do not fit {blocks} block(s) of {size}")
+            elif unit >= size // blocks and unit > 1:
+                unsafe.append(f"channels go in runs of {unit}, the whole group: nothing can be removed")
             group = ChannelGroup(
                 name=self._origin[space],
                 channels=size,
@@ -126,6 +215,7 @@ class Spaces:
                 blocks=blocks,
                 unsafe=unsafe,
                 expected=all(reason in EXPECTED_REASONS for reason in unsafe),
+                unit=unit,
             )
             result.append(group)
         return result

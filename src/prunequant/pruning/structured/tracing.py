@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,8 +13,10 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 from torch.fx.passes.shape_prop import ShapeProp
 
-from prunequant.errors import UnsupportedLayerError
+from prunequant.errors import ModelError, UnsupportedLayerError
+from prunequant.models.layers import layer_role
 from prunequant.pruning.structured.export_trace import export_graph
+from prunequant.tasks.io import Inputs, as_args, describe, take
 
 
 class UntraceableModelError(UnsupportedLayerError):
@@ -35,6 +38,10 @@ class _FallbackTracer(fx.Tracer):
         super().__init__()
         self.opaque: dict[str, str] = {}
 
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        """torch.nn layers, and subclasses of conv/linear/norm layers (kept whole: handled by their role)."""
+        return layer_role(m) is not None or super().is_leaf_module(m, module_qualified_name)
+
     def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
         name = self.path_of_module(m)
         if name in self.opaque:  # called again after a failed trace
@@ -48,42 +55,69 @@ class _FallbackTracer(fx.Tracer):
             return self.create_proxy("call_module", name, args, kwargs)
 
 
-def trace(model: nn.Module, example_input: torch.Tensor) -> Traced:
+def trace(model: nn.Module, example_input: Inputs) -> Traced:
     """Trace `model` with fx (else torch.export) and record every node's output shape for `example_input`.
 
-    The model's mode is restored and its weights are not changed; the graph shares its submodules.
+    `example_input` is a tensor, a tuple (positional inputs) or a dict (keyword inputs) of tensors; every
+    input becomes a graph input. The model's mode is restored and its weights are not changed; the graph
+    shares its submodules.
     """
+    args = positional_inputs(model, take(example_input, 2))
     tracer = _FallbackTracer()
     try:
         graph_module = fx.GraphModule(model, tracer.trace(model))
         graph_module.graph.eliminate_dead_code()  # leftovers of submodules whose tracing failed
         graph_module.recompile()
     except Exception as fx_error:  # noqa: BLE001 - e.g. shape-dependent control flow in forward
-        graph_module = _exported(model, example_input, fx_error)
+        graph_module = _exported(model, args, fx_error)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _propagate_shapes(graph_module, example_input[:2])
+            _propagate_shapes(graph_module, args)
     except Exception as exc:
         raise UnsupportedLayerError(
-            f"the traced {type(model).__name__} does not run on an input of shape "
-            f"{list(example_input.shape)} ({_first_line(exc)}); "
-            "pass an example input the model accepts"
+            f"the traced {type(model).__name__} does not run on the example input {describe(example_input)} "
+            f"({_first_line(exc)}); pass an example input the model accepts"
         ) from None
     finally:
         model.train(was_training)
     return Traced(graph_module, tracer.opaque)
 
 
-def _exported(model: nn.Module, example_input: torch.Tensor, fx_error: Exception) -> fx.GraphModule:
+def positional_inputs(model: nn.Module, example_input: Inputs) -> tuple:
+    """`example_input` as the positional arguments of `model.forward` (dict keys name parameters; defaults
+    fill the rest), in the order of the traced graph's inputs."""
+    signature = inspect.signature(model.forward)
+    try:
+        if isinstance(example_input, dict):
+            bound = signature.bind(**example_input)
+        else:
+            bound = signature.bind(*as_args(example_input))
+    except TypeError as exc:
+        raise ModelError(
+            f"the example input {describe(example_input)} does not fit {type(model).__name__}.forward"
+            f"{signature} ({exc}); pass a tensor, a tuple of positional inputs or a dict keyed by name"
+        ) from None
+    bound.apply_defaults()
+    values: list = []
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            values.extend(value)
+        elif kind is not inspect.Parameter.VAR_KEYWORD:
+            values.append(value)
+    return tuple(values)
+
+
+def _exported(model: nn.Module, args: tuple, fx_error: Exception) -> fx.GraphModule:
     was_training = model.training
     model.eval()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return export_graph(model, example_input[:2])
+            return export_graph(model, args)
     except Exception as exc:
         raise UntraceableModelError(
             f"cannot trace {type(model).__name__} with torch.fx ({_first_line(fx_error)}) nor torch.export "
@@ -97,12 +131,12 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"
 
 
-def _propagate_shapes(graph_module: fx.GraphModule, example_input: torch.Tensor) -> None:
+def _propagate_shapes(graph_module: fx.GraphModule, args: tuple) -> None:
     """Record output shapes with fake tensors (no compute), else by a real run."""
     try:
-        FakeTensorProp(graph_module, FakeTensorMode(allow_non_fake_inputs=True)).propagate(example_input)
+        FakeTensorProp(graph_module, FakeTensorMode(allow_non_fake_inputs=True)).propagate(*args)
     except Exception:  # noqa: BLE001 - e.g. custom ops without a fake kernel
-        ShapeProp(graph_module).propagate(example_input)
+        ShapeProp(graph_module).propagate(*args)
 
 
 def shape_of(node: fx.Node) -> tuple[int, ...] | None:

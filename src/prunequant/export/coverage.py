@@ -1,0 +1,94 @@
+"""Which conv / linear layers of an int8 ONNX graph onnxruntime really runs with integer kernels.
+
+The graph is optimised the way OnnxRunner's session optimises it (QDQ fusion, ORT_ENABLE_EXTENDED, no
+hardware-specific layouts); every Conv / ConvTranspose / Gemm / MatMul left as a float op is named, with
+the reason, and the file says "mixed: N of M layers int8" when not all are.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+INT8_LAYERS_KEY = "prunequant.int8_layers"
+FLOAT_LAYERS_KEY = "prunequant.float_layers"
+_WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+_FLOAT_OPS = (*_WEIGHTED, "FusedConv", "FusedGemm", "FusedMatMul")
+
+
+@dataclass(frozen=True)
+class LayerCoverage:
+    """`total` weighted layers, of which `int8` run as integer kernels; `float_layers`: name -> reason."""
+
+    total: int
+    int8: int
+    float_layers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """'int8: all M layers' or 'mixed: N of M layers int8'."""
+        if self.int8 == self.total:
+            return f"int8: all {self.total} layers"
+        return f"mixed: {self.int8} of {self.total} layers int8"
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata_props entries recording this coverage in the ONNX file."""
+        return {INT8_LAYERS_KEY: self.summary, FLOAT_LAYERS_KEY: json.dumps(self.float_layers)}
+
+
+def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
+    """The LayerCoverage of `proto` (a QDQ graph) as onnxruntime's CPU provider fuses it."""
+    import onnxruntime as ort
+
+    original = _producers(proto.graph)
+    layers = [_layer_name(node, original) for node in proto.graph.node if _weighted(node)]
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory(prefix="prunequant-cover-") as scratch:
+        options.optimized_model_filepath = str(Path(scratch) / "optimized.onnx")
+        ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        optimized = onnx.load(options.optimized_model_filepath)
+    producers = _producers(optimized.graph)
+    initializers = {tensor.name for tensor in optimized.graph.initializer}
+    floats: dict[str, str] = {}
+    for node in optimized.graph.node:
+        if node.op_type not in _FLOAT_OPS or len(node.input) < 2:
+            continue
+        name = _layer_name(node, producers)
+        if name not in layers:
+            continue
+        weight = producers.get(node.input[1])
+        if weight is None and node.input[1] in initializers and not node.input[1].endswith("_dq"):
+            floats[name] = "float weights (the layer was not quantized)"
+        elif node.op_type == "ConvTranspose":
+            floats[name] = "onnxruntime has no integer ConvTranspose kernel: runs as float ConvTranspose"
+        else:
+            floats[name] = (
+                f"8-bit weights, but onnxruntime runs it as a float {node.op_type}: its input or output "
+                "is not quantized (e.g. it makes the model output, or reads a float op)"
+            )
+    return LayerCoverage(len(layers), len(layers) - len(floats), floats)
+
+
+def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {output: node for node in graph.node for output in node.output}
+
+
+def _weighted(node: onnx.NodeProto) -> bool:
+    return node.op_type in _WEIGHTED and len(node.input) > 1 and node.input[1] != ""
+
+
+def _layer_name(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> str:
+    """The layer a weighted node belongs to: its weight's name without '.weight' (through a weight DQ)."""
+    weight = node.input[1]
+    source = producers.get(weight)
+    if source is not None and source.op_type == "DequantizeLinear":
+        weight = source.input[0]
+    for suffix in ("_dq", "_quantized", ".weight"):
+        weight = weight.removesuffix(suffix)
+    return weight or node.name
