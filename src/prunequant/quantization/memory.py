@@ -34,6 +34,7 @@ from prunequant.quantization.wrappers import (
     is_quantized,
     quantized_layers,
 )
+from prunequant.tasks import Inputs, batch_size_of, run_model
 from prunequant.validation import check_fraction
 
 FLOAT_BITS = 32
@@ -63,14 +64,15 @@ class MemoryReport:
 @torch.no_grad()
 def memory_report(
     model: nn.Module,
-    example_input: torch.Tensor,
+    example_input: Inputs,
     w_bits: int | None = None,
     a_bits: int | None = None,
     accuracy: float | None = None,
 ) -> MemoryReport:
     """Memory of `model` (float or quantized) for one input; `accuracy` (a fraction, e.g. top-1) gives PD.
 
-    `example_input` is a batch; activation figures are divided by its batch size.
+    `example_input` is a batch (a tensor, tuple or dict of tensors); activation figures are divided by
+    its batch size.
     """
     check_bits("w_bits", w_bits)
     check_bits("a_bits", a_bits)
@@ -79,7 +81,7 @@ def memory_report(
     with eval_mode(model):
         weight_bits, params, nonzero_params = _weight_bits(model, w_bits or FLOAT_BITS)
         act_bits, elements, nonzero = _activation_bits(model, example_input, a_bits or FLOAT_BITS)
-    batch = example_input.shape[0]
+    batch = batch_size_of(example_input)
     weight_mb, activation_mb = weight_bits / 1e6, act_bits / batch / 1e6
     total = weight_mb + activation_mb
     return MemoryReport(
@@ -134,7 +136,7 @@ def _activation_sites(model: nn.Module, float_bits: int) -> list[Site]:
     return sites
 
 
-def _activation_bits(model: nn.Module, example: torch.Tensor, float_bits: int) -> tuple[int, int, int]:
+def _activation_bits(model: nn.Module, example: Inputs, float_bits: int) -> tuple[int, int, int]:
     """(bits, elements, non-zero elements) over the activation sites of one forward pass of `example`.
 
     The model input counts at `float_bits`, unless an input quantizer is fed that very tensor (its output
@@ -163,7 +165,7 @@ def _activation_bits(model: nn.Module, example: torch.Tensor, float_bits: int) -
             hook = module.register_forward_hook(lambda m, args, out, b=bits: output_site(m, args, out, b))
         handles.append(hook)
     try:
-        model(example)
+        run_model(model, example)  # a tuple / dict of inputs too (only the first is counted as input)
     finally:
         for handle in handles:
             handle.remove()
