@@ -1,5 +1,6 @@
 """The seed recipes of issue 13 (flow, segmentation, VAE, detection) at toy scale: every stage runs on
-tiny data for a few steps, and the report speaks the task's metric in its direction."""
+tiny data for a few steps, at the mildest and hardest level of each sweep, and the report speaks the
+task's metric in its direction."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ GENERATED = ("flying-fashion", "fashion-scenes")
 
 def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size: int = 8) -> Recipe:
     """`recipe` with every stage kept but tiny: `samples` generated scenes (or images), `batches` steps an
-    epoch, one epoch per phase, two evaluation batches, the fewest timing repeats."""
+    epoch, one epoch per phase, two evaluation batches, the fewest timing repeats; sweeps keep their first and
+    last level, the structured grid every schedule and importance at its last amount and format."""
     data = recipe.data
     if data.dataset in GENERATED:
         data = replace(data, options={**data.options, "size": samples})
@@ -31,16 +33,31 @@ def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size
         "run": replace(recipe.run, eval_batches=batches, threads=1),
         "profile": replace(recipe.profile, repeats=2),
     }
-    for stage in ("aware_prune", "aware_quant", "structured"):
+    for stage in ("post_prune", "aware_prune"):
         if getattr(recipe, stage) is not None:
-            changes[stage] = replace(getattr(recipe, stage), epochs=1, refine_epochs=1)
-    if recipe.structured is not None:
-        changes["structured"] = replace(changes["structured"], steps=2)
+            changes[stage] = replace(getattr(recipe, stage), amounts=_ends(getattr(recipe, stage).amounts))
+    for stage in ("post_quant", "aware_quant"):
+        if getattr(recipe, stage) is not None:
+            changes[stage] = replace(getattr(recipe, stage), bits=_ends(getattr(recipe, stage).bits))
+    for stage in ("aware_prune", "aware_quant"):
+        if getattr(recipe, stage) is not None:
+            changes[stage] = replace(changes[stage], epochs=1, refine_epochs=1)
+    structured = recipe.structured
+    if structured is not None:  # every schedule and importance; the hardest amount and format
+        amounts = _ends(structured.amounts) if len(structured.schedules) == 1 else structured.amounts[-1:]
+        changes["structured"] = replace(
+            structured, amounts=amounts, formats=structured.formats[-1:], steps=2, epochs=1, refine_epochs=1
+        )
     if recipe.combine is not None:
         changes["combine"] = replace(recipe.combine, refine_epochs=1)
     if recipe.bench is not None:
         changes["bench"] = replace(recipe.bench, batch_sizes=(1,), repeats=2, rounds=1)
     return replace(recipe, **changes)
+
+
+def _ends(values: tuple) -> tuple:
+    """The first and last level of a sweep (the mildest and the hardest)."""
+    return tuple(dict.fromkeys((values[0], values[-1])))
 
 
 CASES = {
