@@ -66,7 +66,7 @@ CASES = {
         "flow", "epe", "end-point error", False,
         ["profile", "post_prune", "aware_prune", "post_quant", "aware_quant", "combine", "bench"],
     ),
-    "seed003_seg": ("segmentation", "miou", "mIoU", True, ["profile", "structured", "bench"]),
+    "seed003_seg": ("segmentation", "miou", "mean IoU", True, ["profile", "structured", "bench"]),
     "seed003_vae": ("vae", "elbo", "ELBO", True, ["profile", "structured", "bench"]),
     "seed004_det": ("detection", "map50", "mAP@0.5", True, ["profile", "structured", "bench"]),
 }  # fmt: skip
