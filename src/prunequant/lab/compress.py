@@ -38,7 +38,7 @@ def load_baseline_model(recipe: Recipe, env: Env) -> tuple[nn.Module, dict[str, 
                 f"arch = {arch!r}; fix one of them"
             )
     else:
-        model = build_from_spec(arch, **_shape_kwargs(env), **recipe.model.kwargs)
+        model = build_from_spec(arch, **{**_shape_kwargs(env), **recipe.model.kwargs})  # kwargs win
         if path:
             model, meta = load_checkpoint(path, model=model)
         stamp = getattr(model, ARCH_ATTR)
@@ -73,9 +73,10 @@ def _check_fits(model: nn.Module, env: Env) -> None:
             "use a model built for this data"
         ) from None
     env.task.check(outputs, target)
-    if env.splits is not None and flatten_outputs(outputs)[0].shape[-1] != env.splits.num_classes:
+    first = flatten_outputs(outputs)[0]  # [batch, classes] scores; dense/multi-output tasks checked above
+    if env.splits is not None and first.dim() == 2 and first.shape[-1] != env.splits.num_classes:
         raise ModelError(
-            f"the model has {flatten_outputs(outputs)[0].shape[-1]} outputs but {env.name} has "
+            f"the model has {first.shape[-1]} outputs but {env.name} has "
             f"{env.splits.num_classes} classes; use a model built for this dataset"
         )
 

@@ -90,19 +90,22 @@ def run_export_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOut
 def run_bench_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
     """prunequant.export.bench over config["entries"] (first = the baseline), interleaved; checkpoints run as
     deployed in fp32 eager torch (BatchNorm folded, quantizers dropped), ONNX files in onnxruntime."""
+    import torch
+
     from prunequant.export.bench import bench, load_candidate, torch_candidate
 
     recipe, config = task.recipe, task.spec.config
     threads = recipe.run.threads or None
+    sample = environment(recipe).sample
+    example = None if isinstance(sample, torch.Tensor) else sample  # several inputs: shapes from the data
     with tempfile.TemporaryDirectory(prefix="pq-bench-") as folder:
         candidates = []
         for index, entry in enumerate(config["entries"]):
             data = task.inputs[entry["trial"]]
             if entry["suffix"] == ".pt":
                 model, meta = model_from_bytes(data, recipe.model.arch)
-                candidates.append(
-                    torch_candidate(entry["name"], deployed_fp32(model), meta.get("input_shape"))
-                )
+                shape = None if example is not None else meta.get("input_shape")
+                candidates.append(torch_candidate(entry["name"], deployed_fp32(model), shape))
                 continue
             path = Path(folder) / f"{index}{entry['suffix']}"
             path.write_bytes(data)
@@ -114,6 +117,7 @@ def run_bench_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutc
             rounds=config["rounds"],
             repeats=config["repeats"],
             seed=recipe.run.seed,
+            example=example,
         )
     return TrialOutcome({}, {**report.to_dict(), "entries": config["entries"]})
 

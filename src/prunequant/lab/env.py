@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 
 from prunequant.data import DatasetSplits, RandomCropFlip, load_dataset, make_loaders
 from prunequant.errors import DataError
@@ -131,7 +131,7 @@ def _first_batch(loader: Iterable, task: Task, size: int) -> tuple[Inputs, Any]:
     with torch.random.fork_rng(devices=[]):
         if isinstance(loader, DataLoader) and not isinstance(dataset, torch.utils.data.IterableDataset):
             count = min(len(dataset), max(size, 2))
-            batch = default_collate([dataset[index] for index in range(count)])
+            batch = loader.collate_fn([dataset[index] for index in range(count)])  # ragged targets too
         else:
             batch = next(iter(loader), None)
     if batch is None or (isinstance(dataset, Dataset) and len(dataset) == 0):  # type: ignore[arg-type]

@@ -124,7 +124,9 @@ def locked_run(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
 
 def _remove_if_only_lock(run_dir: Path) -> None:
     """Remove a directory this run created when it holds nothing but the lock file."""
-    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    if not run_dir.is_dir():
+        return
+    entries = list(run_dir.iterdir())
     if all(entry.name == LOCK_NAME for entry in entries):
         for entry in entries:
             entry.unlink()

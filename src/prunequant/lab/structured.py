@@ -25,7 +25,6 @@ from prunequant.lab.plans import finetune_plan, lrs_of, percent
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
-from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.training import Callback
 
@@ -48,22 +47,15 @@ def pruning_schedule(model: nn.Module, config: dict[str, Any], env: Env, batches
         calib_batches=CALIB_BATCHES,
     )
     calib = env.calibration(CALIB_BATCHES)
+    # The schedules take the task from the Trainer they run in (trainer.task), not as an argument.
     if config["schedule"] == "stepwise":
         frequency = max(1, batches // (2 * config["steps"]))
-        return with_task(
-            StepwisePruning,
-            env.sample,
-            prune,
-            steps=config["steps"],
-            frequency=frequency,
-            calib_loader=calib,
-            task=env.task,
+        return StepwisePruning(
+            env.sample, prune, steps=config["steps"], frequency=frequency, calib_loader=calib
         )
     groups = len(dependency_groups(model, env.sample).prunable)
     interval = max(1, batches // (groups + 1))
-    return with_task(
-        LayerwisePruning, env.sample, prune, interval=interval, calib_loader=calib, task=env.task
-    )
+    return LayerwisePruning(env.sample, prune, interval=interval, calib_loader=calib)
 
 
 @register_kind("structured")
