@@ -66,3 +66,16 @@ def test_model_bytes_round_trip(baseline):
     _, outcome = baseline
     model, meta = model_from_bytes(outcome.checkpoint)
     assert model_from_bytes(model_to_bytes(model, **meta))[1] == meta
+
+
+def test_a_trial_leaves_the_callers_torch_thread_count_as_it_was(tiny_base):
+    import torch
+
+    recipe = parse_recipe(tiny_base)  # [run] threads = 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_trial(TrialTask(TrialSpec("profile", "original", {"kind": "baseline"}), recipe))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

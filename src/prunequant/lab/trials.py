@@ -108,10 +108,14 @@ def run_trial(task: TrialTask, callbacks: Sequence[Callback] = ()) -> TrialOutco
     """
     for module in KIND_MODULES:
         importlib.import_module(module)
+    previous_threads = torch.get_num_threads()
     if task.recipe.run.threads:
         torch.set_num_threads(task.recipe.run.threads)
     seed_everything((task.recipe.run.seed + int(task.spec.trial_id[:8], 16)) % 2**31)
     start = time.perf_counter()
-    outcome = _KINDS[task.spec.kind](task, callbacks)
+    try:
+        outcome = _KINDS[task.spec.kind](task, callbacks)
+    finally:  # an in-process run leaves the caller's torch thread count as it found it
+        torch.set_num_threads(previous_threads)
     outcome.duration_s = time.perf_counter() - start
     return outcome
