@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from prunequant.cli.common import input_shape_of, load_data, parse_float_list, print_human, resolve_model
+from prunequant.cli.common import (
+    input_shape_of,
+    load_data,
+    parse_float_list,
+    print_human,
+    resolve_model,
+    resolve_task,
+)
 from prunequant.cli.numbers import nonneg_float, nonneg_int, positive_int, ranged
 from prunequant.cli.prune_cmd import refuse_nothing_pruned
 from prunequant.errors import ConfigError
@@ -30,6 +37,7 @@ from prunequant.pruning.unstructured import (
 )
 from prunequant.seeding import seed_everything
 from prunequant.sweep_output import markdown_table
+from prunequant.tasks import MetricSpec, Task, default_task
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_fraction
 
@@ -90,10 +98,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--dynamic",
         action="store_true",
-        help="raise sparsity while top-1 stays within --budget, fine-tuning --finetune-epochs per step",
+        help="raise sparsity while the task's metric stays within --budget, fine-tuning --finetune-epochs "
+        "per step",
     )
     group.add_argument(
-        "--budget", type=nonneg_float, default=0.01, help="dynamic: allowed top-1 drop, 0.01 = 1 point"
+        "--budget",
+        type=nonneg_float,
+        default=0.01,
+        help="dynamic: allowed drop of the task's metric in its unit, 0.01 = 1 point of accuracy",
     )
     group.add_argument(
         "--dynamic-step",
@@ -109,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("give --amount (e.g. 0.5), or --amounts for a sweep, or --dynamic")
     amount = check_fraction("--amount", args.amount) if mode == "single" else 0.0
     if mode != "single" and not args.dataset:
-        raise ConfigError(f"a {mode} run scores accuracy: pass --dataset NAME (e.g. fashion-mnist)")
+        raise ConfigError(f"a {mode} run scores the model: pass --dataset NAME (e.g. fashion-mnist)")
     config = UnstructuredConfig(
         amount,
         args.scope or "global",
@@ -122,12 +134,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(args.seed)
     model, meta = resolve_model(args)
     loaders = load_data(args)[1] if args.dataset else None
+    task = resolve_task(args) or default_task()
     if mode == "sweep":
-        return _sweep(args, model, meta, config, loaders, train_config)
-    before = evaluate(model, loaders.test).top1 if loaders else None
+        return _sweep(args, model, meta, config, loaders, train_config, task)
+    before = evaluate(model, loaders.test, task).score if loaders else None
     if mode == "dynamic":
         dynamic = dynamic_prune(
-            model, loaders, budget=args.budget, step=args.dynamic_step, finetune=train_config, prune=config
+            model,
+            loaders,
+            budget=args.budget,
+            step=args.dynamic_step,
+            finetune=train_config,
+            prune=config,
+            task=task,
         )
         accepted = dynamic.prune.to_dict() if dynamic.prune else {"sparsity": 0.0, "layers": {}}
         summary: dict[str, Any] = {"dynamic": dynamic.to_dict(), **accepted}
@@ -142,9 +161,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             steps=args.steps,
             refine_epochs=args.refine_epochs,
             refine_factor=args.refine_lr_factor,
+            task=task,
         )
         summary = {**result.prune.to_dict(), "schedule": args.schedule, "schedule_events": result.events}
-    after = evaluate(model, loaders.test).top1 if loaders else None
+    after = evaluate(model, loaders.test, task).score if loaders else None
     make_permanent(model)
     report = sparsity_report(model, include_bias=config.include_bias)
     if mode == "single" and amount > 0 or mode == "dynamic":
@@ -154,14 +174,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "method": "magnitude",
         **summary,
         "overall_sparsity": report.sparsity,
+        "metric": task.primary,
         "accuracy_before": before,
         "accuracy_after": after,
         "dense_bytes": sizes["dense_bytes"],
         "compressed_bytes": sizes["file_bytes"],
-        "output": _save(args, model, meta, summary, after),
+        "output": _save(args, model, meta, summary, None if after is None else {task.primary: after}),
     }
     output["output_bytes"] = Path(output["output"]).stat().st_size if output["output"] else None
-    print_human(args, _summary_line(output))
+    print_human(args, _summary_line(output, task.primary_metric))
     return output
 
 
@@ -172,6 +193,7 @@ def _sweep(
     config: UnstructuredConfig,
     loaders: Loaders,
     train_config: TrainConfig,
+    task: Task,
 ) -> dict[str, Any]:
     if args.latency_rounds < 0:
         raise ConfigError(f"--latency-rounds must be >= 0, got {args.latency_rounds}")
@@ -189,8 +211,9 @@ def _sweep(
         refine_factor=args.refine_lr_factor,
         example_input=example,
         latency_rounds=args.latency_rounds,
+        task=task,
     )
-    paths = write_sweep(rows, args.sweep_dir) if args.sweep_dir else {}
+    paths = write_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
     print_human(args, markdown_table(rows))
     return {"method": "magnitude", "rows": rows, "outputs": paths}
 
@@ -200,7 +223,7 @@ def _save(
     model: torch.nn.Module,
     meta: dict[str, Any],
     summary: dict[str, Any],
-    top1: float | None,
+    metrics: dict[str, float] | None,
 ) -> str | None:
     if not args.output:
         return None
@@ -208,8 +231,8 @@ def _save(
     previous = meta.pop("metrics", None)
     if previous is not None:
         meta["unpruned_metrics"] = previous
-    if top1 is not None:
-        meta["metrics"] = {"top1": top1}
+    if metrics is not None:
+        meta["metrics"] = metrics
     meta["pruning"] = {"method": "magnitude", **summary}
     path = Path(args.output)
     if args.compressed or path.suffix == COMPRESSED_SUFFIX:
@@ -219,10 +242,11 @@ def _save(
     return str(path)
 
 
-def _summary_line(output: dict[str, Any]) -> str:
+def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
     text = f"sparsity {100 * output.get('sparsity', 0.0):.2f}% of pruned weights"
     if output["accuracy_after"] is not None:
-        text += f"  top-1 {100 * output['accuracy_before']:.2f}% -> {100 * output['accuracy_after']:.2f}%"
+        before, after = spec.format(output["accuracy_before"]), spec.format(output["accuracy_after"])
+        text += f"  {spec.label or spec.name} {before} -> {after}"
     text += f"  compressed {output['compressed_bytes']:,} B (dense {output['dense_bytes']:,} B)"
     return text + (f"  -> {output['output']}" if output["output"] else "")
 

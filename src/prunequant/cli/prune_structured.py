@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from prunequant.cli.common import input_shape_of, load_data, print_human, resolve_model
+from prunequant.cli.common import example_input, load_data, print_human, resolve_model, resolve_task
 from prunequant.cli.numbers import positive_int
 from prunequant.cli.prune_cmd import refuse_nothing_pruned
 from prunequant.errors import ConfigError
@@ -29,6 +29,8 @@ from prunequant.pruning.structured import (
     reinitialize,
 )
 from prunequant.seeding import seed_everything
+from prunequant.tasks import Inputs, Task, default_task
+from prunequant.tasks.io import take
 from prunequant.training import TrainConfig, evaluate, finetune_then_refine
 
 SCHEDULES = ("oneshot", "stepwise", "layerwise", "scratch")
@@ -100,33 +102,35 @@ def _parse_amount(text: str) -> tuple[str, float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     model, meta = resolve_model(args)
-    shape = input_shape_of(meta)
     seed_everything(args.seed)
-    example = torch.randn(2, *shape)
+    example = example_input(meta, 2)  # a tensor, or a tuple / dict for several inputs
+    single = take(example, 1)
+    task = resolve_task(args) or default_task()
     loaders = load_data(args, args.dataset or meta.get("dataset"))[1] if args.dataset else None
     schedule = args.structured_schedule
     if schedule != "oneshot" and (loaders is None or not args.finetune_epochs):
         raise ConfigError(f"--structured-schedule {schedule} needs --dataset and --finetune-epochs > 0")
-    before = profile(model, example[:1], latency=False).total
-    output: dict[str, Any] = {"method": args.method}
+    before = profile(model, single, latency=False).total
+    output: dict[str, Any] = {"method": args.method, "metric": task.primary}
     if loaders is not None:
-        output["accuracy_before"] = evaluate(model, loaders.test).top1
+        output["accuracy_before"] = evaluate(model, loaders.test, task).score
     if args.method == "layer":
         if args.blocks is None:
             raise ConfigError("--method layer needs --blocks N (residual blocks to remove)")
         result = prune_layers(model, example, args.blocks, args.importance or "bn_gamma", return_result=True)
         pruned, record, skipped = result.model, result.meta(), []
     else:
-        pruned, record, skipped = _channel(args, model, example, loaders)
+        pruned, record, skipped = _channel(args, model, example, loaders, task)
     if loaders is not None and (schedule == "oneshot" or args.method == "layer"):
         # stale BatchNorm statistics cost more accuracy than the removed channels (see the benchmark)
-        recalibrate_bn(pruned, loaders.train, max_batches=args.calib_batches)
-        output["accuracy_pruned"] = evaluate(pruned, loaders.test).top1
+        recalibrate_bn(pruned, loaders.train, max_batches=args.calib_batches, task=task)
+        output["accuracy_pruned"] = evaluate(pruned, loaders.test, task).score
     if loaders is not None and args.finetune_epochs + args.refine_epochs > 0:
-        for schedule in _finetune(args, pruned, example, loaders, output):  # stepwise / layerwise prunes
+        # stepwise / layerwise schedules prune during the fine-tune
+        for schedule in _finetune(args, pruned, example, loaders, output, task):
             record.update(pruning_steps=len(schedule.results), importance=schedule.config.importance)
             skipped = sorted({name for result in schedule.results for name in result.skipped_layers})
-    after = profile(pruned, example[:1], latency=False).total
+    after = profile(pruned, single, latency=False).total
     output.update(
         params_before=before["params"],
         params_after=after["params"],
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pruning=record,
     )
     if loaders is not None:
-        output["accuracy_after"] = evaluate(pruned, loaders.test).top1
+        output["accuracy_after"] = evaluate(pruned, loaders.test, task).score
     removed = after["params"] < before["params"] or args.method == "channel" and not args.amount
     skipped_text = f"left unpruned: {', '.join(skipped[:5])}" if skipped else "no layer was skipped"
     refuse_nothing_pruned(args, removed, f"params {before['params']:,} before and after; {skipped_text}")
@@ -166,7 +170,7 @@ def _config(args: argparse.Namespace) -> ChannelPruneConfig:
     )
 
 
-def _channel(args: argparse.Namespace, model: torch.nn.Module, example: torch.Tensor, loaders: Any):
+def _channel(args: argparse.Namespace, model: torch.nn.Module, example: Inputs, loaders: Any, task: Task):
     config = _config(args)
     if args.structured_schedule in ("stepwise", "layerwise"):  # pruned during fine-tuning, in _finetune
         return model, {"method": "channel", "schedule": args.structured_schedule, "amount": config.amount}, []
@@ -184,6 +188,7 @@ def _channel(args: argparse.Namespace, model: torch.nn.Module, example: torch.Te
         calib_batches=config.calib_batches,
         seed=config.seed,
         return_result=True,
+        task=task,
     )
     pruned = result.model
     if args.structured_schedule == "scratch":
@@ -193,7 +198,12 @@ def _channel(args: argparse.Namespace, model: torch.nn.Module, example: torch.Te
 
 
 def _finetune(
-    args: argparse.Namespace, model: torch.nn.Module, example: torch.Tensor, loaders: Any, output: dict
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    example: Inputs,
+    loaders: Any,
+    output: dict,
+    task: Task,
 ) -> list[StepwisePruning | LayerwisePruning]:
     """Fine-tune then refine-tune `model` in place (stepwise/layerwise schedules prune it on the way)."""
     train = TrainConfig(epochs=args.finetune_epochs, lr=args.lr, batch_size=args.batch_size)
@@ -216,10 +226,11 @@ def _finetune(
         refine_epochs=args.refine_epochs,
         refine_factor=args.refine_lr_factor,
         callbacks=callbacks,
+        task=task,
     )
     output["finetune"] = {
-        "finetuned_val_top1": result.finetuned.top1 if result.finetuned else None,
-        "refined_val_top1": result.refined.top1 if result.refined else None,
+        "finetuned_val_score": result.finetuned.score if result.finetuned else None,
+        "refined_val_score": result.refined.score if result.refined else None,
     }
     return callbacks
 

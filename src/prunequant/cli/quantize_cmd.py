@@ -14,6 +14,7 @@ from prunequant.cli.common import (
     load_data,
     print_human,
     resolve_model,
+    resolve_task,
 )
 from prunequant.cli.numbers import nonneg_int, positive_float, positive_int, ranged
 from prunequant.cli.paths import declare_paths, written_together
@@ -29,8 +30,8 @@ from prunequant.quantization import (
     sweep_quantization,
     zero_share,
 )
-from prunequant.quantization.calibrate import batch_inputs
 from prunequant.seeding import seed_everything
+from prunequant.tasks import MetricSpec, default_task
 from prunequant.training import TrainConfig, evaluate
 
 _LAYER_BITS = re.compile(r"^(?:w(\d+))?(?:a(\d+))?$")
@@ -144,9 +145,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(args.seed)
     model, meta = resolve_model(args)
     _, loaders = load_data(args, args.dataset or meta.get("dataset"))
+    task = resolve_task(args) or default_task()
     if bits is not None:
-        return _sweep(args, model, config, bits, loaders, train_config)
-    qmodel = quantize(model, config, loaders.train, calib_batches=args.calib_batches)
+        return _sweep(args, model, config, bits, loaders, train_config, task)
+    qmodel = quantize(model, config, loaders.train, calib_batches=args.calib_batches, task=task)
     if args.mode == "qat":
         quantization_aware_finetune(
             qmodel,
@@ -156,11 +158,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             refine_epochs=args.refine_epochs,
             refine_factor=args.refine_lr_factor,
             calib_batches=args.calib_batches,
+            task=task,
         )
-    baseline, top1 = evaluate(model, loaders.test).top1, evaluate(qmodel, loaders.test).top1
-    memory = memory_report(qmodel, batch_inputs(next(iter(loaders.test))), accuracy=top1)
+    spec = task.primary_metric
+    baseline, score = evaluate(model, loaders.test, task).score, evaluate(qmodel, loaders.test, task).score
+    density = score if spec.higher_is_better and spec.unit == "%" else None  # PD: a fraction metric only
+    memory = memory_report(qmodel, task.inputs(next(iter(loaders.test))), accuracy=density)
     shares = zero_share(qmodel) if config.w_bits is not None else None
-    meta = _quantized_meta(meta, config, args.mode, top1)
+    meta = _quantized_meta(meta, config, args.mode, {spec.name: score})
     output = {
         "w_bits": config.w_bits,
         "a_bits": config.a_bits,
@@ -175,8 +180,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "weight_mb": memory.weight_mb,
         "activation_mb": memory.activation_mb,
         "pd": memory.pd,
-        "top1": top1,
-        "baseline_top1": baseline,
+        "metric": spec.name,
+        spec.name: score,
+        f"baseline_{spec.name}": baseline,
         "output": args.output,
         "packed": args.packed,
         "packed_bytes": None,
@@ -186,11 +192,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             save_checkpoint(qmodel, args.output, **meta)
         if args.packed:
             output["packed_bytes"] = save_quantized(qmodel, args.packed, **meta)
-    print_human(args, _summary_line(output))
+    print_human(args, _summary_line(output, spec))
     return output
 
 
-def _sweep(args, model, config, bits, loaders, train_config) -> dict[str, Any]:
+def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, Any]:
     from prunequant.quantization.sweep_report import write_quant_sweep
     from prunequant.sweep_output import markdown_table
 
@@ -205,31 +211,35 @@ def _sweep(args, model, config, bits, loaders, train_config) -> dict[str, Any]:
         refine_epochs=args.refine_epochs,
         calib_batches=args.calib_batches,
         val_loader=loaders.val,
+        task=task,
         pack=(lambda qmodel, label: save_quantized(qmodel, packed_dir / f"{label}.pqz"))
         if packed_dir
         else None,
     )
-    paths = write_quant_sweep(rows, args.sweep_dir) if args.sweep_dir else {}
+    paths = write_quant_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
     print_human(args, markdown_table(rows))
     return {"rows": rows, "outputs": paths}
 
 
-def _quantized_meta(meta: dict[str, Any], config: QuantConfig, mode: str, top1: float) -> dict[str, Any]:
+def _quantized_meta(
+    meta: dict[str, Any], config: QuantConfig, mode: str, metrics: dict[str, float]
+) -> dict[str, Any]:
     meta = dict(meta)
     previous = meta.pop("metrics", None)
     if previous is not None:
         meta["float_metrics"] = previous
-    meta["metrics"] = {"top1": top1}
+    meta["metrics"] = metrics
     meta["quantization"] = {"mode": mode, **config.to_dict()}
     return meta
 
 
-def _summary_line(output: dict[str, Any]) -> str:
+def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
+    pd = "n/a" if output["pd"] is None else f"{output['pd']:.2f}"
     text = (
-        f"W{output['w_bits'] or 'f'}A{output['a_bits'] or 'f'} {output['mode']}: top-1 "
-        f"{100 * output['baseline_top1']:.2f}% -> {100 * output['top1']:.2f}%  "
+        f"W{output['w_bits'] or 'f'}A{output['a_bits'] or 'f'} {output['mode']}: {spec.label or spec.name} "
+        f"{spec.format(output['baseline_' + spec.name])} -> {spec.format(output[spec.name])}  "
         f"zero share {100 * output['zero_share']:.2f}%  weights {output['weight_mb']:.3f} Mb  "
-        f"activations {output['activation_mb']:.3f} Mb  PD {output['pd']:.2f}"
+        f"activations {output['activation_mb']:.3f} Mb  PD {pd}"
     )
     for key in ("output", "packed"):
         text += f"  -> {output[key]}" if output[key] else ""

@@ -66,7 +66,7 @@ def test_dataset_gives_accuracy_and_fine_tune_numbers(tmp_path):
         "--finetune-epochs", "1", "--calib-batches", "1", "--json",
     )  # fmt: skip
     assert all(0.0 <= result[key] <= 1.0 for key in ("accuracy_before", "accuracy_pruned", "accuracy_after"))
-    assert result["finetune"]["finetuned_val_top1"] is not None
+    assert result["finetune"]["finetuned_val_score"] is not None
     assert result["pruning"]["importance"] == "apoz"
 
 
