@@ -96,3 +96,23 @@ def test_a_two_input_forward_error_names_the_model_and_every_input() -> None:
         "model Net failed in its forward pass on inputs {image: 2x3x8x8, depth: 2x2x8x8}"
     )
     assert "in layer 'b' Conv2d, given 2x2x8x8" in line and "\n" not in line
+
+
+def test_prune_and_bench_a_two_input_user_model(tmp_path, monkeypatch, capsys) -> None:
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    monkeypatch.syspath_prepend(str(examples))
+    from depth_task import DepthNet
+
+    weights = tmp_path / "depth.pt"
+    torch.save(DepthNet(width=8).state_dict(), weights)  # a plain state_dict of the user architecture
+    shapes = ["--input-shape", "3,8,8", "--input-shape", "1,8,8"]
+    model = ["--model", "depth_task:DepthNet", "--model-kwargs", '{"width": 8}']
+    assert main(["prune", "--method", "channel", "--amount", "0.5", *model, *shapes, "--json"]) == 0
+    pruned = json.loads(capsys.readouterr().out)
+    assert pruned["params_after"] < pruned["params_before"] and pruned["skipped_layers"] == []
+    argv = ["bench", str(weights), *model, *shapes, "--batch", "1", "--rounds", "1", "--repeats", "1"]
+    assert main([*argv, "--threads", "1", "--no-memory", "--no-reexec", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "classification" and report["rows"][0]["ratio_vs_first"] == 1.0

@@ -20,14 +20,23 @@ from prunequant.cli.common import (
     add_input_shape,
     add_model_options,
     add_task_option,
+    example_input,
     parse_int_list,
     print_human,
+    resolve_model,
+    resolve_task,
     shape_spec,
 )
 from prunequant.cli.numbers import nonneg_int, positive_int
 from prunequant.cli.paths import declare_paths
-from prunequant.errors import ConfigError
-from prunequant.export.bench import MALLOC_ENV, BenchReport, bench, restart_with_tuned_malloc
+from prunequant.export.bench import (
+    MALLOC_ENV,
+    BenchReport,
+    bench,
+    load_candidate,
+    restart_with_tuned_malloc,
+    torch_candidate,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -66,23 +75,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_reexec and _started_as_cli():
         restart_with_tuned_malloc(["-m", "prunequant.cli.main", *sys.argv[1:]])
     shape = shape_spec(args.input_shape)
-    if isinstance(shape, dict) or (shape and isinstance(shape[0], list)):
-        raise ConfigError("bench times one-input models; give a single --input-shape C,H,W")
-    if args.model or args.task:
-        raise ConfigError(
-            "bench loads prunequant checkpoints that record their zoo architecture and .onnx files; "
-            "--model/--task are not supported by its timing loop yet"
-        )
+    several = isinstance(shape, dict) or bool(shape and isinstance(shape[0], list))
+    task = resolve_task(args)  # validated and recorded; latency does not depend on the task
     report = bench(
-        args.models,
+        [_entry(args, path) for path in args.models] if args.model else args.models,
         args.batch,
         args.threads,
         rounds=args.rounds,
         repeats=args.repeats,
         warmup=args.warmup,
-        input_shape=tuple(shape) if shape else None,
+        input_shape=tuple(shape) if shape and not several else None,
         memory=not args.no_memory,
         seed=args.seed,
+        example=example_input({"input_shape": shape}, 1) if several else None,
     )
     print_human(args, _table(report))
     print_human(args, f"memory: {report.memory}")
@@ -91,7 +96,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print_human(
             args, f"malloc NOT tuned: torch eager at batch >= 8 looks slower than it is (set {settings})"
         )
-    return report.to_dict()
+    return {**report.to_dict(), "task": task.name if task else "classification"}
+
+
+def _entry(args: argparse.Namespace, path: str) -> Any:
+    """With --model, a .pt (or a plain state_dict) is loaded into that architecture; .onnx as usual."""
+    if Path(path).suffix == ".onnx":
+        return load_candidate(path, args.threads)
+    model, meta = resolve_model(argparse.Namespace(**{**vars(args), "checkpoint": path}))
+    shape = meta.get("input_shape")
+    several = isinstance(shape, dict) or bool(shape and isinstance(shape[0], list))
+    single = tuple(shape) if shape and not several else None
+    return torch_candidate(path, model, single, Path(path))
 
 
 def _table(report: BenchReport) -> Table:
