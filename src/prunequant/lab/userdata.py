@@ -9,12 +9,12 @@ seed) or any re-iterable loader of batches the task can split: tuples, lists or 
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from prunequant.errors import ConfigError, DataError
+from prunequant.imports import import_callable
 
 SPLITS = ("train", "val", "test")
 
@@ -36,18 +36,7 @@ def load_factory(spec: str, options: dict[str, Any]) -> tuple[Any, Any, Any]:
 def _load(key: str) -> tuple[Any, Any, Any]:
     decoded = json.loads(key)
     spec, options = decoded["spec"], decoded["options"]
-    module_name, _, attr = spec.partition(":")
-    try:
-        factory: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(
-            f"cannot import '{module_name}' for [data] factory '{spec}' ({type(exc).__name__}: {exc}); "
-            "check that it is installed or on PYTHONPATH"
-        ) from None
-    for part in attr.split("."):
-        factory = getattr(factory, part, None)
-    if not callable(factory):
-        raise ConfigError(f"'{attr}' in '{module_name}' is not callable; fix [data] factory '{spec}'")
+    factory = import_callable(spec, "[data] factory", ConfigError)
     try:
         result = factory(**options)
     except Exception as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from prunequant.errors import ModelError
+from prunequant.imports import import_callable
 from prunequant.validation import check_int_range
 
 ARCH_ATTR = "prunequant_arch"
@@ -84,17 +84,7 @@ def build_from_spec(spec: str, **kwargs: Any) -> nn.Module:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ModelError(f"model spec '{spec}' must be a zoo name or 'package.module:factory'")
-    try:
-        factory: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ModelError(
-            f"cannot import '{module_name}' for model spec '{spec}' ({type(exc).__name__}: {exc}); "
-            "check that it is installed or on PYTHONPATH"
-        ) from exc
-    for part in attr.split("."):
-        factory = getattr(factory, part, None)
-    if not callable(factory):
-        raise ModelError(f"'{attr}' in '{module_name}' is not a callable factory; fix the spec '{spec}'")
+    factory = import_callable(spec, "factory of model spec", ModelError)
     accepted = _parameters(factory)
     if accepted is not None:
         kwargs = {key: value for key, value in kwargs.items() if key in accepted}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from prunequant.errors import ConfigError
+from prunequant.imports import import_callable
 from prunequant.tasks.base import Task
 
 _TASKS: dict[str, Callable[..., Any]] = {}
@@ -84,21 +84,9 @@ def resolve_callable(spec: str | Callable[..., Any], what: str = "callable") -> 
     """
     if callable(spec):
         return spec
-    module_name, sep, attr = str(spec).partition(":")
-    if not sep or not module_name or not attr:
+    if ":" not in str(spec):
         raise ConfigError(f"{what} must be a callable or 'package.module:name', got {spec!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(
-            f"cannot import '{module_name}' for {what} '{spec}' ({type(exc).__name__}: {exc}); "
-            "check that it is installed or on PYTHONPATH"
-        ) from None
-    for part in attr.split("."):
-        target = getattr(target, part, None)
-    if not callable(target):
-        raise ConfigError(f"'{attr}' in '{module_name}' is not a callable {what}; fix '{spec}'")
-    return target
+    return import_callable(str(spec), what, ConfigError)
 
 
 def _checked(task: Any, spec: str) -> Task:
