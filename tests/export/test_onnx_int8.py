@@ -275,3 +275,18 @@ def test_a_linear_after_pool_and_flatten_runs_as_an_integer_gemm(blob_data, tmp_
     assert result.layers == "int8: all 3 layers"
     report = parity(qmodel, result.output, blob_data.test, threads=1)
     assert report.agreement == 1.0 and report.max_abs_logit_diff < 1e-5
+
+
+def test_ort_method_on_a_decoder_leaves_no_temp_files_in_the_working_directory(tmp_path, monkeypatch):
+    """onnxruntime's symbolic shape inference fails on a transposed conv with a dynamic batch (then it is
+    skipped, with a warning) and writes temp files into the working directory: none may be left there."""
+    decoder = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, stride=2, padding=1), torch.nn.ReLU(), torch.nn.ConvTranspose2d(4, 1, 2, 2)
+    ).eval()
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    loader = [(torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)) for _ in range(2)]
+    result = export_int8(decoder, tmp_path / "dec.onnx", EXAMPLE, method="ort", calib_loader=loader)
+    assert Path(result.output).stat().st_size > 0
+    assert list(work.iterdir()) == []

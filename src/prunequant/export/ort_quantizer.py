@@ -143,6 +143,16 @@ def quantize_with_ort(
 def _pre_process(quant_pre_process: Any, source: Path, prepared: Path) -> None:
     """onnxruntime's pre-processing; its symbolic shape inference fails on some decoders (transposed convs
     with a dynamic batch), and is then skipped, with a warning: ONNX's own shape inference still runs."""
+    source, prepared = Path(source).resolve(), Path(prepared).resolve()
+    cwd = os.getcwd()
+    os.chdir(prepared.parent)  # its shape inference writes temp files into the working directory
+    try:
+        _run_pre_process(quant_pre_process, source, prepared)
+    finally:
+        os.chdir(cwd)
+
+
+def _run_pre_process(quant_pre_process: Any, source: Path, prepared: Path) -> None:
     try:
         quant_pre_process(str(source), str(prepared))
     except Exception as exc:  # onnxruntime raises bare Exceptions here
