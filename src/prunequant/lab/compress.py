@@ -96,8 +96,9 @@ def run_baseline(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
     extra["profile"] = {"total": report.total, "groups": report.groups}
     extra["layers"] = [row["name"] for row in report.layers if row["type"] in ("Conv2d", "Linear")]
     extra["task"] = env.task.describe()
-    metrics = measure(model, env, recipe)
-    return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
+    metrics, deployment = measure(model, env, recipe)
+    extra["deploy"] = deployment.info
+    return TrialOutcome(metrics, extra, model_to_bytes(model, **meta), files=deployment.files)
 
 
 @register_kind("compress")
@@ -115,11 +116,12 @@ def run_compress(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
         extra["phases"] = phases.scores
     _finish(applied.model)
     reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
-    metrics = measure(
+    metrics, deployment = measure(
         applied.model, env, recipe, reference=reference, w_bits=applied.w_bits, a_bits=applied.a_bits
     )
+    extra["deploy"] = deployment.info
     meta["lab"] = {"stage": task.spec.stage, "config": config}
-    return TrialOutcome(metrics, extra, model_to_bytes(applied.model, **meta))
+    return TrialOutcome(metrics, extra, model_to_bytes(applied.model, **meta), files=deployment.files)
 
 
 def finetune_model(

@@ -1,9 +1,9 @@
-"""The measurements every model trial records: the task's metrics, counts, memory / PD, file size, latency.
+"""The measurements every model trial records: the task's metrics, counts, memory / PD, file size, speed.
 
-Latency is of the model as deployed in fp32 eager PyTorch: BatchNorm folded into the convs, and for a
-quantized model its fake-quant-rounded weights in plain layers (quantizers removed), so every trial is
-timed on the same footing. Masked zeros and N-bit weights therefore run exactly as fast as the original;
-only removed channels (structured) make dense kernels faster. int8 speed comes from the export stage.
+Speed is that of the forms a user would deploy (prunequant.lab.forms): int8 ONNX for a quantized model,
+the physically smaller model on onnxruntime fp32 and int8 for a channel-pruned one, each timed against
+the original in torch eager fp32. A fake-quant or masked model is never timed in eager torch as if that
+were its speed: masked zeros alone have no form ("no speed gain: dense kernels").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 
 from prunequant.errors import UnsupportedLayerError
 from prunequant.lab.env import Env
+from prunequant.lab.forms import Deployment, deploy_forms
 from prunequant.lab.ops import FLOAT_BITS, bits_or_none
 from prunequant.lab.recipe import Recipe
 from prunequant.profiling import profile
@@ -57,12 +58,13 @@ def measure(
     reference: nn.Module | None = None,
     w_bits: int = FLOAT_BITS,
     a_bits: int = FLOAT_BITS,
-) -> dict[str, Any]:
-    """Every metric column of a model trial (see prunequant.lab.store).
+) -> tuple[dict[str, Any], Deployment]:
+    """Every metric column of a model trial (see prunequant.lab.store) and its deployable forms.
 
     nonzero_params counts the weights as computed: zeros made by quantization rounding count as zeros.
-    `reference` (the original model) is timed interleaved with `model` (A B B A ...) for `speedup`;
-    without it the model is the reference (speedup 1).
+    `reference` is the original model; without it `model` is the original. `speedup` is the fastest
+    form's speedup over the original at the deploy batch (None without a form: see extra["deploy"]);
+    `latency_fp32_ms` is recorded for the original only (torch eager fp32 at the deploy batch).
     """
     metrics: dict[str, Any] = evaluate_scores(model, env, recipe)
     counts = profile(model, env.sample, latency=False).total
@@ -84,9 +86,13 @@ def measure(
         activation_mb=memory.activation_mb,
         pd=memory.pd,
         file_bytes=file_size(model),
-        **timing(model, reference, env, recipe),
     )
-    return metrics
+    deployment = deploy_forms(model, reference, env, recipe)
+    fastest, batch = deployment.fastest, str(recipe.run.deploy_batch)
+    metrics["speedup"] = fastest["speed"][batch]["speedup"] if fastest else None
+    if reference is None and fastest is not None:
+        metrics["latency_fp32_ms"] = fastest["speed"][batch]["original_ms"]
+    return metrics, deployment
 
 
 def deployed_fp32(model: nn.Module) -> nn.Module:
@@ -101,19 +107,6 @@ def deployed_fp32(model: nn.Module) -> nn.Module:
     except UnsupportedLayerError as err:
         warnings.warn(f"BatchNorm left unfolded for timing: {err}", stacklevel=2)
     return folded
-
-
-def timing(model: nn.Module, reference: nn.Module | None, env: Env, recipe: Recipe) -> dict[str, float]:
-    """latency_fp32_ms (median) and speedup vs `reference`, both as deployed, timed interleaved."""
-    from prunequant.pruning.unstructured.timing import interleaved_latency
-
-    candidate = deployed_fp32(model)
-    baseline = candidate if reference is None else deployed_fp32(reference)
-    batch, rounds = env.latency_batch, recipe.profile.repeats
-    result = interleaved_latency(
-        lambda: run_model(candidate, batch), lambda: run_model(baseline, batch), rounds=rounds
-    )
-    return {"latency_fp32_ms": result["candidate_ms"], "speedup": 1.0 / result["ratio"] if reference else 1.0}
 
 
 def file_size(model: nn.Module) -> int:

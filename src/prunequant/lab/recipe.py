@@ -1,7 +1,8 @@
 """Recipes: one TOML file declares the model, data, baseline hyper-parameters, budget and the stages to run.
 
 ```toml
-[run]        seed, objective (size|latency), threads, eval_batches
+[run]        seed, objective (latency|size), threads, eval_batches, deploy_batch, timing_rounds,
+             timing_repeats
 [task]       name (built-in task or "module:factory"), options, metric (default: the task's primary),
              max_drop (budget: absolute in the metric's unit, or relative like "3%")
 [model]      arch (zoo name or "module:factory"), kwargs, checkpoint ("builtin:NAME", a path relative to
@@ -43,22 +44,31 @@ MOVED_TO_TASK = ("metric", "max_drop")
 
 @dataclass(frozen=True)
 class RunSection:
-    """Seed, what 'best' minimises, threads and evaluation cap.
+    """Seed, what 'best' minimises, threads, evaluation cap and how deployable forms are timed.
 
-    `threads` fixes torch's thread count in every trial (0: leave it), `eval_batches` caps evaluation
-    batches (0: all).
+    `objective` "latency" ships the fastest deployable form within the budget (speedup at `deploy_batch`),
+    "size" the smallest file. `threads` fixes torch's thread count in every trial (0: leave it; timing
+    then runs at 1 thread), `eval_batches` caps evaluation batches (0: all). Forms are timed against the
+    original at batch 1 and `deploy_batch`, over `timing_rounds` interleaved rounds of `timing_repeats`
+    calls each.
     """
 
     seed: int = 0
-    objective: str = "size"
+    objective: str = "latency"
     threads: int = 0
     eval_batches: int = 0
+    deploy_batch: int = 64
+    timing_rounds: int = 5
+    timing_repeats: int = 5
 
     def __post_init__(self) -> None:
         check_int_range("seed", self.seed, 0, 2**31 - 1)
         check_choice("objective", self.objective, sec.OBJECTIVES)
         check_int_range("threads", self.threads, 0, 1024)
         check_int_range("eval_batches", self.eval_batches, 0, 10**9)
+        check_int_range("deploy_batch", self.deploy_batch, 1, 1 << 16)
+        check_int_range("timing_rounds", self.timing_rounds, 1, 10_000)
+        check_int_range("timing_repeats", self.timing_repeats, 1, 10_000)
 
 
 @dataclass(frozen=True)

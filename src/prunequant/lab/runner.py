@@ -19,7 +19,7 @@ from prunequant.lab.env import budget_of, environment, task_of
 from prunequant.lab.live import Observer, make_observer
 from prunequant.lab.lock import locked_run
 from prunequant.lab.recipe import Recipe
-from prunequant.lab.select import best_trial
+from prunequant.lab.select import Choice, best_choice
 from prunequant.lab.store import DB_NAME, ResultsStore, TrialRow
 from prunequant.lab.store_guard import check_run_dir
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialStopped, TrialTask, run_trial
@@ -110,16 +110,18 @@ class Session:
             raise ConfigError(f"the baseline (profile stage) failed: {reason}")
         return rows[-1]
 
-    def best(self) -> TrialRow | None:
-        """The best model so far under the recipe's budget and objective."""
+    def best(self) -> Choice | None:
+        """The deployable form to ship so far, under the recipe's budget and objective."""
         baseline = self.store.rows("profile", "done")
         objective = self.recipe.run.objective
-        return best_trial(self.store.rows(), baseline[-1], self.budget, objective) if baseline else None
+        return best_choice(self.store.rows(), baseline[-1], self.budget, objective) if baseline else None
 
-    def save_best(self) -> TrialRow | None:
-        """Record the best trial so far in the store's meta ("best"), for the report; return it."""
+    def save_best(self) -> Choice | None:
+        """Record the trial and runtime of the best form so far in the store's meta ("best",
+        "best_runtime"), for the report; return it."""
         best = self.best()
-        self.store.set_meta("best", best.trial_id if best is not None else None)
+        self.store.set_meta("best", best.row.trial_id if best is not None else None)
+        self.store.set_meta("best_runtime", best.runtime if best is not None else None)
         return best
 
     def _checkpoint_bytes(self, trial: str) -> bytes:
@@ -157,7 +159,8 @@ class Session:
                 checkpoint=checkpoint,
                 duration_s=outcome.duration_s,
             )
-        self.observer.trial_finished(self.store.get(trial), self.best())  # type: ignore[arg-type]
+        best = self.best()
+        self.observer.trial_finished(self.store.get(trial), best.row if best else None)  # type: ignore[arg-type]
 
     def _write_traceback(self, trial: str, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -219,11 +222,13 @@ def run_recipe(
     progress: bool = True,
     recipe_file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) `recipe` into `run_dir`; return {trials, done, failed, best, run_dir}.
+    """Run (or resume) `recipe` into `run_dir`; return {trials, done, failed, best, ship, run_dir}.
 
+    After the stages, the best deployable form is shipped to `run_dir/ship/` (prunequant.lab.ship).
     The report is not written here: `prunequant report RUN_DIR` (prunequant.report.write_report) reads
     the run directory, the only thing the lab hands on.
     """
+    from prunequant.lab.ship import run_ship
     from prunequant.lab.stages import STAGES
 
     preflight(recipe)
@@ -239,35 +244,38 @@ def run_recipe(
             STAGES[stage](session)
             session.save_best()
         best = session.save_best()
+        card = run_ship(session)
     finally:
         observer.close()
         executor.close()
         store.close()
-    return summarize(run_dir, best)
+    return summarize(run_dir, best, card)
 
 
-def summarize(run_dir: Path, best: TrialRow | None) -> dict[str, Any]:
+def summarize(run_dir: Path, best: Choice | None, card: dict[str, Any] | None = None) -> dict[str, Any]:
     """The stable JSON of `prunequant run --json`."""
     with ResultsStore(run_dir / DB_NAME) as store:
         counts = store.counts()
         budget = store.get_meta("budget") or {}
     best_dict = None
     if best is not None:
+        row = best.row
         best_dict = {
-            "trial_id": best.trial_id,
-            "stage": best.stage,
-            "label": best.label,
+            "trial_id": row.trial_id,
+            "stage": row.stage,
+            "label": row.label,
             "metric": budget.get("metric"),
-            **{
-                key: best.get(key)
-                for key in ("score", "val_score", "metrics", "file_bytes", "latency_fp32_ms", "speedup", "pd")
-            },
-            "checkpoint": str(run_dir / best.checkpoint) if best.checkpoint else None,
+            "runtime": best.runtime,
+            "precision": best.form.get("precision"),
+            **{key: best.form.get(key) for key in ("score", "val_score", "metrics", "bytes", "speed")},
+            "file": str(run_dir / best.artifact),
+            "checkpoint": str(run_dir / row.checkpoint) if row.checkpoint else None,
         }
     return {
         "trials": sum(counts.values()),
         "done": counts["done"] + counts["pruned"],
         "failed": counts["failed"],
         "best": best_dict,
+        "ship": card,
         "run_dir": str(run_dir),
     }

@@ -91,9 +91,10 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
         model = apply_steps(model, [quantize], env).model
     finetune_model(model, env, recipe, {**finetune, "epochs": 0}, callbacks)
     reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
-    metrics = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
+    metrics, deployment = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
+    extra["deploy"] = deployment.info
     meta["lab"] = {"stage": task.spec.stage, "config": config}
-    return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
+    return TrialOutcome(metrics, extra, model_to_bytes(model, **meta), files=deployment.files)
 
 
 def _batches_per_epoch(env: Env, recipe: Recipe) -> int:
