@@ -13,7 +13,7 @@ from typing import Any
 from prunequant.lab.env import Env, environment, model_from_bytes
 from prunequant.lab.measure import deployed_fp32, evaluate_scores
 from prunequant.lab.runner import Session
-from prunequant.lab.select import best_trial, within_budget
+from prunequant.lab.select import best_choice, within_budget
 from prunequant.lab.store import MODEL_STAGES, TrialRow
 from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
@@ -23,15 +23,17 @@ from prunequant.training import Callback
 
 
 def deploy_candidates(session: Session) -> list[TrialRow]:
-    """The baseline, the best model by size and by latency, the combined model and the best of each stage
-    under the budget (deduplicated, in that order)."""
+    """The baseline, the trials of the best deployable forms by size and by latency, the combined model
+    and the trial of each stage's best form under the budget (deduplicated, in that order). The picks
+    break speed ties within the measured spread deterministically (prunequant.lab.select.best_choice)."""
     run, rows, baseline, budget = session.recipe.run, session.store.rows(), session.baseline(), session.budget
-    picks = [best_trial(rows, baseline, budget, objective) for objective in ("size", "latency")]
-    picks += [row for row in rows if row.stage == "combine" and row.status == "done"]
+    choices = [best_choice(rows, baseline, budget, objective) for objective in ("size", "latency")]
     for stage in MODEL_STAGES:
         stage_rows = [row for row in rows if row.stage == stage]
-        picks.append(best_trial(stage_rows, baseline, budget, run.objective))
-    unique = {row.trial_id: row for row in picks if row is not None and within_budget(row, baseline, budget)}
+        choices.append(best_choice(stage_rows, baseline, budget, run.objective))
+    picks = [choice.row for choice in choices if choice is not None]
+    picks[2:2] = [row for row in rows if row.stage == "combine" and row.status == "done"]
+    unique = {row.trial_id: row for row in picks if within_budget(row, baseline, budget)}
     return [baseline, *[row for trial, row in unique.items() if trial != baseline.trial_id]]
 
 

@@ -15,6 +15,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;b
  color:#1d2433}
 main{max-width:1180px;margin:0 auto;padding:24px 28px 60px}
 h1{font-size:26px;margin:8px 0 12px}h2{font-size:18px;margin:34px 0 10px;color:#24324a}
+.ship{background:#eefaf0;border:2px solid #1f9d55;padding:10px 18px;border-radius:8px;margin:0 0 18px}
+.ship.none{background:#fff4f2;border-color:#b42318}.ship h2{margin:4px 0 8px}.ship li{margin:4px 0}
 .summary{background:#fff;border-left:5px solid #2c7be5;padding:12px 18px;border-radius:6px;
  box-shadow:0 1px 3px rgba(0,0,0,.08)}.summary li{margin:4px 0}
 figure{background:#fff;margin:18px 0;padding:12px;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
@@ -84,6 +86,12 @@ def plot_html(plot: Plot) -> str:
 def render_html(summary: Summary, blocks: list[Block]) -> str:
     """The whole report as one HTML document."""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in summary.lines)
+    box = ""
+    if summary.ship is not None:
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in summary.ship.lines)
+        kind = "ship" if summary.ship.shipped else "ship none"
+        box = f'<section class="{kind}"><h2>{html.escape(summary.ship.title)}</h2><ul>{lines}</ul></section>'
+
     parts = [plot_html(block) if isinstance(block, Plot) else table_html(block) for block in blocks]
     if summary.recipe:
         parts.append(f"<details><summary>Recipe</summary><pre>{html.escape(summary.recipe)}</pre></details>")
@@ -91,6 +99,6 @@ def render_html(summary: Summary, blocks: list[Block]) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(summary.title)}</title>"
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-        f'<body><main><h1>{html.escape(summary.title)}</h1><ul class="summary">{items}</ul>{"".join(parts)}'
+        f'<body><main><h1>{html.escape(summary.title)}</h1>{box}<ul class="summary">{items}</ul>{"".join(parts)}'
         f"</main><script>{SORT_JS}</script></body></html>\n"
     )

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 from prunequant.report.plots import Plot
 from prunequant.report.run_data import RunData
+from prunequant.report.ship_box import ShipBox, ship_box
 from prunequant.report.tables import Table
 
 Block = Table | Plot
 
 ORDER = (
     "profile",
+    "deploy",
+    "metric_vs_speedup",
     "sweep",
     "metric_vs_prune",
     "metric_vs_bits",
@@ -31,16 +34,18 @@ ORDER = (
 
 @dataclass(frozen=True)
 class Summary:
-    """The headline: title and one line per fact; `recipe` is the run's recipe.toml text ("" if absent)."""
+    """The headline: title, the "ship this" box (None before shipping), one line per fact; `recipe` is
+    the run's recipe.toml text ("" if absent)."""
 
     title: str
     lines: list[str]
     recipe: str = ""
+    ship: ShipBox | None = None
 
 
 def summary(data: RunData) -> Summary:
-    """Task and budget, baseline, best model under the budget with its gains, the combined levels, and
-    trial counts; every score in the budget metric's unit and direction."""
+    """The ship box, then task and budget, baseline, the best deployable form under the budget, the
+    combined levels, and trial counts; every score in the budget metric's unit and direction."""
     counts = {
         status: sum(row.status == status for row in data.rows) for status in ("done", "pruned", "failed")
     }
@@ -54,32 +59,26 @@ def summary(data: RunData) -> Summary:
     ]
     base, best = data.baseline, data.best
     if base is not None:
-        batch = data.recipe.get("profile", {}).get("batch_size", 1)
         lines.append(
             f"Original: {name} {spec.format(base.get('score'))}, {base.get('params'):,} params, "
-            f"{base.get('file_bytes', 0) / 1024:.1f} KB, {base.get('latency_fp32_ms', 0):.3f} ms per batch "
-            f"of {batch}."
+            f"{base.get('file_bytes', 0) / 1024:.1f} KB compressed checkpoint."
         )
-    if base is not None and best is not None:
-        change = spec.display(best.get("score")) - spec.display(base.get("score"))
-        parts = [
-            f"{name} {spec.format(best.get('score'))} ({change:+.2f}{' pts' if spec.unit == '%' else ''})"
-        ]
-        if best.get("file_bytes") and base.get("file_bytes"):
-            ratio = base.get("file_bytes") / best.get("file_bytes")
-            parts.append(f"{best.get('file_bytes') / 1024:.1f} KB ({ratio:.2f}x smaller)")
-        if best.get("speedup"):
-            parts.append(f"{best.get('speedup'):.2f}x the original's speed (eager fp32, timed interleaved)")
-        lines.append(f"Best under budget: {best.label}: {', '.join(parts)}.")
-    elif base is not None:
-        lines.append("No compressed model stayed within the budget.")
+    if base is not None and best is not None and data.ship is None:
+        lines.append(f"Best under budget so far (not shipped yet): {best.label}.")
+    elif base is not None and best is None:
+        lines.append("No deployable form stayed within the budget.")
     choice = data.combine_choice
     if choice:
         amount = "none" if choice["amount"] is None else f"{100 * choice['amount']:g}%"
         bits = "none" if choice["bits"] is None else f"{choice['bits']} bits"
         lines.append(f"Combined best levels: pruning {amount}, quantization {bits}.")
     recipe = data.run_dir / "recipe.toml"
-    return Summary(f"Compression report: {data.name}", lines, recipe.read_text() if recipe.is_file() else "")
+    return Summary(
+        f"Compression report: {data.name}",
+        lines,
+        recipe.read_text() if recipe.is_file() else "",
+        ship_box(data.ship, spec),
+    )
 
 
 def arrange(tables: list[Table], plots: list[Plot]) -> list[Block]:

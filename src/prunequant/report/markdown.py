@@ -26,7 +26,10 @@ def table_markdown(table: Table) -> str:
 
 def render_markdown(summary: Summary, blocks: list[Block], run_dir: Path) -> str:
     """The whole report as markdown."""
-    parts = [f"# {summary.title}", "", *[f"- {line}" for line in summary.lines]]
+    parts = [f"# {summary.title}", ""]
+    if summary.ship is not None:
+        parts += [f"## {summary.ship.title}", "", *[f"> - {line}" for line in summary.ship.lines], ""]
+    parts += [f"- {line}" for line in summary.lines]
     for block in blocks:
         parts.append("")
         if isinstance(block, Plot):

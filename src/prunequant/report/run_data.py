@@ -1,7 +1,10 @@
 """A run directory as the report sees it: the rows of its results DB (read-only, through the store's
-schema), the task's metrics, the budget and the best model the lab recorded."""
+schema), the task's metrics, the budget, the best model the lab recorded and the model card of what it
+shipped (ship/model_card.json)."""
 
 from __future__ import annotations
+
+import json
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ class RunData:
 
     `metrics` are the task's metrics (the columns of `TrialRow.metrics["metrics"]`), `metric` the one the
     budget is on (the `score` / `val_score` columns), `budget` the lab's {metric, max_drop, relative,
-    text}.
+    text}, `ship` the model card of ship/ (None when the run shipped nothing yet).
     """
 
     run_dir: Path
@@ -31,6 +34,7 @@ class RunData:
     combine_choice: dict[str, Any] | None
     task: dict[str, Any]
     budget: dict[str, Any]
+    ship: dict[str, Any] | None = None
 
     @property
     def metrics(self) -> list[MetricSpec]:
@@ -43,7 +47,7 @@ class RunData:
 
     @property
     def objective(self) -> str:
-        return self.recipe.get("run", {}).get("objective", "size")
+        return self.recipe.get("run", {}).get("objective", "size")  # runs from before "latency" was default
 
     def limit(self) -> float | None:
         """The worst validation score the budget allows (baseline's val_score moved by the budget)."""
@@ -92,4 +96,15 @@ def load_run(run_dir: str | Path) -> RunData:
     baseline = profile[-1] if profile else None
     best = next((row for row in rows if row.trial_id == best_id), None)
     name = recipe.get("name") or run_dir.name
-    return RunData(run_dir, name, recipe, rows, baseline, best, choice, task, budget)
+    return RunData(run_dir, name, recipe, rows, baseline, best, choice, task, budget, load_card(run_dir))
+
+
+def load_card(run_dir: Path) -> dict[str, Any] | None:
+    """ship/model_card.json of `run_dir`, or None when absent; a damaged card is a ConfigError."""
+    path = run_dir / "ship" / "model_card.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read as a model card ({exc}); run the recipe again") from None

@@ -8,12 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prunequant.lab.store import TrialRow
+from prunequant.lab.store import MODEL_STAGES, TrialRow
 from prunequant.report.run_data import RunData
 from prunequant.tasks import MetricSpec
 
 Cell = tuple[str, float | str | None]
 """(text shown, sort key)."""
+
+DEPLOYED_NOTE = (
+    "deployed speedup: the fastest deployable form (int8 ONNX, or the physically smaller model on "
+    "onnxruntime) against the original in torch eager fp32 at the deploy batch, timed interleaved in the "
+    "trial; masked zeros alone run on dense kernels at the original's speed."
+)
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,22 @@ def metric_cells(data: RunData, row: TrialRow) -> list[Cell]:
     return [metric(data.metric, row.get("score")), delta(row, data.baseline, data.metric), *others]
 
 
-def speedup(row: TrialRow) -> Cell:
-    """The trial's eager speedup over the original (timed interleaved), e.g. "1.52x"."""
-    return num(row.get("speedup"), digits=2, suffix="x")
+def deployed_speedup(row: TrialRow) -> Cell:
+    """The fastest deployable form's speedup over the original in torch eager fp32 at the deploy batch,
+    with its runtime, e.g. "6.10x onnxruntime-int8"; masked zeros only: "no speed gain: dense kernels".
+    A run from before deployable forms has no deployed speed ("not measured as deployed")."""
+    deploy = row.extra.get("deploy")
+    if deploy is None:
+        return ("not measured as deployed", None)
+    if deploy.get("no_speed_gain"):
+        return (deploy["no_speed_gain"], None)
+    timed = [form for form in deploy["forms"] if "speed" in form]
+    if not timed:
+        return ("no form exported", None)
+    batch = str(deploy["batch"])
+    fastest = max(timed, key=lambda form: form["speed"][batch]["speedup"])
+    value = fastest["speed"][batch]["speedup"]
+    return (f"{value:.2f}x {fastest['runtime']}", value)
 
 
 def step_of(row: TrialRow, op: str) -> dict[str, Any] | None:
@@ -163,12 +182,12 @@ def sweep_table(data: RunData) -> Table | None:
         "sweep",
         "Table II. Post- and aware-training pruning and quantization (seed 000)",
         ["kind", "pruning", "quantization", "LR", *metric_columns(data)]
-        + ["zeros %", "size KB", "latency ms", "speedup", "trial s"],
+        + ["zeros %", "size KB", "deployed speedup", "trial s"],
         rows,
-        set(range(4, 9 + len(data.metrics))),
+        set(range(4, 8 + len(data.metrics))),
         "pruning: the amount pruned (for quantization rows, the share of weights quantization itself rounds "
         "to zero, as in seed 000); aware = fine-tune at the LR shown, then refine at LR x refine_factor; "
-        "speedup: eager fp32 vs the original, timed interleaved in the same trial.",
+        f"{DEPLOYED_NOTE}",
         best,
     )
 
@@ -192,8 +211,7 @@ def _sweep_row(kind: str, row: TrialRow, data: RunData) -> list[Cell]:
         *metric_cells(data, row),
         num(sparsity(row), 100, 1),
         num(row.get("file_bytes"), 1 / 1024, 1),
-        num(row.get("latency_fp32_ms"), digits=3),
-        speedup(row),
+        deployed_speedup(row),
         num(row.duration_s, digits=1),
     ]
 
@@ -258,8 +276,7 @@ def structured_table(data: RunData) -> Table | None:
                 count(row.get("macs")),
                 metric(data.metric, row.get("score")),
                 delta(row, data.baseline, data.metric),
-                num(row.get("latency_fp32_ms"), digits=3),
-                speedup(row),
+                deployed_speedup(row),
                 num(row.get("pd"), digits=1),
             ]
         )
@@ -275,14 +292,12 @@ def structured_table(data: RunData) -> Table | None:
             "MACs",
             header(data.metric),
             f"Δ {data.metric.label or data.metric.name}",
-            "latency ms",
-            "speedup",
+            "deployed speedup",
             "PD",
         ],
         rows,
-        set(range(4, 11)),
-        "Channels are physically removed: MACs and latency drop with them. Speedup: eager fp32, timed "
-        "interleaved with the original in the same trial.",
+        set(range(4, 10)),
+        f"Channels are physically removed: MACs and latency drop with them. {DEPLOYED_NOTE}",
     )
 
 
@@ -303,8 +318,7 @@ def search_table(data: RunData) -> Table | None:
             metric(data.metric, row.get("val_score")),
             metric(data.metric, row.get("score")),
             num(row.get("file_bytes"), 1 / 1024, 1),
-            num(row.get("latency_fp32_ms"), digits=3),
-            speedup(row),
+            deployed_speedup(row),
             text("yes" if row.trial_id in fronts["size"] else ""),
             text("yes" if row.trial_id in fronts["latency"] else ""),
         ]
@@ -320,13 +334,12 @@ def search_table(data: RunData) -> Table | None:
             f"val {header(data.metric)}",
             f"test {header(data.metric)}",
             "size KB",
-            "latency ms",
-            "speedup",
+            "deployed speedup",
             "Pareto: size",
             "Pareto: runtime",
         ],
         rows,
-        {2, 3, 4, 5, 6},
+        {2, 3, 4, 5},
         "pruned = stopped early by the pruner (validation drop far beyond the budget).",
         {index for index, row in enumerate(rows_in) if row.trial_id in objective},
     )
@@ -380,6 +393,81 @@ def export_table(data: RunData) -> Table | None:
     )
 
 
+def speed_cell(form: dict[str, Any], batch: str) -> Cell:
+    """'6.10x (5.80-6.40)': median speedup over rounds and its p10-p90 spread."""
+    value = form.get("speed", {}).get(batch)
+    if value is None:
+        return ("-", None)
+    noisy = " noisy" if value.get("noisy") else ""
+    return (f"{value['speedup']:.2f}x ({value['p10']:.2f}-{value['p90']:.2f}){noisy}", value["speedup"])
+
+
+def within(data: RunData, value: float | None) -> bool:
+    """True when a validation score is within the budget (the limit the lab selects by)."""
+    limit = data.limit()
+    if limit is None or value is None:
+        return False
+    return value >= limit - 1e-12 if data.metric.higher_is_better else value <= limit + 1e-12
+
+
+def deploy_table(data: RunData) -> Table | None:
+    """Every candidate in the forms a user would deploy, each scored on its own file and timed against
+    the original in torch eager fp32; the shipped form highlighted."""
+    rows_in = [row for row in data.rows if row.status == "done" and "deploy" in row.extra]
+    if not rows_in or data.baseline is None:
+        return None
+    ship = data.ship or {}
+    shipped = (ship.get("trial_id"), ship.get("runtime")) if ship.get("shipped") else None
+    base_val = data.baseline.get("val_score")
+    rows, highlight, batches = [], set(), ["1", "1"]
+    for row in rows_in:
+        deploy = row.extra["deploy"]
+        batches = ["1", str(deploy["batch"])]
+        if deploy.get("no_speed_gain"):
+            rows.append([text(row.label), text("-"), text("-"), *[("-", None)] * 5, text(deploy["no_speed_gain"])])
+            continue
+        for form in deploy["forms"]:
+            val = form.get("val_score")
+            change = None if val is None or base_val is None else data.metric.display(val) - data.metric.display(base_val)
+            note = form.get("error") or ("shipped" if (row.trial_id, form["runtime"]) == shipped else "")
+            if (row.trial_id, form["runtime"]) == shipped:
+                highlight.add(len(rows))
+            rows.append(
+                [
+                    text(row.label),
+                    text(form["runtime"]),
+                    text(form.get("precision", "-")),
+                    metric(data.metric, val),
+                    num(change, digits=2),
+                    num(form.get("bytes"), 1 / 1024, 1),
+                    speed_cell(form, batches[0]),
+                    speed_cell(form, batches[1]),
+                    text(("yes" if within(data, val) else "no") + (f"; {note}" if note else "")),
+                ]
+            )
+    return Table(
+        "deploy",
+        "Deployable forms: every candidate as a user would deploy it",
+        [
+            "trial",
+            "runtime",
+            "precision",
+            f"val {header(data.metric)} (file)",
+            f"Δ val {data.metric.label or data.metric.name}",
+            "KB on disk",
+            f"speedup @ batch {batches[0]}",
+            f"speedup @ batch {batches[1]}",
+            "within budget",
+        ],
+        rows,
+        {3, 4, 5, 6, 7},
+        "Each file is scored itself (validation split) and timed interleaved against the original in torch "
+        "eager fp32, median over rounds (p10-p90 in brackets). Masked zeros alone have no faster form: "
+        "dense kernels run them at the original's speed.",
+        highlight,
+    )
+
+
 def bench_tables(data: RunData) -> list[Table]:
     """One table per bench trial: interleaved medians and ratios to the baseline."""
     tables = []
@@ -428,8 +516,7 @@ def trials_table(data: RunData) -> Table:
             count(row.get("nonzero_params")),
             count(row.get("effective_macs")),
             num(row.get("file_bytes"), 1 / 1024, 1),
-            num(row.get("latency_fp32_ms"), digits=3),
-            speedup(row),
+            deployed_speedup(row) if row.stage in ("profile", *MODEL_STAGES) else text("-"),
             num(row.get("pd"), digits=1),
             num(row.duration_s, digits=1),
             text(row.error or ""),
@@ -449,14 +536,13 @@ def trials_table(data: RunData) -> Table:
             "non-zero params",
             "effective MACs",
             "size KB",
-            "latency ms",
-            "speedup",
+            "deployed speedup",
             "PD",
             "time s",
             "error",
         ],
         rows,
-        set(range(3, 12)),
+        set(range(3, 11)),
         "Click a column header to sort.",
         highlight,
     )
@@ -464,6 +550,7 @@ def trials_table(data: RunData) -> Table:
 
 TABLES: list[Callable[[RunData], Table | None]] = [
     profile_table,
+    deploy_table,
     sweep_table,
     pd_table,
     structured_table,

@@ -1,0 +1,114 @@
+"""The "ship this" box that leads the report: what the run shipped (ship/model_card.json), or why not.
+
+Shipped: the file and its runtime, its metric on the full test split evaluated ON THE FILE against the
+original's, its size, its speedup over the original in torch eager fp32 at batch 1 and the deploy batch
+with the p10-p90 spread over interleaved rounds, and its parity with the PyTorch model. Nothing within
+the budget: the box says so and shows the closest form and what it missed the budget by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prunequant.tasks import MetricSpec
+
+TIE_RULE = (
+    "forms whose speedup spreads overlap the fastest's are tied; ties go to the smaller file, then the "
+    "better validation score, then the trial id"
+)
+
+
+@dataclass(frozen=True)
+class ShipBox:
+    """A titled list of lines; `shipped` False when nothing met the budget."""
+
+    title: str
+    lines: list[str]
+    shipped: bool
+
+
+def speed_text(speed: dict[str, Any], batches: list[int]) -> str:
+    """'14.20x at batch 1 (p10-p90 12.90-15.00x), 7.10x at batch 64 (...)'; noisy ones say so."""
+    parts = []
+    for batch in batches:
+        value = speed[str(batch)]
+        noisy = ", noisy" if value.get("noisy") else ""
+        parts.append(
+            f"{value['speedup']:.2f}x at batch {batch} (p10-p90 {value['p10']:.2f}-{value['p90']:.2f}x{noisy})"
+        )
+    return ", ".join(parts)
+
+
+def conditions_text(conditions: dict[str, Any]) -> str:
+    """Threads, rounds, load and malloc tuning of a measurement."""
+    load = (
+        f"UNDER LOAD (load average {conditions['load_avg']:.2f})"
+        if conditions.get("under_load")
+        else f"idle machine (load average {conditions['load_avg']:.2f})"
+    )
+    malloc = "" if conditions.get("malloc_tuned") else "; glibc malloc tuning not set (eager torch looks slower)"
+    return (
+        f"{conditions['threads']} thread(s), {conditions['rounds']} interleaved rounds x "
+        f"{conditions['repeats']} calls, {load}{malloc}"
+    )
+
+
+def missed_text(missed: float, budget: dict[str, Any], metric: MetricSpec) -> str:
+    """How far beyond the budget, in the budget's terms."""
+    if budget.get("relative"):
+        return f"{100 * missed:.2f}% of the original"
+    if metric.unit == "%":
+        return f"{100 * missed:.2f} point(s)"
+    return f"{missed:.4g} {metric.unit}".rstrip()
+
+
+def parity_text(parity: dict[str, Any]) -> str:
+    """The task's comparison in one phrase: prediction agreement (classification) and output errors."""
+    parts = []
+    if parity.get("agreement") is not None:
+        parts.append(f"{100 * parity['agreement']:.2f}% same predictions")
+    for key, name in (("max_abs_diff", "max |Δ|"), ("mean_rel_diff", "mean relative Δ")):
+        if parity.get(key) is not None:
+            parts.append(f"{name} {parity[key]:.3g}")
+    return ", ".join(parts) or "not measured"
+
+
+def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
+    """The box for a model card (None without a card: the run has not reached shipping)."""
+    if card is None:
+        return None
+    name, batches = metric.label or metric.name, card["batches"]
+    budget = card["budget"]
+    if not card["shipped"]:
+        lines = [f"Nothing shipped: {card['reason']} ({budget['text']})."]
+        closest = card.get("closest")
+        if closest:
+            lines.append(
+                f"Closest: {closest['label']} on {closest['runtime']}: validation {name} "
+                f"{metric.format(closest['val_score'])}, misses the budget by "
+                f"{missed_text(closest['missed_by'], budget, metric)}; "
+                f"{speed_text(closest['speed'], batches)}, {closest['bytes'] / 1024:.1f} KB."
+            )
+        return ShipBox("Ship this: nothing meets the budget", lines, False)
+    unit = " pts" if metric.unit == "%" else ""
+    lines = [
+        f"File: {card['file']} on {card['runtime']} ({card['precision']}), from trial '{card['label']}'.",
+        f"{name} on the full test split ({card['test_n']:,} samples, evaluated on the shipped file): "
+        f"{metric.format(card['test'][card['metric']])} vs the original's "
+        f"{metric.format(card['original_test'][card['metric']])} ({card['change']:+.2f}{unit}); "
+        f"budget: {budget['text']} (validation).",
+        f"Size: {card['bytes'] / 1024:.1f} KB vs {card['original_bytes'] / 1024:.1f} KB "
+        f"({card['smaller']:.1f}x smaller).",
+        f"Speed vs the original in torch eager fp32: {speed_text(card['speed'], batches)}; "
+        f"{conditions_text(card['conditions'])}.",
+        f"Parity with the PyTorch model (full test split): {parity_text(card['parity'])}.",
+        f"Chosen by objective '{card['objective']}'; {TIE_RULE}.",
+    ]
+    fastest = card.get("fastest_any_budget")
+    if fastest and (fastest["trial_id"], fastest["runtime"]) != (card["trial_id"], card["runtime"]):
+        lines.append(
+            f"Fastest form regardless of budget: {fastest['label']} on {fastest['runtime']}, "
+            f"{speed_text(fastest['speed'], batches)}, validation {name} {metric.format(fastest['val_score'])}."
+        )
+    return ShipBox("Ship this", lines, True)
