@@ -122,3 +122,37 @@ def _columns(val_score: float | None, values: dict) -> dict:
     if columns["score"] is None and "top1" in task_metrics:
         columns["score"] = task_metrics["top1"]
     return columns
+
+
+
+@pytest.fixture
+def make_form() -> Callable[..., dict]:
+    """make_form(runtime, val, size, speedup, spread=0.1) -> a timed deployable form (see _form)."""
+    return _form
+
+
+@pytest.fixture
+def forms_row(make_row: Callable[..., TrialRow]) -> Callable[..., TrialRow]:
+    """forms_row(stage, val, *forms) -> a finished row whose extra["deploy"] lists `forms` (batch 64)."""
+
+    def make(stage: str, val: float, *forms: dict) -> TrialRow:
+        return make_row(stage, val, extra={"deploy": {"batch": 64, "forms": list(forms)}})
+
+    return make
+
+
+def _form(runtime: str, val: float, size: int, speedup: float, spread: float = 0.1) -> dict:
+    """A timed form: speedup at batch 1 (x2) and at the deploy batch 64, p10/p90 = speedup -/+ spread."""
+    speed = {
+        str(batch): {
+            "speedup": value,
+            "p10": value - spread,
+            "p90": value + spread,
+            "median_ms": 1.0,
+            "original_ms": value,
+            "noisy": False,
+        }
+        for batch, value in ((1, 2 * speedup), (64, speedup))
+    }
+    return {"runtime": runtime, "file": f"model.{runtime}.onnx", "val_score": val, "bytes": size, "speed": speed}
+

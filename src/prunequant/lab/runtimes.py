@@ -10,6 +10,8 @@ A further runtime (e.g. a torch-native PT2E int8 file) is one more entry of RUNT
 
 from __future__ import annotations
 
+import functools
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,11 +79,27 @@ def _export_fp32(model: nn.Module, env: Env, path: Path, calib: list[Any]) -> di
     return {"precision": "fp32", "method": "float"}
 
 
+@functools.cache
+def signed_weights_exact() -> bool:
+    """True when this CPU runs onnxruntime's fast u8s8 kernels exactly: x86 with VNNI, or ARM.
+
+    Without VNNI (AVX2 only) those kernels saturate pairs of products at int16 (see
+    prunequant.export.onnx_int8), so int8 files then store unsigned weights (slower, exact everywhere).
+    """
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def _export_int8(model: nn.Module, env: Env, path: Path, calib: list[Any]) -> dict[str, Any]:
     from prunequant.export.onnx_int8 import export_int8
     from prunequant.export.ort_quantizer import OrtQuantConfig
 
-    method = "ours" if is_quantized(model) else "ort"
+    method, signed = ("ours" if is_quantized(model) else "ort"), signed_weights_exact()
     result = with_task(
         export_int8,
         model,
@@ -89,10 +107,16 @@ def _export_int8(model: nn.Module, env: Env, path: Path, calib: list[Any]) -> di
         env.sample,
         method,
         calib_loader=calib,
-        ort_config=OrtQuantConfig(calib_batches=len(calib)),
+        ort_config=OrtQuantConfig(weights="s8" if signed else "u8", calib_batches=len(calib)),
+        weight_dtype="int8" if signed else "uint8",
         task=env.task,
     )
-    return {"precision": result.precision, "method": method, "layers": result.layers}
+    weights = (
+        "S8 (this CPU has VNNI or is ARM: fast u8s8 kernels; AVX2-only x86 would saturate them)"
+        if signed
+        else "U8 (no VNNI here: exact u8u8 kernels)"
+    )
+    return {"precision": result.precision, "method": method, "layers": result.layers, "weights": weights}
 
 
 RUNTIMES: dict[str, Runtime] = {

@@ -1,0 +1,119 @@
+"""The run ships its best deployable form: ship/ holds the file and a model card measured on that file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prunequant.export.runtime import OnnxRunner
+from prunequant.lab import load_recipe, run_recipe
+from prunequant.lab.env import environment
+from prunequant.lab.runtimes import NO_SPEED_GAIN
+from prunequant.lab.store import DB_NAME, ResultsStore
+from prunequant.training import evaluate
+
+STAGES = """
+[post_prune]
+amounts = [0.5]
+
+[post_quant]
+bits = [8]
+"""
+
+FAST_TIMING = "deploy_batch = 8\ntiming_rounds = 2\ntiming_repeats = 2\n"
+
+
+@pytest.fixture(scope="module")
+def shipped_run(tmp_path_factory: pytest.TempPathFactory, tiny_base: str) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("ship")
+    recipe = folder / "tiny.toml"
+    recipe.write_text(tiny_base.replace("threads = 1\n", "threads = 1\n" + FAST_TIMING) + STAGES)
+    summary = run_recipe(load_recipe(recipe), folder / "run", progress=False)
+    return folder / "run", summary
+
+
+def test_ship_dir_holds_the_file_and_a_complete_model_card(shipped_run):
+    run_dir, summary = shipped_run
+    card = json.loads((run_dir / "ship" / "model_card.json").read_text())
+    assert card["shipped"] is True and summary["ship"]["file"] == card["file"]
+    assert sorted(p.name for p in (run_dir / "ship").iterdir()) == sorted(["model_card.json", Path(card["file"]).name])
+    assert card["runtime"] in ("onnxruntime-fp32", "onnxruntime-int8") and card["file"].endswith(".onnx")
+    assert card["batches"] == [1, 8] and card["threads"] == 1 and card["objective"] == "latency"
+    assert set(card["speed"]) == {"1", "8"}
+    for speed in card["speed"].values():
+        assert speed["p10"] <= speed["speedup"] <= speed["p90"]
+    assert card["conditions"]["rounds"] == 2 and "under_load" in card["conditions"]
+    assert len(card["recipe_hash"]) == 16 and card["budget"]["metric"] == "top1"
+    assert card["bytes"] == (run_dir / card["file"]).stat().st_size
+    assert 0.0 <= card["parity"]["agreement"] <= 1.0
+    with ResultsStore(run_dir / DB_NAME, read_only=True) as store:
+        assert store.get_meta("ship")["file"] == card["file"]
+        assert store.get_meta("best") == card["trial_id"] and store.get_meta("best_runtime") == card["runtime"]
+
+
+def test_model_card_metric_is_the_shipped_file_re_evaluated(shipped_run):
+    run_dir, _ = shipped_run
+    card = json.loads((run_dir / "ship" / "model_card.json").read_text())
+    env = environment(load_recipe(run_dir / ".." / "tiny.toml"))
+    again = evaluate(OnnxRunner(run_dir / card["file"], 1), env.loaders.test, env.task)
+    assert again.metrics == pytest.approx(card["test"]) and again.n == card["test_n"]
+
+
+def test_every_candidate_records_its_forms_and_masked_zeros_say_no_speed_gain(shipped_run):
+    run_dir, _ = shipped_run
+    with ResultsStore(run_dir / DB_NAME, read_only=True) as store:
+        rows = {row.stage: row for row in store.rows()}
+    masked = rows["post_prune"].extra["deploy"]
+    assert masked["forms"] == [] and masked["no_speed_gain"] == NO_SPEED_GAIN
+    assert rows["post_prune"].get("speedup") is None
+    quant = rows["post_quant"].extra["deploy"]["forms"]
+    assert [f["runtime"] for f in quant] == ["onnxruntime-int8"] and quant[0]["method"] == "ours"
+    original = rows["profile"].extra["deploy"]["forms"]
+    assert [f["runtime"] for f in original] == ["onnxruntime-fp32", "onnxruntime-int8"]
+    assert original[1]["method"] == "ort"
+    for row in (rows["profile"], rows["post_quant"]):
+        for found in row.extra["deploy"]["forms"]:
+            assert (run_dir / "artifacts" / row.trial_id / found["file"]).stat().st_size == found["bytes"]
+            assert found["val_score"] is not None and set(found["speed"]) == {"1", "8"}
+
+
+class _Store:
+    """The two store calls shipping makes, over fixed rows."""
+
+    def __init__(self, rows: list) -> None:
+        self._rows, self.meta = rows, {}
+
+    def rows(self) -> list:
+        return self._rows
+
+    def set_meta(self, key: str, value: object) -> None:
+        self.meta[key] = value
+
+
+def test_nothing_within_budget_writes_a_card_with_the_closest_and_no_model(
+    tmp_path, tiny_base, make_row, forms_row, make_form
+):
+    from types import SimpleNamespace
+
+    from prunequant.lab.env import budget_of
+    from prunequant.lab.ship import run_ship
+
+    (tmp_path / "r.toml").write_text(tiny_base)
+    recipe = load_recipe(tmp_path / "r.toml")
+    baseline = make_row("profile", 0.90)
+    near = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.80, 60, 9.0))
+    rows = [baseline, forms_row("structured", 0.9, make_form("onnxruntime-fp32", 0.5, 10, 20.0)), near]
+    (tmp_path / "run" / "ship").mkdir(parents=True)
+    (tmp_path / "run" / "ship" / "model.int8.onnx").write_bytes(b"an earlier run's choice")
+    store = _Store(rows)
+    session = SimpleNamespace(
+        recipe=recipe, run_dir=tmp_path / "run", store=store, budget=budget_of(recipe), baseline=lambda: baseline
+    )
+    card = run_ship(session)
+    assert [p.name for p in (tmp_path / "run" / "ship").iterdir()] == ["model_card.json"]
+    assert card["shipped"] is False and card["reason"] == "no deployable form meets the budget"
+    assert card["closest"]["trial_id"] == near.trial_id and card["closest"]["missed_by"] == pytest.approx(0.05)
+    assert card["fastest_any_budget"]["speed"]["64"]["speedup"] == 20.0
+    assert json.loads((tmp_path / "run" / "ship" / "model_card.json").read_text()) == store.meta["ship"]
