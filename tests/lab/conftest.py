@@ -124,7 +124,6 @@ def _columns(val_score: float | None, values: dict) -> dict:
     return columns
 
 
-
 @pytest.fixture
 def make_form() -> Callable[..., dict]:
     """make_form(runtime, val, size, speedup, spread=0.1) -> a timed deployable form (see _form)."""
@@ -154,5 +153,10 @@ def _form(runtime: str, val: float, size: int, speedup: float, spread: float = 0
         }
         for batch, value in ((1, 2 * speedup), (64, speedup))
     }
-    return {"runtime": runtime, "file": f"model.{runtime}.onnx", "val_score": val, "bytes": size, "speed": speed}
-
+    return {
+        "runtime": runtime,
+        "file": f"model.{runtime}.onnx",
+        "val_score": val,
+        "bytes": size,
+        "speed": speed,
+    }

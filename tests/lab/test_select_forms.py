@@ -20,7 +20,10 @@ def test_the_fastest_form_within_budget_wins_whatever_its_trial_scores(make_row,
     ]
     choice = best_choice(rows, baseline, top1(0.02), "latency")
     assert (choice.row, choice.runtime) == (winner, "onnxruntime-int8")  # the file's val, not the trial's
-    assert choice.speed(1)["speedup"] == 18.0 and choice.artifact == f"artifacts/{winner.trial_id}/model.onnxruntime-int8.onnx"
+    assert (
+        choice.speed(1)["speedup"] == 18.0
+        and choice.artifact == f"artifacts/{winner.trial_id}/model.onnxruntime-int8.onnx"
+    )
     assert fastest_choice(rows).row is fast_bad
     size = best_choice(rows, baseline, top1(0.02), "size")
     assert size.row is winner and size.form["bytes"] == 60

@@ -38,7 +38,9 @@ def test_ship_dir_holds_the_file_and_a_complete_model_card(shipped_run):
     run_dir, summary = shipped_run
     card = json.loads((run_dir / "ship" / "model_card.json").read_text())
     assert card["shipped"] is True and summary["ship"]["file"] == card["file"]
-    assert sorted(p.name for p in (run_dir / "ship").iterdir()) == sorted(["model_card.json", Path(card["file"]).name])
+    assert sorted(p.name for p in (run_dir / "ship").iterdir()) == sorted(
+        ["model_card.json", Path(card["file"]).name]
+    )
     assert card["runtime"] in ("onnxruntime-fp32", "onnxruntime-int8") and card["file"].endswith(".onnx")
     assert card["batches"] == [1, 8] and card["threads"] == 1 and card["objective"] == "latency"
     assert set(card["speed"]) == {"1", "8"}
@@ -50,7 +52,9 @@ def test_ship_dir_holds_the_file_and_a_complete_model_card(shipped_run):
     assert 0.0 <= card["parity"]["agreement"] <= 1.0
     with ResultsStore(run_dir / DB_NAME, read_only=True) as store:
         assert store.get_meta("ship")["file"] == card["file"]
-        assert store.get_meta("best") == card["trial_id"] and store.get_meta("best_runtime") == card["runtime"]
+        assert (
+            store.get_meta("best") == card["trial_id"] and store.get_meta("best_runtime") == card["runtime"]
+        )
 
 
 def test_model_card_metric_is_the_shipped_file_re_evaluated(shipped_run):
@@ -109,11 +113,17 @@ def test_nothing_within_budget_writes_a_card_with_the_closest_and_no_model(
     (tmp_path / "run" / "ship" / "model.int8.onnx").write_bytes(b"an earlier run's choice")
     store = _Store(rows)
     session = SimpleNamespace(
-        recipe=recipe, run_dir=tmp_path / "run", store=store, budget=budget_of(recipe), baseline=lambda: baseline
+        recipe=recipe,
+        run_dir=tmp_path / "run",
+        store=store,
+        budget=budget_of(recipe),
+        baseline=lambda: baseline,
     )
     card = run_ship(session)
     assert [p.name for p in (tmp_path / "run" / "ship").iterdir()] == ["model_card.json"]
     assert card["shipped"] is False and card["reason"] == "no deployable form meets the budget"
-    assert card["closest"]["trial_id"] == near.trial_id and card["closest"]["missed_by"] == pytest.approx(0.05)
+    assert card["closest"]["trial_id"] == near.trial_id and card["closest"]["missed_by"] == pytest.approx(
+        0.05
+    )
     assert card["fastest_any_budget"]["speed"]["64"]["speedup"] == 20.0
     assert json.loads((tmp_path / "run" / "ship" / "model_card.json").read_text()) == store.meta["ship"]

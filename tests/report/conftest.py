@@ -309,3 +309,9 @@ def empty_run(tmp_path: Path) -> Path:
         store.start("p")
         store.fail("p", "DataError: no data")
     return run_dir
+
+
+@pytest.fixture
+def baseline_extra() -> dict:
+    """The profile stage's extra of the synthetic baseline (Table I's source)."""
+    return {"profile": PROFILE, "layers": ["features.0", "features.3", "classifier.0"]}

@@ -71,7 +71,7 @@ class Choice:
         return self.form["speed"][str(self.batch if batch is None else batch)]
 
     def cost(self, objective: str) -> float:
-        """"size": the file's bytes; "latency": runtime relative to the original at the deploy batch."""
+        """ "size": the file's bytes; "latency": runtime relative to the original at the deploy batch."""
         return float(self.form["bytes"]) if objective == "size" else 1.0 / self.speed()["speedup"]
 
     def key(self, metric: MetricSpec) -> tuple[Any, ...]:
@@ -119,7 +119,9 @@ def best_choice(
     return min(tied, key=lambda choice: choice.key(budget.metric))
 
 
-def closest_choice(rows: Iterable[TrialRow], baseline: TrialRow, budget: Budget) -> tuple[Choice, float] | None:
+def closest_choice(
+    rows: Iterable[TrialRow], baseline: TrialRow, budget: Budget
+) -> tuple[Choice, float] | None:
     """The deployable form nearest to the budget and by how much it misses it (budget terms), or None."""
     reference = baseline.get("val_score")
     scored = [

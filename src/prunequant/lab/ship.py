@@ -50,10 +50,14 @@ def run_ship(session: Session) -> dict[str, Any]:
         if choice is None:
             closest = closest_choice(rows, baseline, budget)
             card.update(shipped=False, reason="no deployable form meets the budget")
-            card["closest"] = None if closest is None else {
-                **summary_of(closest[0], baseline, budget),
-                "missed_by": closest[1],
-            }
+            card["closest"] = (
+                None
+                if closest is None
+                else {
+                    **summary_of(closest[0], baseline, budget),
+                    "missed_by": closest[1],
+                }
+            )
         else:
             card.update(shipped=True, **ship_choice(choice, session, folder))
         (folder / CARD_NAME).write_text(json.dumps(clean(card), indent=2, allow_nan=False) + "\n")
@@ -147,7 +151,11 @@ def full_test_loader(recipe: Recipe, env: Env) -> Any:
 
     data = recipe.data
     splits = load_dataset(
-        data.dataset, data.data_dir or None, val_fraction=data.val_fraction, seed=recipe.run.seed, **data.options
+        data.dataset,
+        data.data_dir or None,
+        val_fraction=data.val_fraction,
+        seed=recipe.run.seed,
+        **data.options,
     )
     return make_loaders(splits, recipe.baseline.batch_size, seed=recipe.run.seed).test
 

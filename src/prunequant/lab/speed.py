@@ -83,7 +83,13 @@ def measure_speeds(
     medians: list[dict[int, list[float]]] = [{batch: [] for batch in batches} for _ in [original, *forms]]
     for index in range(rounds):
         report = bench(
-            [original, *forms], batches, threads, rounds=1, repeats=repeats, seed=seed + index, example=example
+            [original, *forms],
+            batches,
+            threads,
+            rounds=1,
+            repeats=repeats,
+            seed=seed + index,
+            example=example,
         )
         for row_index, row in enumerate(report.rows):
             position = row_index % (len(forms) + 1)

@@ -59,12 +59,25 @@ def summary(data: RunData) -> Summary:
     ]
     base, best = data.baseline, data.best
     if base is not None:
+        deployed = "deploy" in base.extra
+        batch = data.recipe.get("run" if deployed else "profile", {}).get(
+            "deploy_batch" if deployed else "batch_size", 1
+        )
+        latency = base.get("latency_fp32_ms")
+        timing = f", {latency:.3f} ms per batch of {batch} in torch eager fp32" if latency else ""
         lines.append(
             f"Original: {name} {spec.format(base.get('score'))}, {base.get('params'):,} params, "
-            f"{base.get('file_bytes', 0) / 1024:.1f} KB compressed checkpoint."
+            f"{base.get('file_bytes', 0) / 1024:.1f} KB{timing}."
         )
     if base is not None and best is not None and data.ship is None:
-        lines.append(f"Best under budget so far (not shipped yet): {best.label}.")
+        change = spec.display(best.get("score")) - spec.display(base.get("score"))
+        parts = [
+            f"{name} {spec.format(best.get('score'))} ({change:+.2f}{' pts' if spec.unit == '%' else ''})"
+        ]
+        if best.get("file_bytes") and base.get("file_bytes"):
+            ratio = base.get("file_bytes") / best.get("file_bytes")
+            parts.append(f"{best.get('file_bytes') / 1024:.1f} KB ({ratio:.2f}x smaller)")
+        lines.append(f"Best under budget (not shipped): {best.label}: {', '.join(parts)}.")
     elif base is not None and best is None:
         lines.append("No deployable form stayed within the budget.")
     choice = data.combine_choice

@@ -47,7 +47,9 @@ def conditions_text(conditions: dict[str, Any]) -> str:
         if conditions.get("under_load")
         else f"idle machine (load average {conditions['load_avg']:.2f})"
     )
-    malloc = "" if conditions.get("malloc_tuned") else "; glibc malloc tuning not set (eager torch looks slower)"
+    malloc = (
+        "" if conditions.get("malloc_tuned") else "; glibc malloc tuning not set (eager torch looks slower)"
+    )
     return (
         f"{conditions['threads']} thread(s), {conditions['rounds']} interleaved rounds x "
         f"{conditions['repeats']} calls, {load}{malloc}"

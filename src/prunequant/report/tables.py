@@ -424,11 +424,17 @@ def deploy_table(data: RunData) -> Table | None:
         deploy = row.extra["deploy"]
         batches = ["1", str(deploy["batch"])]
         if deploy.get("no_speed_gain"):
-            rows.append([text(row.label), text("-"), text("-"), *[("-", None)] * 5, text(deploy["no_speed_gain"])])
+            rows.append(
+                [text(row.label), text("-"), text("-"), *[("-", None)] * 5, text(deploy["no_speed_gain"])]
+            )
             continue
         for form in deploy["forms"]:
             val = form.get("val_score")
-            change = None if val is None or base_val is None else data.metric.display(val) - data.metric.display(base_val)
+            change = (
+                None
+                if val is None or base_val is None
+                else data.metric.display(val) - data.metric.display(base_val)
+            )
             note = form.get("error") or ("shipped" if (row.trial_id, form["runtime"]) == shipped else "")
             if (row.trial_id, form["runtime"]) == shipped:
                 highlight.add(len(rows))

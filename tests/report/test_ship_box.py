@@ -1,0 +1,194 @@
+"""The "ship this" box leads the report (markdown, HTML, demo) and the deployable-forms table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prunequant.atomic import atomic_write
+from prunequant.lab.budget import Budget
+from prunequant.lab.store import ResultsStore
+from prunequant.report import load_run, write_report
+from prunequant.report.layout import summary
+from prunequant.report.ship_box import ship_box
+from prunequant.report.tables import deploy_table
+from prunequant.tasks import default_task
+
+BUDGET = Budget(default_task().metric(), 0.01)
+SPEED = {
+    "1": {"speedup": 14.2, "p10": 12.9, "p90": 15.0, "median_ms": 0.1, "original_ms": 1.4, "noisy": False},
+    "64": {"speedup": 7.1, "p10": 6.5, "p90": 7.6, "median_ms": 10.0, "original_ms": 71.0, "noisy": True},
+}
+CONDITIONS = {
+    "threads": 1,
+    "rounds": 5,
+    "repeats": 5,
+    "batches": [1, 64],
+    "malloc_tuned": True,
+    "load_avg": 3.2,
+    "under_load": True,
+}
+CARD = {
+    "shipped": True,
+    "objective": "latency",
+    "budget": BUDGET.to_dict(),
+    "recipe_hash": "0123456789abcdef",
+    "threads": 1,
+    "batches": [1, 64],
+    "file": "ship/model.int8.onnx",
+    "runtime": "onnxruntime-int8",
+    "precision": "int8",
+    "method": "ours",
+    "trial_id": "q",
+    "label": "channels 50% w8a8",
+    "metric": "top1",
+    "test_n": 10000,
+    "test": {"top1": 0.9105, "top5": 0.998},
+    "original_test": {"top1": 0.9123, "top5": 0.999},
+    "change": -0.18,
+    "val_score": 0.92,
+    "bytes": 46285,
+    "original_bytes": 591872,
+    "smaller": 591872 / 46285,
+    "speed": SPEED,
+    "conditions": CONDITIONS,
+    "parity": {"agreement": 0.998, "max_abs_diff": 0.12, "mean_rel_diff": 0.01},
+    "fastest_any_budget": {
+        "trial_id": "z",
+        "label": "channels 75%",
+        "runtime": "onnxruntime-int8",
+        "bytes": 20000,
+        "val_score": 0.85,
+        "speed": SPEED,
+    },
+}
+
+
+def _form(runtime: str, val: float) -> dict:
+    return {
+        "runtime": runtime,
+        "file": f"model.{runtime}.onnx",
+        "precision": runtime[-4:],
+        "val_score": val,
+        "bytes": 46285,
+        "speed": SPEED,
+    }
+
+
+def write_deployed_run(run_dir: Path, card: dict, baseline_extra: dict) -> Path:
+    run_dir.mkdir(parents=True)
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        store.set_meta("recipe", {"name": "deployed", "run": {"objective": "latency", "deploy_batch": 64}})
+        store.set_meta("task", default_task().describe())
+        store.set_meta("budget", BUDGET.to_dict())
+        trials = [
+            (
+                "p",
+                "profile",
+                "original model",
+                0.92,
+                {"batch": 64, "forms": [_form("onnxruntime-int8", 0.918)]},
+            ),
+            (
+                "m",
+                "post_prune",
+                "post prune 50%",
+                0.91,
+                {"batch": 64, "forms": [], "no_speed_gain": "no speed gain: dense kernels"},
+            ),
+            (
+                "q",
+                "structured",
+                "channels 50% w8a8",
+                0.92,
+                {"batch": 64, "forms": [_form("onnxruntime-int8", 0.92)]},
+            ),
+        ]
+        configs = {
+            "m": {"steps": [{"op": "prune", "amount": 0.5, "scope": "global"}]},
+            "q": {"amount": 0.5, "importance": "l1", "schedule": "one-shot", "format": "w8a8"},
+        }
+        for trial, stage, label, val, deploy in trials:
+            store.add([(trial, stage, label, configs.get(trial, {}))])
+            store.start(trial)
+            metrics = {
+                "score": val,
+                "val_score": val,
+                "params": 1000,
+                "file_bytes": 4000,
+                "metrics": {"top1": val},
+            }
+            extra = {**(baseline_extra if stage == "profile" else {}), "deploy": deploy}
+            store.finish(trial, metrics, extra=extra)
+        store.set_meta("best", "q")
+    atomic_write(run_dir / "ship" / "model_card.json", json.dumps(card).encode())
+    return run_dir
+
+
+def test_the_ship_box_gives_file_runtime_metric_size_speed_spread_and_parity():
+    box = ship_box(CARD, default_task().metric())
+    assert box.shipped and box.title == "Ship this"
+    text = "\n".join(box.lines)
+    assert "ship/model.int8.onnx on onnxruntime-int8 (int8)" in text
+    assert (
+        "10,000 samples, evaluated on the shipped file): 91.05% vs the original's 91.23% (-0.18 pts)" in text
+    )
+    assert "45.2 KB vs 578.0 KB (12.8x smaller)" in text
+    assert "14.20x at batch 1 (p10-p90 12.90-15.00x), 7.10x at batch 64 (p10-p90 6.50-7.60x, noisy)" in text
+    assert "UNDER LOAD (load average 3.20)" in text and "1 thread(s)" in text
+    assert "99.80% same predictions" in text
+    assert "Fastest form regardless of budget: channels 75%" in text
+
+
+def test_nothing_in_budget_the_box_says_so_with_the_closest_and_its_miss():
+    card = {
+        **CARD,
+        "shipped": False,
+        "reason": "no deployable form meets the budget",
+        "closest": {**CARD["fastest_any_budget"], "missed_by": 0.025},
+    }
+    box = ship_box(card, default_task().metric())
+    assert not box.shipped and box.title == "Ship this: nothing meets the budget"
+    assert box.lines[0].startswith("Nothing shipped: no deployable form meets the budget (at most 1")
+    assert (
+        "Closest: channels 75% on onnxruntime-int8: validation top-1 accuracy 85.00%, misses the budget "
+        "by 2.50 point(s)" in box.lines[1]
+    )
+
+
+def test_the_report_leads_with_the_box_and_lists_every_deployable_form(tmp_path, baseline_extra):
+    run_dir = write_deployed_run(tmp_path / "run", CARD, baseline_extra)
+    data = load_run(run_dir)
+    assert summary(data).ship.lines == ship_box(CARD, data.metric).lines
+    table = deploy_table(data)
+    texts = [[cell[0] for cell in row] for row in table.rows]
+    assert texts[1][-1] == "no speed gain: dense kernels" and texts[1][1] == "-"
+    assert texts[2][:2] == ["channels 50% w8a8", "onnxruntime-int8"] and texts[2][-1] == "yes; shipped"
+    assert texts[0][-1] == "yes" and table.highlight == {2}
+    assert texts[2][6] == "14.20x (12.90-15.00)" and texts[2][7] == "7.10x (6.50-7.60) noisy"
+    paths = write_report(run_dir)
+    markdown = paths["markdown"].read_text()
+    assert markdown.index("## Ship this") < markdown.index("- 3 trials")
+    page = paths["html"].read_text()
+    assert page.index('<section class="ship">') < page.index('<ul class="summary">')
+    assert "x the original&#x27;s speed (eager" not in page and "eager fp32, timed interleaved" not in page
+
+
+@pytest.mark.parametrize("shipped", [True, False])
+def test_the_demo_headline_prints_the_box(tmp_path, shipped, baseline_extra):
+    from rich.console import Console
+
+    from prunequant.demo import show_headline
+
+    card = (
+        CARD
+        if shipped
+        else {**CARD, "shipped": False, "reason": "no deployable form meets the budget", "closest": None}
+    )
+    run_dir = write_deployed_run(tmp_path / "run", card, baseline_extra)
+    console = Console(record=True, width=200)
+    show_headline(console, run_dir)
+    out = console.export_text()
+    assert ("Ship this" in out) and (("12.8x smaller" in out) is shipped)
