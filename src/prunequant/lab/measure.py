@@ -23,7 +23,6 @@ from prunequant.lab.ops import FLOAT_BITS, bits_or_none
 from prunequant.lab.recipe import Recipe
 from prunequant.profiling import profile
 from prunequant.quantization import fold_batchnorm, is_quantized, memory_report, quantized_layers
-from prunequant.tasks import run_model
 from prunequant.training import evaluate
 
 

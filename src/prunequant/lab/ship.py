@@ -17,10 +17,10 @@ from typing import Any
 
 from prunequant.atomic import atomic_dir
 from prunequant.export.bench import torch_candidate
+from prunequant.lab.deploy import output_parity
 from prunequant.lab.env import Env, environment, model_from_bytes
 from prunequant.lab.forms import deploy_batches, timing_threads
 from prunequant.lab.recipe import Recipe
-from prunequant.lab.deploy import output_parity
 from prunequant.lab.runner import Session
 from prunequant.lab.runtimes import RUNTIMES
 from prunequant.lab.select import Choice, best_choice, closest_choice, fastest_choice

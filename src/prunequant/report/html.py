@@ -99,6 +99,7 @@ def render_html(summary: Summary, blocks: list[Block]) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(summary.title)}</title>"
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-        f'<body><main><h1>{html.escape(summary.title)}</h1>{box}<ul class="summary">{items}</ul>{"".join(parts)}'
+        f"<body><main><h1>{html.escape(summary.title)}</h1>{box}"
+        f'<ul class="summary">{items}</ul>{"".join(parts)}'
         f"</main><script>{SORT_JS}</script></body></html>\n"
     )

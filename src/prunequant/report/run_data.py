@@ -5,7 +5,6 @@ shipped (ship/model_card.json)."""
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path

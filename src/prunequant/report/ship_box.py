@@ -34,9 +34,8 @@ def speed_text(speed: dict[str, Any], batches: list[int]) -> str:
     for batch in batches:
         value = speed[str(batch)]
         noisy = ", noisy" if value.get("noisy") else ""
-        parts.append(
-            f"{value['speedup']:.2f}x at batch {batch} (p10-p90 {value['p10']:.2f}-{value['p90']:.2f}x{noisy})"
-        )
+        spread = f"p10-p90 {value['p10']:.2f}-{value['p90']:.2f}x{noisy}"
+        parts.append(f"{value['speedup']:.2f}x at batch {batch} ({spread})")
     return ", ".join(parts)
 
 
@@ -111,6 +110,7 @@ def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
     if fastest and (fastest["trial_id"], fastest["runtime"]) != (card["trial_id"], card["runtime"]):
         lines.append(
             f"Fastest form regardless of budget: {fastest['label']} on {fastest['runtime']}, "
-            f"{speed_text(fastest['speed'], batches)}, validation {name} {metric.format(fastest['val_score'])}."
+            f"{speed_text(fastest['speed'], batches)}, "
+            f"validation {name} {metric.format(fastest['val_score'])}."
         )
     return ShipBox("Ship this", lines, True)
