@@ -39,13 +39,15 @@ def test_every_trial_of_the_recipe_finishes(run):
         "combine",
     ]
     assert all(row.status == "done" and row.attempts == 1 for row in rows), [row.error for row in rows]
-    assert set(summary) == {"trials", "done", "failed", "best", "run_dir"}
+    assert set(summary) == {"trials", "done", "failed", "best", "ship", "run_dir"}
     assert (summary["trials"], summary["done"], summary["failed"]) == (8, 8, 0)
     assert not (run_dir / "report.html").exists()  # the lab hands on the run directory, not a report
     assert (run_dir / "recipe.toml").is_file()
     for row in rows:
         assert (run_dir / row.checkpoint).is_file()
-        assert 0.0 <= row.get("top1") <= 1.0 and row.get("latency_fp32_ms") > 0 and row.get("file_bytes") > 0
+        assert 0.0 <= row.get("top1") <= 1.0 and row.get("file_bytes") > 0 and "deploy" in row.extra
+    assert rows[0].get("latency_fp32_ms") > 0  # the original in torch eager fp32; no compressed eager timing
+    assert all(row.get("latency_fp32_ms") is None for row in rows[1:])
 
 
 def test_post_pruning_zeroes_exactly_the_requested_share_of_weights(run):

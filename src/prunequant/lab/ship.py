@@ -46,6 +46,10 @@ def run_ship(session: Session) -> dict[str, Any]:
     }
     fastest = fastest_choice(rows)
     card["fastest_any_budget"] = None if fastest is None else summary_of(fastest, baseline, budget)
+    previous = existing_card(run_dir, card, choice)
+    if previous is not None:  # a resumed run that chose the same form: the shipped figures stand
+        session.store.set_meta("ship", previous)
+        return previous
     with atomic_dir(run_dir / SHIP_DIR) as folder:
         if choice is None:
             closest = closest_choice(rows, baseline, budget)
@@ -67,6 +71,23 @@ def run_ship(session: Session) -> dict[str, Any]:
             stale.unlink()
     session.store.set_meta("ship", clean(card))
     return card
+
+
+def existing_card(run_dir: Path, card: dict[str, Any], choice: Choice | None) -> dict[str, Any] | None:
+    """The model card already in ship/ when it shipped this same form under the same conditions."""
+    path = run_dir / SHIP_DIR / CARD_NAME
+    if choice is None or not path.is_file():
+        return None
+    try:
+        previous = json.loads(path.read_text())
+    except ValueError:
+        return None
+    same = all(
+        previous.get(key) == card[key] for key in ("objective", "budget", "recipe_hash", "threads", "batches")
+    )
+    chosen = (previous.get("trial_id"), previous.get("runtime")) == (choice.row.trial_id, choice.runtime)
+    shipped = previous.get("shipped") and (run_dir / str(previous.get("file"))).is_file()
+    return previous if same and chosen and shipped else None
 
 
 def summary_of(choice: Choice, baseline: TrialRow, budget: Any) -> dict[str, Any]:
