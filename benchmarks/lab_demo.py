@@ -7,8 +7,8 @@ demo: 3000 images, fewer levels, no sensitivity). Printed: what the run cost (tr
 the lab's own overhead beyond the trials) and, per headline model, accuracy, file size and the speedup
 measured twice: inside each trial (its fastest deployable form against the original in torch eager fp32,
 interleaved rounds) and by the recipe's bench stage, if any (one process, interleaved rounds, pooled
-medians, ratio to the original in torch). The process restarts itself with the glibc malloc settings of DESIGN.md so torch
-eager is fair. On a machine shared with other jobs, --threads 1 avoids OpenMP barrier stalls (a
+medians, ratio to the original in torch). The process restarts itself with the glibc malloc settings of
+DESIGN.md so torch eager is fair. On a machine shared with other jobs, --threads 1 avoids OpenMP barrier stalls (a
 descheduled worker thread makes each eager op wait a scheduler slice) that make 2-thread torch timings
 erratic. Prints markdown tables only.
 """
