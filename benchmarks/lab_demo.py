@@ -8,9 +8,9 @@ the lab's own overhead beyond the trials) and, per headline model, accuracy, fil
 measured twice: inside each trial (its fastest deployable form against the original in torch eager fp32,
 interleaved rounds) and by the recipe's bench stage, if any (one process, interleaved rounds, pooled
 medians, ratio to the original in torch). The process restarts itself with the glibc malloc settings of
-DESIGN.md so torch eager is fair. On a machine shared with other jobs, --threads 1 avoids OpenMP barrier stalls (a
-descheduled worker thread makes each eager op wait a scheduler slice) that make 2-thread torch timings
-erratic. Prints markdown tables only.
+DESIGN.md so torch eager is fair. On a machine shared with other jobs, --threads 1 avoids OpenMP barrier
+stalls (a descheduled worker thread makes each eager op wait a scheduler slice) that make 2-thread torch
+timings erratic. Prints markdown tables only.
 """
 
 from __future__ import annotations
