@@ -29,17 +29,26 @@ finished, never half-written):
 | pd               | REAL    | performance density: score % / (weight_mb + activation_mb) (seed 003);   |
 |                  |         | only for a higher-is-better fraction metric (accuracy, mIoU)             |
 | file_bytes       | INTEGER | size of the compressed model file                                        |
-| latency_fp32_ms  | REAL    | median eager PyTorch latency (fp32 as deployed: BN folded)               |
-| speedup          | REAL    | original / this model's eager latency, timed interleaved in the trial    |
+| latency_fp32_ms  | REAL    | the original only: its median torch eager fp32 latency at deploy_batch   |
+|                  |         | (runs before deployable forms: eager latency of every model)             |
+| speedup          | REAL    | the fastest deployable form's speedup over the original in torch eager   |
+|                  |         | fp32 at deploy_batch (None: no form, e.g. masked zeros only); which      |
+|                  |         | runtime it is and every form's figures are in extra["deploy"]            |
 | latency_int8_ms  | REAL    | median onnxruntime int8 latency (export stage)                           |
 | started_at       | REAL    | unix time of the last start                                              |
 | finished_at      | REAL    | unix time it finished                                                    |
 | duration_s       | REAL    | seconds the trial took                                                   |
 | checkpoint       | TEXT    | checkpoint path relative to the run directory                            |
 | extra            | TEXT    | JSON of stage-specific results (profile groups, sensitivity curves, ...) |
+|                  |         | and, for the baseline and every model trial, "deploy" (lab/forms.py):    |
+|                  |         | {kind, batch, forms: [{runtime, file, precision, method, bytes, score,   |
+|                  |         | val_score, metrics, speed: {batch: {speedup, p10, p90, median_ms,        |
+|                  |         | original_ms, noisy}}}], conditions: {threads, rounds, repeats, load_avg, |
+|                  |         | under_load, malloc_tuned}, no_speed_gain?}                               |
 
 Table `meta` (key TEXT PK, value TEXT JSON) holds the recipe, its context hash, the task ("task":
-Task.describe()), the budget ("budget": metric, max_drop, relative) and the best trial ("best").
+Task.describe()), the budget ("budget": metric, max_drop, relative), the best trial and runtime ("best",
+"best_runtime") and the model card of what was shipped to ship/ ("ship").
 """
 
 from __future__ import annotations
@@ -121,8 +130,8 @@ class TrialRow:
 
     def cost(self, objective: str) -> float | None:
         """What `objective` minimises: "size" the file bytes, "latency" the runtime relative to the
-        original (1 / speedup, timed interleaved within the trial, so machine load cancels out); None if
-        unmeasured."""
+        original (1 / speedup of the fastest deployable form, timed interleaved within the trial, so
+        machine load cancels out); None if unmeasured."""
         if objective == "size":
             return self.get("file_bytes")
         speedup = self.get("speedup")
