@@ -17,11 +17,11 @@ from typing import Any
 from torch import nn
 
 from prunequant.errors import PrunequantError
-from prunequant.export.bench import torch_candidate
+from prunequant.export.bench import Candidate, torch_candidate
 from prunequant.lab.env import Env
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runtimes import NO_SPEED_GAIN, ModelKind, runtimes_for
-from prunequant.lab.speed import measure_speeds
+from prunequant.lab.speed import Conditions, Speed, measure_speeds
 
 CALIB_BATCHES = 4
 """Calibration batches of onnxruntime's int8 quantizer when the recipe has no [export] calib_batches."""
@@ -52,6 +52,23 @@ def timing_threads(recipe: Recipe) -> int:
     return recipe.run.threads or 1
 
 
+def time_against_original(
+    original: nn.Module, candidates: list[Candidate], env: Env, recipe: Recipe
+) -> tuple[list[dict[int, Speed]], Conditions]:
+    """Each candidate's Speed per deploy batch against `original` in torch eager fp32, interleaved at the
+    recipe's threads, rounds and repeats; and the measurement Conditions."""
+    return measure_speeds(
+        torch_candidate("original (torch eager fp32)", original),
+        candidates,
+        deploy_batches(recipe),
+        timing_threads(recipe),
+        rounds=recipe.run.timing_rounds,
+        repeats=recipe.run.timing_repeats,
+        seed=recipe.run.seed,
+        example=env.sample,
+    )
+
+
 def deploy_forms(model: nn.Module, original: nn.Module | None, env: Env, recipe: Recipe) -> Deployment:
     """Export, score and time every deployable form of `model`.
 
@@ -66,6 +83,8 @@ def deploy_forms(model: nn.Module, original: nn.Module | None, env: Env, recipe:
     -------
     A Deployment: info {"forms": [...], "batch", "conditions", "no_speed_gain"?} and the files by name.
     """
+    from prunequant.lab.measure import evaluate_scores  # measure imports this module
+
     kind = ModelKind.of(model, original)
     runtimes = runtimes_for(kind)
     info: dict[str, Any] = {"kind": vars(kind), "batch": recipe.run.deploy_batch, "forms": []}
@@ -87,22 +106,13 @@ def deploy_forms(model: nn.Module, original: nn.Module | None, env: Env, recipe:
             except (PrunequantError, RuntimeError, ValueError) as exc:
                 form["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
                 continue
-            from prunequant.lab.measure import evaluate_scores
-
             form.update(evaluate_scores(runner, env, recipe), bytes=path.stat().st_size)
             deployment.files[path.name] = path.read_bytes()
             candidates.append((form, candidate))
         if candidates:
             reference = copy.deepcopy(original if original is not None else model).eval()
-            speeds, conditions = measure_speeds(
-                torch_candidate("original (torch eager fp32)", reference),
-                [candidate for _, candidate in candidates],
-                deploy_batches(recipe),
-                threads,
-                rounds=recipe.run.timing_rounds,
-                repeats=recipe.run.timing_repeats,
-                seed=recipe.run.seed,
-                example=env.sample,
+            speeds, conditions = time_against_original(
+                reference, [candidate for _, candidate in candidates], env, recipe
             )
             for (form, _), speed in zip(candidates, speeds, strict=True):
                 form["speed"] = {str(batch): value.to_dict() for batch, value in speed.items()}

@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from prunequant.atomic import atomic_dir
-from prunequant.export.bench import torch_candidate
 from prunequant.lab.deploy import output_parity
 from prunequant.lab.env import Env, environment, model_from_bytes
-from prunequant.lab.forms import deploy_batches, timing_threads
+from prunequant.lab.forms import deploy_batches, time_against_original, timing_threads
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runner import Session
 from prunequant.lab.runtimes import RUNTIMES
 from prunequant.lab.select import Choice, best_choice, closest_choice, fastest_choice
-from prunequant.lab.speed import measure_speeds
 from prunequant.lab.store import TrialRow
 from prunequant.training import evaluate
 
@@ -118,16 +116,7 @@ def ship_choice(choice: Choice, session: Session, folder: Path) -> dict[str, Any
     test = full_test_loader(recipe, env)
     ours, theirs = evaluate(shipped, test, env.task), evaluate(original.eval(), test, env.task)
     metric = env.budget.metric
-    speeds, conditions = measure_speeds(
-        torch_candidate("original (torch eager fp32)", original),
-        [candidate],
-        deploy_batches(recipe),
-        threads,
-        rounds=recipe.run.timing_rounds,
-        repeats=recipe.run.timing_repeats,
-        seed=recipe.run.seed,
-        example=env.sample,
-    )
+    speeds, conditions = time_against_original(original, [candidate], env, recipe)
     original_bytes = original_size(session)
     return {
         "file": f"{SHIP_DIR}/{path.name}",
