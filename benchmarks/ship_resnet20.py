@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     card = summary["ship"]
     print(f"## ResNet-20 on Fashion-MNIST ({'quick' if args.quick else 'full'}), run dir {out}\n")
     print(
-        f"training: {baseline.extra['history'] and len(baseline.extra['history'])} epochs in "
-        f"{baseline.duration_s:.0f} s (1 thread, including the baseline's measurements)\n"
+        f"training: {len(baseline.extra['history'])} epochs; the profile trial (training, then the "
+        f"original's measurements and deployable forms) took {baseline.duration_s:.0f} s at 1 thread\n"
     )
     print(
         "| model | runtime | test top-1 (file, full split) | KB | speedup b1 (p10-p90) | "

@@ -56,6 +56,10 @@ def test_ties_within_the_spread_break_by_file_size_then_score_then_trial_id(make
     assert best_choice([a, b, c], baseline, budget, "latency").row is c
     d = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.895, 60, 6.9, spread=0.5))
     assert best_choice([d, c, a], baseline, budget, "latency").row is c  # "t.." ids: c's is smaller
+    # a noisy fastest form does not make a much slower one its equal (the tie floor: 90% of its median)
+    noisy = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.90, 300, 4.9, spread=1.5))
+    slower = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.90, 100, 3.6, spread=0.2))
+    assert best_choice([noisy, slower], baseline, budget, "latency").row is noisy
     # outside the spread, speed decides
     clear = forms_row("structured", 0.9, make_form("onnxruntime-fp32", 0.90, 160, 9.0, spread=0.2))
     assert best_choice([clear, b, c], baseline, budget, "latency").row is clear

@@ -14,6 +14,9 @@ from prunequant.lab.budget import Budget
 from prunequant.lab.store import MODEL_STAGES, TrialRow
 from prunequant.tasks import MetricSpec
 
+TIE_FLOOR = 0.9
+"""A form ties with the fastest only if its median speedup is at least this fraction of the fastest's."""
+
 
 def within_budget(row: TrialRow, baseline: TrialRow, budget: Budget) -> bool:
     """True when the trial's validation score is at most the budget worse than the baseline's."""
@@ -102,9 +105,10 @@ def best_choice(
     """The deployable form to ship: the lowest cost ("latency": fastest at the deploy batch; "size":
     smallest file) within the budget.
 
-    Ties are taken within the measured spread: every form whose speedup p90 reaches the fastest's p10 ties
-    with it (for size: equal bytes), and `Choice.key` picks among them, so runs with the same seed on the
-    same machine ship the same file although timings differ a little.
+    Ties are taken within the measured spread: a form whose speedup p90 reaches the fastest's p10, and
+    whose speedup is at least TIE_FLOOR of the fastest's (a noisy fastest form does not make a much slower
+    one its equal), ties with it (for size: equal bytes); `Choice.key` picks among them, so runs with the
+    same seed on the same machine ship the same file although timings differ a little.
     """
     eligible = [choice for choice in deployable(rows) if form_within_budget(choice, baseline, budget)]
     if not eligible:
@@ -114,8 +118,13 @@ def best_choice(
         tied = [choice for choice in eligible if choice.cost("size") == least]
     else:
         fastest = max(eligible, key=lambda choice: choice.speed()["speedup"])
-        floor = fastest.speed()["p10"]
-        tied = [choice for choice in eligible if choice.speed()["p90"] >= floor]
+        best = fastest.speed()
+        tied = [
+            choice
+            for choice in eligible
+            if choice.speed()["p90"] >= best["p10"]
+            and choice.speed()["speedup"] >= TIE_FLOOR * best["speedup"]
+        ]
     return min(tied, key=lambda choice: choice.key(budget.metric))
 
 

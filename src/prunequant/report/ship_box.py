@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prunequant.lab.select import TIE_FLOOR
 from prunequant.tasks import MetricSpec
 
 TIE_RULE = (
-    "forms whose speedup spreads overlap the fastest's are tied; ties go to the smaller file, then the "
-    "better validation score, then the trial id"
+    f"forms whose speedup spreads overlap the fastest's, at {100 * TIE_FLOOR:.0f}% of its median or more, "
+    "are tied; ties go to the smaller file, then the better validation score, then the trial id"
 )
 
 
