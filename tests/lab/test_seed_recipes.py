@@ -30,7 +30,9 @@ def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size
     changes: dict = {
         "data": data,
         "baseline": replace(recipe.baseline, epochs=1, max_batches_per_epoch=batches, batch_size=batch_size),
-        "run": replace(recipe.run, eval_batches=batches, threads=1),
+        "run": replace(
+            recipe.run, eval_batches=batches, threads=1, deploy_batch=2, timing_rounds=1, timing_repeats=1
+        ),
         "profile": replace(recipe.profile, repeats=2),
     }
     for stage in ("post_prune", "aware_prune"):

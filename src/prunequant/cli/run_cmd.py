@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> dict:
     if summary["failed"]:
         line += f" (reasons in the report and {args.output}/errors/; exit code 3)"
     if best:
-        line += f"; best: {best['label']} ({best['metric']} {best['score']:.4g})"
-    print_human(args, f"{line}\nreport: {summary['report'] or '-'}")
+        line += f"; best: {best['label']} on {best['runtime']} ({best['metric']} {best['score']:.4g})"
+    ship = summary.get("ship") or {}
+    shipped = f"{args.output}/{ship['file']}" if ship.get("shipped") else "nothing (no form meets the budget)"
+    print_human(args, f"{line}\nshipped: {shipped}\nreport: {summary['report'] or '-'}")
     return summary
