@@ -192,3 +192,24 @@ def test_the_demo_headline_prints_the_box(tmp_path, shipped, baseline_extra):
     show_headline(console, run_dir)
     out = console.export_text()
     assert ("Ship this" in out) and (("12.8x smaller" in out) is shipped)
+
+
+def test_a_run_from_before_deployable_forms_still_reports_without_its_eager_speeds(tmp_path, baseline_extra):
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        store.set_meta("recipe", {"name": "old", "run": {"objective": "size"}})
+        store.set_meta("task", default_task().describe())
+        store.set_meta("budget", BUDGET.to_dict())
+        for trial, stage, extra, config in (
+            ("p", "profile", baseline_extra, {}),
+            ("q", "post_quant", {}, {"steps": [{"op": "quantize", "w_bits": 8}]}),
+        ):
+            store.add([(trial, stage, stage, config)])
+            store.start(trial)
+            metrics = {"score": 0.9, "val_score": 0.9, "params": 1000, "file_bytes": 4000, "speedup": 0.4}
+            store.finish(trial, {**metrics, "latency_fp32_ms": 1.0, "metrics": {"top1": 0.9}}, extra=extra)
+        store.set_meta("best", "q")
+    markdown = write_report(run_dir)["markdown"].read_text()
+    assert "not measured as deployed" in markdown and "0.40x" not in markdown
+    assert "## Ship this" not in markdown  # nothing was shipped by that run
