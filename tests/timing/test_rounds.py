@@ -57,7 +57,7 @@ def test_noisy_when_load_exceeds_the_cores(clock, machine):
     machine(load=5.0, cores=2)
     with pytest.warns(RuntimeWarning, match="oversubscribed"):
         timing = compare({"a": clock.spy("a", 1.0)}, rounds=2, warmup=0, clock=clock)
-    assert timing.noisy and timing.threads.busy and timing["a"].noisy is False
+    assert timing.threads.busy and timing["a"].noisy and timing.noisy  # steady samples, busy machine
 
 
 def test_measure_and_bad_arguments(clock):

@@ -30,7 +30,11 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class Timing:
-    """One callable's latency (ms, over every timed call) and its speedup over the baseline."""
+    """One callable's latency (ms, over every timed call) and its speedup over the baseline.
+
+    `noisy`: its per-round speedups (the baseline: its per-round latencies) spread wider than NOISY_SPREAD,
+    or the load average exceeded the cores during the measurement.
+    """
 
     name: str
     latency: Spread
@@ -78,8 +82,8 @@ class Comparison:
 
     @property
     def noisy(self) -> bool:
-        """Any callable noisy, or the machine busier than its cores."""
-        return self.threads.busy or any(t.noisy for t in self.timings)
+        """Any callable noisy (which includes the machine being busier than its cores)."""
+        return any(t.noisy for t in self.timings)
 
     def ratio(self, reference: str, candidate: str) -> Speedup:
         """The speedup of `candidate` over `reference` (any two of the callables), same rounds."""
@@ -161,8 +165,8 @@ def compare(
     for name in names:
         latency = Spread.of(samples[name])
         speedup = Speedup.between(base.median, latency.median, per_round[baseline], per_round[name])
-        own_spread = Spread.of(per_round[name]).noisy if name == baseline else speedup.noisy
-        timings.append(Timing(name, latency, tuple(per_round[name]), speedup, own_spread))
+        spread_noisy = Spread.of(per_round[name]).noisy if name == baseline else speedup.noisy
+        timings.append(Timing(name, latency, tuple(per_round[name]), speedup, spread_noisy or plan.busy))
     return Comparison(tuple(timings), baseline, rounds, repeats, warmup, plan)
 
 

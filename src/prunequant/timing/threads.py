@@ -58,7 +58,7 @@ class ThreadPlan:
         return asdict(self)
 
 
-def plan_threads(requested: int | None = None, *, fallback: bool = True) -> ThreadPlan:
+def plan_threads(requested: int | None = None, *, fallback: bool = True, warn: bool = True) -> ThreadPlan:
     """Decide the thread count for timing; warn when the machine is oversubscribed.
 
     Parameters
@@ -67,6 +67,8 @@ def plan_threads(requested: int | None = None, *, fallback: bool = True) -> Thre
         Threads wanted (default: every available core).
     fallback:
         Use 1 thread when oversubscribed (default); False keeps `requested` and only records the warning.
+    warn:
+        Emit the oversubscription warning (a RuntimeWarning); False only records it in the plan.
 
     Returns
     -------
@@ -93,7 +95,8 @@ def plan_threads(requested: int | None = None, *, fallback: bool = True) -> Thre
             reason = f"oversubscribed even at 1 thread ({detail}): timings are noisy"
         else:
             reason = f"oversubscribed ({detail}): kept {wanted} threads as asked; ratios may be inflated"
-        warnings.warn(f"timing: {reason}", RuntimeWarning, stacklevel=2)
+        if warn:
+            warnings.warn(f"timing: {reason}", RuntimeWarning, stacklevel=2)
     return ThreadPlan(wanted, used, cores, load, oversubscribed, busy, reason)
 
 
