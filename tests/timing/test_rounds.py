@@ -69,3 +69,13 @@ def test_measure_and_bad_arguments(clock):
         compare({})
     with pytest.raises(ConfigError, match="rounds"):
         compare({"a": clock.spy("a", 1.0)}, rounds=0)
+
+
+def test_the_comparison_is_json_ready(clock):
+    import json
+
+    result = compare({"a": clock.spy("a", 2.0), "b": clock.spy("b", 1.0)}, rounds=2, warmup=0, clock=clock)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["baseline"] == "a" and data["threads"]["used"] >= 1 and data["noisy"] is False
+    b = data["timings"][1]
+    assert b["speedup"]["value"] == pytest.approx(2.0) and b["latency_ms"]["iqr"] == pytest.approx(0.0)
