@@ -15,6 +15,7 @@ from prunequant.export.bench import bench, onnx_candidate
 from prunequant.export.coverage import FLOAT_LAYERS_KEY, INT8_LAYERS_KEY
 from prunequant.export.int8_speed import model_key
 from prunequant.export.onnx_fp32 import export_onnx, set_metadata, set_precision
+from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
 from prunequant.export.runtime import OnnxRunner
 
 pytestmark = pytest.mark.usefixtures("idle")
@@ -68,6 +69,18 @@ def test_all_int8_but_narrow_layers_and_a_faster_int8(clock, fp32_file):
     assert "narrow layers: median 8 output channels (< 16)" in slow.rows[1].int8_slower  # same inputs
     fast = bench([baseline, timed(clock, int8, 0.5)], [1], threads=1, rounds=2, warmup=0, clock=clock)
     assert fast.rows[1].int8_slower is None and fast.rows[1].ratio_vs_first == pytest.approx(2.0)
+
+
+def test_wide_layers_uint8_weights_or_unknown(clock, tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3)).eval()
+    wide = export_onnx(model, tmp_path / "wide.onnx", torch.randn(1, 1, 8, 8))
+    causes = []
+    for name, extra in (("wide_int8.onnx", {WEIGHT_DTYPE_KEY: "uint8"}), ("wide_q8.onnx", {})):
+        int8 = labelled_int8(wide, name, {INT8_LAYERS_KEY: "int8: all 2 layers", **extra})
+        entries = [timed(clock, wide, 1.0), timed(clock, int8, 2.0)]
+        causes.append(bench(entries, [1], threads=1, rounds=2, warmup=0, clock=clock).rows[1].int8_slower)
+    assert "likely cause: uint8 weights: onnxruntime's exact U8U8 kernels" in causes[0]
+    assert causes[1].endswith("likely cause: unknown (int8: all 2 layers, layers not narrow)")
 
 
 def test_noisy_rows_are_flagged(clock, fp32_file):

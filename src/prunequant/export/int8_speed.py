@@ -14,6 +14,7 @@ from pathlib import Path
 import onnx
 
 from prunequant.export.coverage import FLOAT_LAYERS_KEY, INT8_LAYERS_KEY
+from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
 
 NARROW_CHANNELS = 16
 """Layers narrower than this (median output channels of the convs, else of every weighted layer) leave
@@ -27,7 +28,8 @@ def model_key(name: str) -> str:
 
 
 def slow_int8_cause(metadata: dict[str, str], path: Path | None) -> str:
-    """The likely cause: 'float islands: K layers float (...)', 'narrow layers: ...' or 'unknown (...)'."""
+    """The likely cause: 'float islands: K layers float (...)', 'narrow layers: ...', 'uint8 weights: ...'
+    (exact U8U8 kernels, slow without VNNI) or 'unknown (...)'."""
     floats = json.loads(metadata.get(FLOAT_LAYERS_KEY) or "{}")
     if floats:
         names = ", ".join(list(floats)[:3]) + (", ..." if len(floats) > 3 else "")
@@ -37,6 +39,11 @@ def slow_int8_cause(metadata: dict[str, str], path: Path | None) -> str:
         return (
             f"narrow layers: median {statistics.median(widths):g} output channels (< {NARROW_CHANNELS}), "
             "too little work per int8 kernel"
+        )
+    if metadata.get(WEIGHT_DTYPE_KEY) == "uint8":
+        return (
+            "uint8 weights: onnxruntime's exact U8U8 kernels are slow on CPUs without VNNI "
+            "(export_int8(weight_dtype='int8') for VNNI / ARM targets)"
         )
     if INT8_LAYERS_KEY not in metadata:
         return "unknown (the file has no prunequant layer-coverage metadata)"
