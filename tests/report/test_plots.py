@@ -29,3 +29,23 @@ def test_every_plot_is_drawn_when_its_data_exists(synthetic_run, tmp_path):
 
 def test_a_run_without_results_draws_nothing(empty_run, tmp_path):
     assert write_plots(load_run(empty_run), tmp_path / "plots") == []
+
+
+def test_runtime_plot_shows_speedups_as_noise_around_no_gain(synthetic_run):
+    from prunequant.report.plots import runtime_vs_level
+    from prunequant.timing import FAKE_QUANT_SPEED, NO_SPEED_GAIN_DENSE
+
+    data = load_run(synthetic_run)
+    prune_axis, quant_axis = runtime_vs_level(data).axes[:2]
+    for ax, reason in ((prune_axis, NO_SPEED_GAIN_DENSE), (quant_axis, FAKE_QUANT_SPEED)):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        reference = next(line for label, line in lines.items() if label.startswith(reason))
+        assert list(reference.get_ydata()) == [1.0, 1.0] and "no gain possible" in ax.get_title()
+        measured = [line for label, line in lines.items() if "measured (timing noise)" in label]
+        assert measured and all(line.get_linestyle() == "None" for line in measured)  # never a curve
+        assert "> 1 faster" in ax.get_ylabel()
+    speedups = sorted(row.get("speedup") for row in data.stage("post_prune"))
+    plotted = sorted(
+        y for line in prune_axis.get_lines() if "post prune" in line.get_label() for y in line.get_ydata()
+    )
+    assert plotted == speedups  # speedup direction: original ms / trial ms, as stored

@@ -30,6 +30,7 @@ from prunequant.cli.common import (
 from prunequant.cli.numbers import nonneg_int, positive_int
 from prunequant.cli.paths import declare_paths
 from prunequant.export.bench import (
+    COLUMNS,
     MALLOC_ENV,
     BenchReport,
     bench,
@@ -49,6 +50,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=parse_int_list, default=[1, 64], help="batch sizes (default 1,64)")
     parser.add_argument(
         "--threads", type=positive_int, help="threads for torch and onnxruntime (default: all cores)"
+    )
+    parser.add_argument(
+        "--keep-threads",
+        action="store_true",
+        help="keep --threads even when the machine is oversubscribed (default: fall back to 1 thread)",
     )
     parser.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument(
@@ -88,8 +94,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         memory=not args.no_memory,
         seed=args.seed,
         example=example_input({"input_shape": shape}, 1) if several else None,
+        thread_fallback=not args.keep_threads,
     )
     print_human(args, _table(report))
+    print_human(args, f"threads: {report.threads_used} ({report.thread_reason})")
+    for line in report.flagged:
+        print_human(args, f"flag: {line}")
     print_human(args, f"memory: {report.memory}")
     if not report.malloc_tuned:
         settings = " ".join(f"{key}={value}" for key, value in MALLOC_ENV.items())
@@ -111,11 +121,14 @@ def _entry(args: argparse.Namespace, path: str) -> Any:
 
 
 def _table(report: BenchReport) -> Table:
-    caption = f"{report.threads} threads, {report.rounds} interleaved rounds x {report.repeats} calls each"
+    caption = (
+        f"{report.threads} threads, {report.rounds} interleaved rounds x {report.repeats} calls each; "
+        "speedup = first model's median / this one's (> 1 faster)"
+    )
     table = Table(caption=caption)
     table.add_column("model (.pt: torch, .onnx: onnxruntime)", overflow="fold")
-    for column in ("batch", "median ms", "p90 ms", "vs first", "MB", "peak RSS +MB"):
-        table.add_column(column, justify="right")
+    for column in COLUMNS[2:]:
+        table.add_column(column, justify="left" if column == "flags" else "right", overflow="fold")
     for model, _, *cells in report.cells():
         table.add_row(Path(model).name, *cells)
     return table

@@ -105,15 +105,16 @@ def deployed_fp32(model: nn.Module) -> nn.Module:
 
 def timing(model: nn.Module, reference: nn.Module | None, env: Env, recipe: Recipe) -> dict[str, float]:
     """latency_fp32_ms (median) and speedup vs `reference`, both as deployed, timed interleaved."""
-    from prunequant.pruning.unstructured.timing import interleaved_latency
+    from prunequant.timing import compare
 
     candidate = deployed_fp32(model)
     baseline = candidate if reference is None else deployed_fp32(reference)
     batch, rounds = env.latency_batch, recipe.profile.repeats
-    result = interleaved_latency(
-        lambda: run_model(candidate, batch), lambda: run_model(baseline, batch), rounds=rounds
-    )
-    return {"latency_fp32_ms": result["candidate_ms"], "speedup": 1.0 / result["ratio"] if reference else 1.0}
+    result = compare(
+        {"baseline": lambda: run_model(baseline, batch), "candidate": lambda: run_model(candidate, batch)},
+        rounds=rounds,
+    )["candidate"]
+    return {"latency_fp32_ms": result.median_ms, "speedup": result.speedup.value if reference else 1.0}
 
 
 def file_size(model: nn.Module) -> int:

@@ -19,6 +19,7 @@ from prunequant.quantization.quantize import quantize
 from prunequant.quantization.zero_share import ZeroShare, count_zeros, zero_share
 from prunequant.sweep_output import baseline_column
 from prunequant.tasks import Task, default_task
+from prunequant.timing import BASELINE_SPEED, FAKE_QUANT_SPEED, FLOAT_CAST_SPEED
 from prunequant.training import TrainConfig, evaluate
 
 
@@ -36,6 +37,7 @@ def sweep_columns(task: Task | None = None) -> tuple[str, ...]:
         "activation_mb",
         "pd",
         "packed_bytes",
+        "speed",
     )
 
 
@@ -89,7 +91,9 @@ def sweep_quantization(
     through that format (post only; an accuracy variant). The task's primary metric (`task`, default
     classification) is measured on `eval_loader`, in the column named after it; memory on the inputs of
     its first batch; `pack` adds the packed file size. PD (accuracy per megabit) needs an accuracy: it is
-    None when the primary metric is not a higher-is-better share ("%" unit).
+    None when the primary metric is not a higher-is-better share ("%" unit). `speed` labels each row
+    instead of timing it: fake quantization in eager torch and float casts have no deployable speed
+    (export to int8 ONNX or PT2E and time that with `bench`).
     """
     bits = parse_bits(bits)
     if not modes or any(mode not in MODES for mode in modes):
@@ -119,6 +123,7 @@ def sweep_quantization(
             "activation_mb": memory.activation_mb,
             "pd": memory.pd,
             "packed_bytes": packed,
+            "speed": _speed_label(label),
         }
         rows.append(row)
         if on_row is not None:
@@ -145,6 +150,12 @@ def sweep_quantization(
             packed = pack(qmodel, f"{mode}-w{width}") if pack is not None else None
             emit(qmodel, str(width), mode, zero_share(qmodel), packed)
     return rows
+
+
+def _speed_label(label: str) -> str:
+    if label == "fp32":
+        return BASELINE_SPEED
+    return FLOAT_CAST_SPEED if label in FLOAT_FORMATS else FAKE_QUANT_SPEED
 
 
 @torch.no_grad()

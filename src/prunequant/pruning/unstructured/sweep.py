@@ -14,9 +14,9 @@ from prunequant.errors import ConfigError
 from prunequant.export.storage import compressed_size_report
 from prunequant.pruning.unstructured.config import UnstructuredConfig
 from prunequant.pruning.unstructured.recipe import prune_and_finetune
-from prunequant.pruning.unstructured.timing import interleaved_latency
 from prunequant.sweep_output import baseline_column
 from prunequant.tasks import Inputs, Task, default_task, run_model
+from prunequant.timing import NO_SPEED_GAIN_DENSE, compare
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_choice, check_fraction
 
@@ -35,7 +35,10 @@ def sweep_columns(task: Task | None = None) -> tuple[str, ...]:
         "nonzero_params",
         "params",
         "compressed_bytes",
-        "latency_ratio",
+        "speed",
+        "latency_ms",
+        "latency_p10_ms",
+        "latency_p90_ms",
     )
 
 
@@ -65,8 +68,9 @@ def sweep_unstructured(
     Parameters
     ----------
     example_input:
-        A tensor, tuple or dict of tensors; with it, each row gets the eager latency ratio to the unpruned
-        model, measured interleaved (1.0 = no speedup).
+        A tensor, tuple or dict of tensors; with it, each row gets the eager latency (median, p10, p90)
+        of the masked model, timed interleaved with the unpruned one by prunequant.timing. The `speed`
+        column says "no speed gain: dense kernels" either way: masked zeros cost the same dense work.
     on_row:
         Sees each row as it is done.
     task:
@@ -75,8 +79,8 @@ def sweep_unstructured(
     Returns
     -------
     Rows with the keys of `sweep_columns(task)`: every metric of the task on `eval_loader`, the baseline's
-    primary metric, nonzero and total parameter counts, the compressed container size in bytes and the
-    latency ratio (None without `example_input`).
+    primary metric, nonzero and total parameter counts, the compressed container size in bytes, the
+    speed label and the latencies (None without `example_input`).
     """
     amounts = [check_fraction("amount", amount) for amount in amounts]
     if not amounts:
@@ -129,15 +133,18 @@ def _measure(
         "params": sum(p.numel() for p in params),
         "nonzero_params": sum(int(torch.count_nonzero(p)) for p in params),
         "compressed_bytes": compressed_size_report(candidate)["file_bytes"],
-        "latency_ratio": None,
+        "speed": NO_SPEED_GAIN_DENSE,
+        **dict.fromkeys(("latency_ms", "latency_p10_ms", "latency_p90_ms")),
     }
     if example_input is not None:
         candidate.eval()
         baseline.eval()
-        timing = interleaved_latency(
-            lambda: run_model(candidate, example_input),
-            lambda: run_model(baseline, example_input),
+        timing = compare(
+            {
+                "dense": lambda: run_model(baseline, example_input),
+                "masked": lambda: run_model(candidate, example_input),
+            },
             rounds=latency_rounds,
-        )
-        row["latency_ratio"] = timing["ratio"]
+        )["masked"]
+        row.update(latency_ms=timing.median_ms, latency_p10_ms=timing.p10_ms, latency_p90_ms=timing.p90_ms)
     return row
