@@ -18,7 +18,7 @@ from rich.table import Table
 
 from prunequant.builtin import PREFIX, resolve_checkpoint
 from prunequant.cli.argtypes import parse_int_list
-from prunequant.cli.common import example_input, print_human, resolve_model, resolve_task, shape_spec
+from prunequant.cli.common import example_input, resolve_model, resolve_task, shape_spec
 from prunequant.cli.numbers import nonneg_int, positive_int
 from prunequant.cli.options import (
     add_alias,
@@ -30,7 +30,7 @@ from prunequant.cli.options import (
     model_group,
 )
 from prunequant.cli.paths import declare_paths
-from prunequant.cli.tables import print_table
+from prunequant.cli.tables import print_note, print_table
 from prunequant.export.bench import (
     MALLOC_ENV,
     BenchReport,
@@ -101,13 +101,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         example=example_input({"input_shape": shape}, 1) if several else None,
     )
     print_table(args, _table(report))
-    print_human(args, f"memory: {report.memory}")
+    print_note(args, f"memory: {report.memory}")
     unmeasured = [entry.name for entry in entries if entry.path is None] if not args.no_memory else []
     if unmeasured:
-        print_human(args, f"memory not measured for {', '.join(unmeasured)} (only .pt checkpoints and .onnx)")
+        print_note(args, f"memory not measured for {', '.join(unmeasured)} (only .pt checkpoints and .onnx)")
     if not report.malloc_tuned:
         settings = " ".join(f"{key}={value}" for key, value in MALLOC_ENV.items())
-        print_human(
+        print_note(
             args, f"malloc NOT tuned: torch eager at batch >= 8 looks slower than it is (set {settings})"
         )
     return {

@@ -43,6 +43,17 @@ def print_table(args: argparse.Namespace, table: Table) -> None:
     sys.stdout.write(markdown(headers, rows) if style == "markdown" else csv_text(headers, rows))
 
 
+def print_note(args: argparse.Namespace, text: str) -> None:
+    """A line about the table: on stdout under it for --format table, on stderr for markdown / csv (so
+    stdout stays a clean table); nothing with --json (the JSON holds the same facts)."""
+    if getattr(args, "json", False):
+        return
+    if getattr(args, "format", "table") == "table":
+        stdout_console().print(text)
+    else:
+        sys.stderr.write(text + "\n")
+
+
 def rows_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
     """A rich Table of dict rows (the keys of the first row are the columns), cells as in sweep.md."""
     table = Table(title=title or None)

@@ -79,9 +79,12 @@ def find_data_dir(
         if holds_data(path):
             return path
     if data_dir and only_given:
+        root = Path(data_dir).expanduser()
+        subs = [str(path.relative_to(root)) for path in searched if path != root]
+        where = f"in it or in {' or '.join(subs)}" if subs else "in it"
         raise DataError(
-            f"the data folder {data_dir} holds no {name} data: expected {expected} in "
-            f"{', '.join(map(str, searched))}; no other copy is used when --data-dir (data_dir) is given"
+            f"the data folder {data_dir} holds no {name} data: expected {expected} {where}; no other "
+            "copy is used when data_dir (CLI: --data-dir) is given"
         )
     raise DataError(
         f"{name} data not found; looked in {', '.join(map(str, searched))}. To get it: {how_to_get}, "

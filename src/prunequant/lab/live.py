@@ -179,16 +179,16 @@ class LineLog(Observer):
 
     def stage_started(self, stage: str, specs: Sequence[TrialSpec]) -> None:
         self.status.stage_started(stage, specs)
-        self._say(f"{self.status.stage_text()}: {len(specs)} trials")
+        self._say(f"{self.status.stage_text()}: {len(specs)} trial{'s' if len(specs) != 1 else ''}")
 
     def trial_started(self, spec: TrialSpec) -> None:
         self.status.trial_started(spec)
 
     def trial_finished(self, row: TrialRow, best: TrialRow | None) -> None:
         self.status.trial_finished(row)
-        seconds = "" if row.duration_s is None else f", {duration(row.duration_s)}"
-        score = f" {self.metric.name} {self.metric.format(row.get('score'))}" if row.status == "done" else ""
-        self._say(f"{self.status.line()}  {row.label}: {row.status}{seconds}{score}")
+        took = "" if row.duration_s is None else f" in {duration(row.duration_s)}"
+        score = f", {self.metric.name} {self.metric.format(row.get('score'))}" if row.status == "done" else ""
+        self._say(f"{row.label}: {row.status}{took}{score}  [{self.status.line()}]")
 
     def _say(self, text: str) -> None:
         sys.stderr.write(f"{self.title}: {text}\n")
