@@ -401,34 +401,12 @@ CASES: dict[str, Case] = {
         _state_dict,
     ),
     "prune-schedule-of-another-method": Case(
-        lambda w: [
-            "prune",
-            "--method",
-            "magnitude",
-            "--checkpoint",
-            w.ck,
-            "--amount",
-            "0.5",
-            "--schedule",
-            "stepwise",
-        ],
+        lambda w: _prune(w, "magnitude", "--schedule", "stepwise"),
         2,
         r"--schedule stepwise is not a schedule of --method magnitude; it takes oneshot, iterative, agp",
     ),
     "prune-old-option-name-still-works": Case(
-        lambda w: [
-            "prune",
-            "--method",
-            "channel",
-            "--checkpoint",
-            w.ck,
-            "--amount",
-            "0.5",
-            "--ignore",
-            "*",
-            "-o",
-            "p.pt",
-        ],
+        lambda w: _prune(w, "channel", "--ignore", "*", "-o", "p.pt"),
         2,
         r"nothing was pruned",
         absent=("p.pt",),
@@ -464,6 +442,11 @@ for _name, (_build, _pattern) in CRAFTED.items():
         ("pwned.txt",),
         lambda w, build=_build: build(w.root / "bad.pt"),
     )
+
+
+def _prune(w: Work, method: str, *extra: str) -> list[str]:
+    """`prune --method METHOD --checkpoint ck.pt --amount 0.5 EXTRA...`."""
+    return ["prune", "--method", method, "--checkpoint", str(w.ck), "--amount", "0.5", *extra]
 
 
 def _fashion_in(data_dir: str) -> str:

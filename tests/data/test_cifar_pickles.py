@@ -91,7 +91,8 @@ def test_missing_cifar_names_the_paths_and_the_archive(tmp_path, monkeypatch):
     monkeypatch.setenv(locate.ENV_VAR, str(tmp_path))
     with pytest.raises(DataError) as err:
         load_dataset("cifar100")
-    assert str(tmp_path / "cifar-100-python") in str(err.value) and "cifar-100-python.tar.gz" in str(err.value)
+    message = str(err.value)
+    assert str(tmp_path / "cifar-100-python") in message and "cifar-100-python.tar.gz" in message
 
 
 def test_augment_wraps_train_in_a_seeded_crop_and_flip(tmp_path, tinydata):

@@ -1,4 +1,5 @@
-"""`run` progress on stderr: trial N/M, stage, elapsed and ETA; "resumed: K of M trials already done"."""
+"""`run` progress on stderr (lab/live.py, lab/run_status.py): trial N/M, stage, elapsed and ETA; and
+"resumed: K of M trials already done"."""
 
 from __future__ import annotations
 
@@ -6,37 +7,10 @@ import json
 import re
 from types import SimpleNamespace
 
-from prunequant.cli.hints import fit_hints
 from prunequant.cli.main import main
 from prunequant.lab.run_status import RunStatus, duration
 
-RECIPE = """\
-[run]
-seed = 0
-threads = 1
-
-[task]
-max_drop = 0.5
-
-[model]
-arch = "small_cnn"
-kwargs = { width = 4 }
-
-[data]
-dataset = "synthetic"
-options = { num_classes = 4, input_shape = [1, 8, 8], size = 64, noise = 0.6 }
-
-[baseline]
-lr = 0.1
-epochs = 1
-batch_size = 32
-
-[profile]
-repeats = 1
-
-[post_prune]
-amounts = [0.5]
-"""
+PRUNE = "\n[post_prune]\namounts = [0.5]\n"
 
 
 def _spec(trial_id: str, stage: str) -> SimpleNamespace:
@@ -68,9 +42,8 @@ def test_a_fresh_run_has_no_resume_line() -> None:
     assert status.resumed_line() is None
 
 
-def test_run_prints_progress_lines_then_says_resumed(tmp_path, capsys) -> None:
-    recipe = tmp_path / "recipe.toml"
-    recipe.write_text(RECIPE)
+def test_run_prints_progress_lines_then_says_resumed(tmp_path, capsys, recipe_file) -> None:
+    recipe = recipe_file(PRUNE)
     argv = ["run", str(recipe), "-o", str(tmp_path / "run"), "--no-report", "--json"]
     assert main(argv) == 0
     out, err = capsys.readouterr()
@@ -81,13 +54,3 @@ def test_run_prints_progress_lines_then_says_resumed(tmp_path, capsys) -> None:
     assert "resumed: 2 of 2 trials already done" in capsys.readouterr().err
     assert main([*argv, "--quiet"]) == 0
     assert capsys.readouterr().err == ""
-
-
-def test_hints_name_only_the_command_s_options() -> None:
-    line = "x.pt is a plain state_dict; pass model= (CLI: --model NAME) with its architecture"
-    assert fit_hints(line, {"--model"}) == line
-    assert fit_hints(line, {"--json"}) == "x.pt is a plain state_dict; pass model= with its architecture"
-    run = fit_hints(line, {"--json"}, recipe=True)
-    assert run == "x.pt is a plain state_dict; pass model= (recipe: [model] arch) with its architecture"
-    assert fit_hints("pick the task (--task)", {"-o"}, recipe=True) == "pick the task ([task])"
-    assert fit_hints("use --quiet", {"--quiet"}, recipe=True) == "use --quiet"
