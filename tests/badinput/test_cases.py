@@ -405,6 +405,12 @@ CASES: dict[str, Case] = {
         2,
         r"--schedule stepwise is not a schedule of --method magnitude; it takes oneshot, iterative, agp",
     ),
+    "prune-option-of-another-method": Case(
+        lambda w: _prune(w, "magnitude", "--round-to", "8", "-o", "p.pt"),
+        2,
+        r"--round-to is not used by --method magnitude \(it is for --method channel\); drop it",
+        absent=("p.pt",),
+    ),
     "prune-old-option-name-still-works": Case(
         lambda w: _prune(w, "channel", "--ignore", "*", "-o", "p.pt"),
         2,

@@ -28,6 +28,21 @@ SCHEDULES = {
     "layer": ("oneshot",),
 }
 
+# option dest -> the methods that use it; given to another method it is an error, not silently ignored
+USED_BY = {
+    "amount": ("magnitude", "channel"),
+    "exclude": ("magnitude", "channel"),
+    "layer_amount": ("magnitude", "channel"),
+    **dict.fromkeys(
+        ("scope", "include_bias", "keep_first_last", "steps", "dynamic", "budget", "dynamic_step"),
+        ("magnitude",),
+    ),
+    **dict.fromkeys(("amounts", "sweep_dir", "latency_rounds", "compressed"), ("magnitude",)),
+    **dict.fromkeys(("importance", "calib_batches"), ("channel", "layer")),
+    **dict.fromkeys(("allocation", "round_to", "min_channels"), ("channel",)),
+    "blocks": ("layer",),
+}
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -52,7 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         inputs={"checkpoint": "file", "data_dir": "dir"},
         outputs={"output": "file", "sweep_dir": "dir"},
     )
-    parser.set_defaults(run=run)
+    unset = {
+        a.dest: (a.option_strings[0], a.default)
+        for a in parser._actions
+        if a.dest in USED_BY and a.help is not argparse.SUPPRESS
+    }
+    parser.set_defaults(run=run, method_options=unset)
 
 
 def _add_shared(groups: dict[str, argparse._ArgumentGroup]) -> None:
@@ -131,6 +151,12 @@ def parse_layer_amount(text: str) -> tuple[str, float]:
 def run(args: argparse.Namespace) -> dict:
     if args.amount is not None:  # checked before any work (NaN and inf included)
         check_fraction("--amount", args.amount)
+    for dest, (option, default) in args.method_options.items():
+        if args.method not in USED_BY[dest] and getattr(args, dest) != default:
+            raise ConfigError(
+                f"{option} is not used by --method {args.method} (it is for --method "
+                f"{' / '.join(USED_BY[dest])}); drop it"
+            )
     allowed = SCHEDULES[args.method]
     if args.schedule is None:
         args.schedule = allowed[0]
