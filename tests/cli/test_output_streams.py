@@ -82,3 +82,13 @@ def test_bench_takes_a_builtin_checkpoint_and_csv(capsys) -> None:
     assert main([*argv, "--format", "csv"]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[1][0] == "builtin:fashion-mnist" and rows[1][1] == "1"
+
+
+def test_a_sweep_table_as_csv(capsys) -> None:
+    model = ["--model", "small_cnn", "--model-kwargs", '{"width": 4}', "--input-shape", "3,32,32"]
+    argv = ["prune", "--method", "magnitude", "--amounts", "0,0.5", "--scope", "global", *model]
+    argv += ["--dataset", "synthetic", "--limit", "64", "--latency-rounds", "0", "--format", "csv"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["scope"] for row in rows] == ["global", "global"]
+    assert [float(row["amount"]) for row in rows] == [0.0, 0.5]
