@@ -62,7 +62,7 @@ def markdown_table(rows: Rows, columns: Sequence[str] | None = None) -> str:
     """A GitHub markdown table of `rows` (all keys of the first row unless `columns` is given)."""
     columns = list(columns or (rows[0].keys() if rows else []))
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_cell(row.get(column)) for column in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell_text(row.get(column)) for column in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -89,7 +89,8 @@ def write_sweep_outputs(
     return {kind: str(path) for kind, path in paths.items()}
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A sweep table cell: "-" for None, 4 decimals below 10, thousands separators above."""
     if value is None:
         return "-"
     if isinstance(value, float):

@@ -60,13 +60,26 @@ def test_finds_the_folder_in_each_supported_place(tmp_path, monkeypatch, layout,
 
 def test_missing_data_names_every_searched_path_and_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "env"))
+    monkeypatch.setattr(locate, "SYSTEM_ROOT", tmp_path / "system")
     with pytest.raises(DataError) as err:
-        load_dataset("fashion-mnist", tmp_path / "given")
+        load_dataset("fashion-mnist")
     message = str(err.value)
-    for path in ("given", "given/fashion-mnist", "env", "env/fashion-mnist", "system/fashion-mnist"):
+    for path in ("env", "env/fashion-mnist", "system/fashion-mnist"):
         assert str(tmp_path / path) in message
     assert "apt-get install dataset-fashion-mnist" in message and "PRUNEQUANT_DATA" in message
     assert "\n" not in message
+
+
+def test_a_given_data_dir_is_the_only_place_looked_in(tmp_path, monkeypatch, tinydata):
+    tinydata.write_idx_dataset(tmp_path / "env" / "fashion-mnist")  # a copy that must not be used
+    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "env"))
+    (tmp_path / "given").mkdir()
+    with pytest.raises(DataError) as err:
+        load_dataset("fashion-mnist", tmp_path / "given")
+    message = str(err.value)
+    assert message.startswith(f"the data folder {tmp_path / 'given'} holds no fashion-mnist data")
+    assert "train-images-idx3-ubyte" in message and "fashion-mnist/FashionMNIST/raw" in message
+    assert str(tmp_path / "env") not in message and "\n" not in message
 
 
 def test_truncated_files_raise_data_error_naming_the_file(tmp_path, tinydata):

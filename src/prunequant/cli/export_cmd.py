@@ -9,9 +9,6 @@ from typing import Any
 import torch
 
 from prunequant.cli.common import (
-    add_common,
-    add_data_options,
-    add_model_source,
     call_with_task,
     example_input,
     load_data,
@@ -20,6 +17,7 @@ from prunequant.cli.common import (
     resolve_task,
 )
 from prunequant.cli.numbers import nonneg_int, positive_int
+from prunequant.cli.options import add_common, add_data_options, add_model_source
 from prunequant.cli.paths import declare_paths
 from prunequant.errors import ConfigError, ExportError
 from prunequant.export.onnx_fp32 import EXPORTERS, export_onnx
@@ -34,9 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export to ONNX (fp32 or int8) for onnxruntime", description=__doc__
     )
     add_model_source(parser)
-    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write (atomically)")
-    parser.add_argument("--format", choices=("onnx",), default="onnx", help="output format (default onnx)")
-    parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch exporter (default auto)")
+    add_data_options(
+        parser,
+        limit_help="quick runs: at most this many training samples (calibration); the test split used by "
+        "the parity check shrinks in proportion",
+    )
     group = parser.add_argument_group("int8")
     group.add_argument("--int8", action="store_true", help="write an int8 QDQ graph")
     group.add_argument(
@@ -62,16 +62,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="u8",
         help="ort: activation type (default u8, the fastest with s8 weights)",
     )
-    add_data_options(parser)
-    parser.add_argument(
+    check = parser.add_argument_group("parity check (with --dataset)")
+    check.add_argument(
         "--parity-batches",
         type=nonneg_int,
         default=0,
         help="test batches for the parity check (default 0: the whole test split)",
     )
-    parser.add_argument(
+    check.add_argument(
         "--threads", type=positive_int, help="onnxruntime threads for the parity check (default: all)"
     )
+    output = parser.add_argument_group("output")
+    output.add_argument("-o", "--output", required=True, help="the .onnx file to write (atomically)")
+    output.add_argument("--format", choices=("onnx",), default="onnx", help="file format (default onnx)")
+    output.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch exporter (default auto)")
     add_common(parser)
     declare_paths(parser, inputs={"checkpoint": "file", "data_dir": "dir"}, outputs={"output": "file"})
     parser.set_defaults(run=run)

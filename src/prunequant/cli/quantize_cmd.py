@@ -7,16 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prunequant.cli.common import (
+from prunequant.cli.common import load_data, print_human, resolve_model, resolve_task
+from prunequant.cli.numbers import nonneg_int, positive_float, positive_int, ranged
+from prunequant.cli.options import (
+    add_alias,
     add_common,
     add_data_options,
+    add_format_option,
     add_model_source,
-    load_data,
-    print_human,
-    resolve_model,
-    resolve_task,
 )
-from prunequant.cli.numbers import nonneg_int, positive_float, positive_int, ranged
 from prunequant.cli.paths import declare_paths, written_together
 from prunequant.export.storage.quantized_codec import save_quantized
 from prunequant.models import save_checkpoint
@@ -96,23 +95,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATTERN=wBaB",
         help="mixed precision, e.g. 'layer3.*=w4' or 'fc=w8a8' (repeatable)",
     )
-    train = parser.add_argument_group("quantization-aware training (--mode qat, sweeps)")
-    train.add_argument("--epochs", type=nonneg_int, default=1, help="fine-tune epochs at --lr (default 1)")
+    train = parser.add_argument_group("fine-tuning (--mode qat, and the aware rows of a sweep)")
+    epochs = train.add_argument(
+        "--finetune-epochs", type=nonneg_int, default=1, help="fine-tune epochs at --lr (default 1)"
+    )
+    add_alias(train, epochs, "--epochs")
     train.add_argument(
         "--lr", type=positive_float, default=0.01, help="fine-tune learning rate (default 0.01)"
     )
     train.add_argument(
-        "--refine-epochs", type=nonneg_int, help="refine epochs at lr * factor (default --epochs)"
+        "--refine-epochs", type=nonneg_int, help="refine epochs at lr * factor (default --finetune-epochs)"
     )
     train.add_argument(
         "--refine-lr-factor", type=positive_float, default=0.1, help="refine LR factor (seeds: 0.1)"
     )
     train.add_argument("--max-batches", type=nonneg_int, default=0, help="cap batches per epoch (0: all)")
-    out = parser.add_argument_group("outputs")
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument("--bits", help="sweep these widths, e.g. 16,14,12,10,8,6,4,fp16,bf16")
+    sweep.add_argument(
+        "--sweep-dir", help="write the sweep's CSV, markdown table, plot and packed files here"
+    )
+    add_format_option(sweep)
+    out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", help="quantized checkpoint to write (weights_only loadable)")
     out.add_argument("--packed", help="also write the bit-packed container here (.pqz)")
-    out.add_argument("--bits", help="sweep these widths, e.g. 16,14,12,10,8,6,4,fp16,bf16")
-    out.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table, plot and packed files here")
     add_common(parser)
     declare_paths(
         parser,
@@ -140,7 +146,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     bits = parse_bits(args.bits.split(",")) if args.bits is not None else None
     train_config = TrainConfig(
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_batches_per_epoch=args.max_batches
+        epochs=args.finetune_epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_batches_per_epoch=args.max_batches,
     )
     seed_everything(args.seed)
     model, meta = resolve_model(args)
@@ -197,8 +206,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, Any]:
+    from prunequant.cli.tables import print_table, rows_table
     from prunequant.quantization.sweep_report import write_quant_sweep
-    from prunequant.sweep_output import markdown_table
 
     packed_dir = Path(args.sweep_dir) / "packed" if args.sweep_dir else None
     rows = sweep_quantization(
@@ -217,7 +226,7 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         else None,
     )
     paths = write_quant_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
-    print_human(args, markdown_table(rows))
+    print_table(args, rows_table(rows, "quantization sweep"))
     return {"rows": rows, "outputs": paths}
 
 

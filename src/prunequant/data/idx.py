@@ -24,6 +24,9 @@ _FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 _ALL_FILES = ", ".join(stem + ".gz" for pair in _FILES.values() for stem in pair)
+EXPECTED_IDX = (
+    f"the four IDX files ({', '.join(stem for pair in _FILES.values() for stem in pair)}, raw or .gz)"
+)
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -78,7 +81,12 @@ def _register_idx(
     @register_dataset(name)
     def load(data_dir: Path | None, seed: int) -> RawDataset:
         folder = find_data_dir(
-            name, data_dir, holds_data=_holds_idx, how_to_get=how_to_get, layouts=("", layout)
+            name,
+            data_dir,
+            holds_data=_holds_idx,
+            how_to_get=how_to_get,
+            expected=EXPECTED_IDX,
+            layouts=("", layout),
         )
         train_images, train_labels = _read_split(folder, "train")
         test_images, test_labels = _read_split(folder, "test")
