@@ -48,7 +48,9 @@ def load_program(path: str | os.PathLike[str]) -> torch.export.ExportedProgram:
     except ExportError:
         raise
     except Exception as err:  # torch.export.load raises many types for a damaged file
-        raise ExportError(f"{path} is not a readable torch.export (.pt2) artifact ({first_line(err)})") from err
+        raise ExportError(
+            f"{path} is not a readable torch.export (.pt2) artifact ({first_line(err)})"
+        ) from err
 
 
 def _check_payloads(archive: zipfile.ZipFile, path: Path) -> None:
@@ -68,7 +70,7 @@ def _check_payloads(archive: zipfile.ZipFile, path: Path) -> None:
                 torch.load(io.BytesIO(archive.read(name)), weights_only=True)
             except Exception as err:  # any failure: the payload is not plain tensors
                 raise ExportError(
-                    f"{path}: its sample inputs are not plain tensors ({first_line(err)}); refusing to load it"
+                    f"{path}: its sample inputs are not plain tensors ({first_line(err)}); refusing it"
                 ) from err
 
 

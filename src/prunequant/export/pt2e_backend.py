@@ -36,9 +36,10 @@ class Pt2eBackend:
         """The quantizer configuration, as recorded in every result."""
         activations = "0..127 (reduce_range: x86 without VNNI)" if self.reduce_range else "0..255"
         return (
-            f"torchao {self.version} X86InductorQuantizer, global get_default_x86_inductor_quantization_config"
-            f"(is_qat=False, is_dynamic=False, reduce_range={self.reduce_range}): static uint8 per-tensor "
-            f"activations {activations} (histogram observer), int8 symmetric per-channel weights (min/max)"
+            f"torchao {self.version} X86InductorQuantizer, global "
+            "get_default_x86_inductor_quantization_config(is_qat=False, is_dynamic=False, "
+            f"reduce_range={self.reduce_range}): static uint8 per-tensor activations {activations} "
+            "(histogram observer), int8 symmetric per-channel weights (min/max)"
         )
 
 

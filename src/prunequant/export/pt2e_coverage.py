@@ -50,9 +50,7 @@ def graph_coverage(module: torch.fx.GraphModule) -> Pt2eCoverage:
             continue
         name = _layer_name(node)
         missing = [
-            what
-            for what, arg in (("input", node.args[0]), ("weight", node.args[1]))
-            if not _dequantized(arg)
+            what for what, arg in (("input", node.args[0]), ("weight", node.args[1])) if not _dequantized(arg)
         ]
         if missing:
             float_layers[name] = f"{' and '.join(missing)} not quantized by the quantizer"

@@ -169,7 +169,9 @@ def _run_child(folder: Path, request: dict[str, Any], timeout_s: float) -> dict[
     (folder / "request.json").write_text(json.dumps(request))
     command = [sys.executable, "-m", "prunequant.export.pt2e_child", "measure", str(folder / "request.json")]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=os.environ.copy())
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_s, env=os.environ.copy()
+        )
     except subprocess.TimeoutExpired as err:
         raise ExportError(f"compiling and timing {request['artifact']} took over {timeout_s:.0f} s") from err
     result_path = folder / "result.json"
