@@ -3,7 +3,8 @@
 `torch.export.load` stores plain tensors as raw bytes, but would unpickle tensor subclasses, custom and
 opaque objects, and sample inputs (the latter with a silent fallback to `weights_only=False`). So before
 loading, every pickled payload is checked: sample inputs must load with `weights_only=True`, and weights or
-constants that need pickle are refused. A file that is not a PT2 archive is refused in one line.
+constants that need pickle are refused. A file that is not a PT2 archive is refused in one line. torchao
+is imported first: it registers the `quantized_decomposed` ops a PT2E graph calls.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from prunequant.atomic import atomic_path
 from prunequant.errors import ExportError
+from prunequant.export.pt2e_backend import load_backend
 
 _PICKLED_CONSTANT_PREFIXES = ("custom_obj_", "opaque_obj_")
 
@@ -41,6 +43,7 @@ def load_program(path: str | os.PathLike[str]) -> torch.export.ExportedProgram:
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such .pt2 file")
+    load_backend()  # registers the quantized_decomposed ops that PT2E graphs call
     try:
         with zipfile.ZipFile(path) as archive:
             _check_payloads(archive, path)
