@@ -23,7 +23,7 @@ def export_pt2e(
     if loaders is None:
         raise ConfigError("--format pt2e calibrates on data: pass --dataset (e.g. fashion-mnist)")
     if Path(args.output).suffix != ".pt2":
-        raise ConfigError(f"--format pt2e writes a torch.export artifact: -o must be a .pt2, not {args.output}")
+        raise ConfigError(f"--format pt2e writes a torch.export file: give -o NAME.pt2, not {args.output}")
     result = call_with_task(
         export_pt2e_int8,
         model,
