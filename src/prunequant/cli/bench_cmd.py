@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _entry(args: argparse.Namespace, path: str) -> Any:
-    """With --model, a .pt (or a plain state_dict) is loaded into that architecture; .onnx as usual."""
-    if Path(path).suffix == ".onnx":
+    """With --model, a .pt (or a plain state_dict) is loaded into that architecture; .onnx / .pt2 as usual."""
+    if Path(path).suffix in (".onnx", ".pt2"):
         return load_candidate(path, args.threads)
     model, meta = resolve_model(argparse.Namespace(**{**vars(args), "checkpoint": path}))
     shape = meta.get("input_shape")

@@ -90,7 +90,15 @@ def _measure(request: dict[str, Any], folder: Path) -> dict[str, Any]:
                 "layers to int8 kernels; the others ran in float on dequantized weights"
             )
         timing = {"batch": batch, "compile_s": compile_s, "int8_kernels": lowered}
-        timings.append({**timing, **_interleaved(candidate, baseline, data, request)})
+        figures = interleaved_speedup(
+            candidate,
+            baseline,
+            data,
+            rounds=request["rounds"],
+            repeats=request["repeats"],
+            warmup=request["warmup"],
+        )
+        timings.append({**timing, **figures})
     if request["parity"]:
         inputs = torch.load(folder / "parity_inputs.pt", weights_only=True)
         torch.save([candidate(batch) for batch in inputs], folder / "parity_outputs.pt")
@@ -114,11 +122,24 @@ def _baseline(spec: dict[str, str]) -> Callable[[Any], Any]:
     return run
 
 
-def _interleaved(
-    candidate: Callable[[Any], Any], baseline: Callable[[Any], Any], data: Any, request: dict[str, Any]
+def interleaved_speedup(
+    candidate: Callable[[Any], Any],
+    baseline: Callable[[Any], Any],
+    data: Any,
+    *,
+    rounds: int,
+    repeats: int,
+    warmup: int,
 ) -> dict[str, float]:
-    """Medians (ms) of both and the per-round speedup baseline / candidate: median, p10 and p90."""
-    repeats = request["repeats"]
+    """Time `candidate(data)` against `baseline(data)`: each round runs baseline, candidate, candidate,
+    baseline, `repeats` calls each, after `warmup` calls of both.
+
+    Returns
+    -------
+    dict
+        baseline_ms / candidate_ms (medians of all calls) and the per-round speedup baseline / candidate
+        (ratio of the round's medians): its median `speedup`, `speedup_p10` and `speedup_p90`.
+    """
 
     def timed(fn: Callable[[Any], Any]) -> list[float]:
         samples = []
@@ -128,11 +149,11 @@ def _interleaved(
             samples.append((time.perf_counter() - start) * 1e3)
         return samples
 
-    for _ in range(request["warmup"]):
+    for _ in range(warmup):
         baseline(data)
         candidate(data)
     base_all, cand_all, speedups = [], [], []
-    for _ in range(request["rounds"]):
+    for _ in range(rounds):
         base, cand = timed(baseline), timed(candidate) + timed(candidate)
         base += timed(baseline)
         base_all += base
