@@ -1,6 +1,7 @@
 """PT2E artifacts compiled with inductor (freezing), each in its own process: the runner's timing and
 parity, bench's .pt2 candidates and `prunequant export --format pt2e`. One tiny CNN; each test compiles it
-once or twice (a few seconds each with inductor's kernel cache warm), so they are the only compile tests."""
+once or twice in a fresh process (about 8 s each on idle cores with inductor's kernel cache warm, 40 s under
+heavy load), so they are marked slow and are the only compile tests."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def tiny_artifact(trained_tiny, blob_data, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_runner_times_against_the_eager_module_and_checks_compiled_parity(
     tiny_artifact, trained_tiny, blob_data
 ):
@@ -54,6 +56,7 @@ def test_runner_times_against_the_eager_module_and_checks_compiled_parity(
     assert run.parity["mean_abs_diff"] < 0.05 * scale
 
 
+@pytest.mark.slow
 def test_bench_times_a_pt2_candidate_in_its_worker(tiny_artifact, trained_tiny, tmp_path):
     checkpoint = save_checkpoint(trained_tiny, tmp_path / "tiny.pt", input_shape=list(SAMPLE_SHAPE))
     report = bench([checkpoint, tiny_artifact], batches=(8,), threads=1, rounds=1, repeats=2, warmup=1)
@@ -75,6 +78,7 @@ def float_checkpoint(tmp_path_factory):
 DATA = ["--dataset", "synthetic", "--limit", "256", "--batch-size", "64"]
 
 
+@pytest.mark.slow
 def test_cli_export_pt2e_json_contract(capsys, float_checkpoint, tmp_path):
     target = tmp_path / "m.pt2"
     argv = ["export", "--checkpoint", str(float_checkpoint), "--format", "pt2e", "-o", str(target), *DATA]
