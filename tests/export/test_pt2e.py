@@ -165,3 +165,27 @@ def test_pickled_sample_inputs_are_refused_before_torch_export_load(artifact_byt
             target.writestr(item, data)
     with pytest.raises(ExportError, match="sample inputs are not plain tensors"):
         load_program(tampered)
+
+
+def test_a_baseline_outside_the_zoo_travels_as_its_program(tmp_path):
+    from prunequant.export.pt2e_runner import BASELINE_PROGRAM, _write_baseline
+
+    model = TwoInputs().eval()
+    example = _two_input_batches(1, as_dict=False)[0][0]
+    spec = _write_baseline(model, example, tmp_path)
+    assert spec["kind"] == "program" and spec["description"] == BASELINE_PROGRAM
+    with torch.inference_mode():
+        expected = model(*example)
+        assert torch.allclose(load_program(spec["path"]).module()(*example), expected, atol=1e-6)
+
+
+def test_bench_and_runner_refuse_a_broken_artifact_before_compiling(tmp_path):
+    from prunequant.export.bench import bench
+    from prunequant.export.pt2e_runner import run_pt2e
+
+    broken = tmp_path / "broken.pt2"
+    broken.write_bytes(b"\x00" * 64)
+    with pytest.raises(ExportError, match="not a readable torch.export"):
+        bench([broken], batches=(1,), threads=1)
+    with pytest.raises(ExportError, match="no such .pt2 file"):
+        run_pt2e(tmp_path / "missing.pt2", None, torch.randn(1, *SAMPLE_SHAPE))
