@@ -95,6 +95,7 @@ def test_cli_export_pt2e_errors_are_one_line(capsys, float_checkpoint, tmp_path)
     for argv, message in (
         ([*base, "-o", str(tmp_path / "m.pt2")], "--format pt2e calibrates on data: pass --dataset"),
         ([*base, "-o", str(tmp_path / "m.onnx"), *DATA], "give -o NAME.pt2"),
+        ([*base, "-o", str(tmp_path / "m.pt2"), "--ort-per-tensor", *DATA], "does not use: --ort-per-tensor"),
     ):
         assert main(argv) == 2
         out, err = capsys.readouterr()

@@ -22,6 +22,19 @@ def export_pt2e(
     """Write the .pt2 (PT2E int8, X86InductorQuantizer) and check its parity; the command's JSON object."""
     if loaders is None:
         raise ConfigError("--format pt2e calibrates on data: pass --dataset (e.g. fashion-mnist)")
+    ignored = [
+        flag
+        for flag, used in (
+            ("--exporter", args.exporter != "auto"),
+            ("--int8-method", args.int8_method != "auto"),
+            ("--other-bits", args.other_bits != "dequantize"),
+            ("--ort-per-tensor", args.ort_per_tensor),
+            ("--ort-activations", args.ort_activations != "u8"),
+        )
+        if used
+    ]
+    if ignored:
+        raise ConfigError(f"ONNX options that --format pt2e does not use: {', '.join(ignored)}")
     if Path(args.output).suffix != ".pt2":
         raise ConfigError(f"--format pt2e writes a torch.export file: give -o NAME.pt2, not {args.output}")
     result = call_with_task(

@@ -31,7 +31,7 @@ import torch
 from prunequant.export.pt2e_artifact import first_line, load_program
 from prunequant.export.pt2e_backend import load_backend
 from prunequant.export.pt2e_coverage import graph_coverage
-from prunequant.tasks import run_model
+from prunequant.tasks import batch_size_of, run_model
 
 _INT8_KERNEL_COUNTERS = ("qconv_weight_prepack_matcher_count", "qlinear_weight_prepack_matcher_count")
 
@@ -84,11 +84,7 @@ def _measure(request: dict[str, Any], folder: Path) -> dict[str, Any]:
     for batch in request["batches"]:
         data = random_inputs(example, batch, request["seed"])
         compile_s, lowered = candidate.first_call(data)
-        if lowered < candidate.int8_layers:
-            notes.append(
-                f"batch {batch}: inductor lowered {lowered} of {candidate.int8_layers} int8 conv/linear "
-                "layers to int8 kernels; the others ran in float on dequantized weights"
-            )
+        notes += _shortfall(candidate, batch, lowered)
         timing = {"batch": batch, "compile_s": compile_s, "int8_kernels": lowered}
         figures = interleaved_speedup(
             candidate,
@@ -100,9 +96,24 @@ def _measure(request: dict[str, Any], folder: Path) -> dict[str, Any]:
         )
         timings.append({**timing, **figures})
     if request["parity"]:
-        inputs = torch.load(folder / "parity_inputs.pt", weights_only=True)
-        torch.save([candidate(batch) for batch in inputs], folder / "parity_outputs.pt")
+        outputs, seen = [], set(request["batches"])
+        for inputs in torch.load(folder / "parity_inputs.pt", weights_only=True):
+            batch = batch_size_of(inputs)
+            if batch not in seen:
+                seen.add(batch)
+                notes += _shortfall(candidate, batch, candidate.first_call(inputs)[1])
+            outputs.append(candidate(inputs))
+        torch.save(outputs, folder / "parity_outputs.pt")
     return {"timings": timings, "int8_layers": candidate.int8_layers, "notes": notes}
+
+
+def _shortfall(candidate: CompiledArtifact, batch: int, lowered: int) -> list[str]:
+    if lowered >= candidate.int8_layers:
+        return []
+    return [
+        f"batch {batch}: inductor lowered {lowered} of {candidate.int8_layers} int8 conv/linear layers to "
+        "int8 kernels; the others ran in float on dequantized weights"
+    ]
 
 
 def _baseline(spec: dict[str, str]) -> Callable[[Any], Any]:
