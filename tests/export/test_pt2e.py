@@ -189,3 +189,14 @@ def test_bench_and_runner_refuse_a_broken_artifact_before_compiling(tmp_path):
         bench([broken], batches=(1,), threads=1)
     with pytest.raises(ExportError, match="no such .pt2 file"):
         run_pt2e(tmp_path / "missing.pt2", None, torch.randn(1, *SAMPLE_SHAPE))
+
+
+def test_child_processes_import_this_prunequant_first():
+    import os
+    from pathlib import Path
+
+    import prunequant
+    from prunequant.export.pt2e_runner import child_env
+
+    first = child_env()["PYTHONPATH"].split(os.pathsep)[0]
+    assert Path(first) == Path(prunequant.__file__).resolve().parents[1]

@@ -150,6 +150,16 @@ def run_pt2e(
     )
 
 
+def child_env() -> dict[str, str]:
+    """This process's environment, with this prunequant's source folder first on PYTHONPATH, so that a
+    child process imports the same code (and inherits the malloc settings bench relies on)."""
+    import prunequant
+
+    source = str(Path(prunequant.__file__).resolve().parents[1])
+    paths = [source, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
 def _parity_pairs(loader: Iterable, limit: int, task: Task) -> list[tuple[Inputs, Any]]:
     return [task.split(batch) for batch in (islice(loader, limit) if limit else loader)]
 
@@ -171,9 +181,7 @@ def _run_child(folder: Path, request: dict[str, Any], timeout_s: float) -> dict[
     (folder / "request.json").write_text(json.dumps(request))
     command = [sys.executable, "-m", "prunequant.export.pt2e_child", "measure", str(folder / "request.json")]
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_s, env=os.environ.copy()
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=child_env())
     except subprocess.TimeoutExpired as err:
         raise ExportError(f"compiling and timing {request['artifact']} took over {timeout_s:.0f} s") from err
     result_path = folder / "result.json"

@@ -24,6 +24,7 @@ from prunequant.errors import ExportError
 from prunequant.export.bench import Candidate
 from prunequant.export.pt2e_artifact import load_program
 from prunequant.export.pt2e_int8 import RUNTIME
+from prunequant.export.pt2e_runner import child_env
 
 
 class Pt2eWorker:
@@ -33,7 +34,7 @@ class Pt2eWorker:
         self._folder = Path(tempfile.mkdtemp(prefix="pq-pt2e-worker-"))
         command = [sys.executable, "-m", "prunequant.export.pt2e_child", "serve", str(path), str(threads)]
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env()
         )
         self._finalizer = weakref.finalize(self, _stop, self._process, self._folder)
         reply = self._reply()
