@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _entry(args: argparse.Namespace, path: str) -> Any:
-    """A .onnx file for onnxruntime; anything else is loaded as --checkpoint is (a .pt, a .pqz,
-    builtin:NAME, or with --model a plain state_dict) and timed in torch eager."""
-    if Path(path).suffix == ".onnx":
+    """A .onnx file for onnxruntime, a .pt2 for torch-native int8; anything else is loaded as --checkpoint
+    is (a .pt, a .pqz, builtin:NAME, or with --model a plain state_dict) and timed in torch eager."""
+    if Path(path).suffix in (".onnx", ".pt2"):
         return load_candidate(path, args.threads)
     model, meta = resolve_model(argparse.Namespace(**{**vars(args), "checkpoint": path}))
     shape = meta.get("input_shape")

@@ -91,17 +91,25 @@ def onnx_candidate(name: str, runner: OnnxRunner) -> Candidate:
 
 
 def load_candidate(path: str | os.PathLike[str], threads: int | None = None) -> Candidate:
-    """A .pt checkpoint (torch eager) or an .onnx file (onnxruntime), named by its path."""
+    """A .pt checkpoint (torch eager), an .onnx file (onnxruntime) or a .pt2 PT2E artifact (compiled in its
+    own worker process, see pt2e_worker), named by its path."""
     path = Path(path)
     if path.suffix == ".onnx":
         return onnx_candidate(str(path), OnnxRunner(path, threads))
+    if path.suffix == ".pt2":
+        from prunequant.export.pt2e_worker import pt2e_candidate
+
+        return pt2e_candidate(path, threads)
     if path.suffix in (".pt", ".pth"):
         import prunequant.quantization  # noqa: F401  (registers the codecs of fake-quant checkpoints)
         from prunequant.models import load_checkpoint
 
         model, meta = load_checkpoint(path)
         return torch_candidate(str(path), model, meta.get("input_shape"), path)
-    raise ConfigError(f"cannot bench {path}: give .pt checkpoints (torch eager) or .onnx files (onnxruntime)")
+    raise ConfigError(
+        f"cannot bench {path}: give .pt checkpoints (torch eager), .onnx files (onnxruntime) or .pt2 "
+        "PT2E artifacts (torch-int8)"
+    )
 
 
 @dataclass(frozen=True)
