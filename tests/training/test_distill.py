@@ -96,7 +96,9 @@ def test_the_loss_mixes_task_and_distillation_terms(tiny_model, blob_loaders):
     with torch.no_grad():
         teacher.fc.bias.add_(torch.tensor([1.0, 0.0, -1.0, 0.0]))
     distill = Distillation(teacher, weight=0.25, temperature=3.0, kind="kl")
-    trainer = Trainer(tiny_model, train, None, TrainConfig(epochs=1, max_batches_per_epoch=1), distill=distill)
+    trainer = Trainer(
+        tiny_model, train, None, TrainConfig(epochs=1, max_batches_per_epoch=1), distill=distill
+    )
     trainer.distiller.on_train_start(trainer)
     inputs, target = next(iter(train))
     trainer.inputs, trainer.target = inputs, target
