@@ -23,6 +23,7 @@ from prunequant.lab.measure import measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.plans import finetune_plan, lrs_of, percent
 from prunequant.lab.recipe import Recipe
+from prunequant.lab.recovery import without_early_stop
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
@@ -66,6 +67,7 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
     recipe, config = task.recipe, task.spec.config
     env = environment(recipe)
     model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
+    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     finetune, schedule = config["finetune"], config["schedule"]
     extra: dict[str, Any] = {}
     phase_callbacks = list(callbacks)
@@ -82,21 +84,29 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
         if schedule == "from-scratch":
             model = reinitialize(model, recipe.run.seed)
     else:
-        batches = finetune["epochs"] * _batches_per_epoch(env, recipe)
+        batches = finetune["epochs"] * batches_per_epoch(env, recipe)
         phase_callbacks.append(pruning_schedule(model, config, env, batches))
-    finetune_model(model, env, recipe, {**finetune, "refine_epochs": 0}, phase_callbacks)
+        finetune = without_early_stop(finetune)  # the schedule must reach its target amount
+    recovery = [
+        finetune_model(
+            model, env, recipe, {**finetune, "refine_epochs": 0}, phase_callbacks, teacher=reference
+        )
+    ]
     w_bits, a_bits = parse_format("format", config["format"])
     if (w_bits, a_bits) != (32, 32):
         quantize = {"op": "quantize", "w_bits": w_bits, "a_bits": a_bits, "granularity": "channel"}
         model = apply_steps(model, [quantize], env).model
-    finetune_model(model, env, recipe, {**finetune, "epochs": 0}, callbacks)
-    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
+    refine = {**config["finetune"], "epochs": 0}
+    recovery.append(finetune_model(model, env, recipe, refine, callbacks, teacher=reference))
+    if any(recovery):
+        extra["recovery"] = recovery
     metrics = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
     meta["lab"] = {"stage": task.spec.stage, "config": config}
     return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
 
 
-def _batches_per_epoch(env: Env, recipe: Recipe) -> int:
+def batches_per_epoch(env: Env, recipe: Recipe) -> int:
+    """Optimizer steps in one fine-tune epoch ([baseline] max_batches_per_epoch caps the train loader)."""
     limit = recipe.baseline.max_batches_per_epoch
     return min(len(env.loaders.train), limit) if limit else len(env.loaders.train)
 
