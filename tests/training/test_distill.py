@@ -166,5 +166,5 @@ def test_matching_features_add_their_mse(tiny_model, blob_loaders):
     trainer.loss = torch.tensor(0.0)
     kd = distiller.extra_loss(trainer)
     output_term = distillation_loss(trainer.outputs, teacher.eval()(inputs), "mse")
-    assert float(kd) == pytest.approx(float(output_term) + 1.0, rel=1e-5)
+    assert kd.item() == pytest.approx(output_term.item() + 1.0, rel=1e-5)
     distiller.on_train_end(trainer)

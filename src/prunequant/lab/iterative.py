@@ -11,18 +11,15 @@ are kept in the store's meta ("iterative").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from prunequant.lab.compress import finetune_model
-from prunequant.lab.env import environment, model_from_bytes, model_to_bytes
-from prunequant.lab.measure import measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.plans import finetune_plan, lrs_of, percent
 from prunequant.lab.recovery_sections import IterativeSection
 from prunequant.lab.runner import Session
 from prunequant.lab.select import within_budget
 from prunequant.lab.store import TrialRow
-from prunequant.lab.structured import CALIB_BATCHES
+from prunequant.lab.structured import channels_step, measured_outcome, source_models
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.profiling import profile
 from prunequant.training import Callback
@@ -33,27 +30,18 @@ def run_channel_step(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOut
     """Prune config["amount"] of the previous step's remaining channels, fine-tune, measure vs the
     original."""
     recipe, config = task.recipe, task.spec.config
-    env = environment(recipe)
-    model, meta = model_from_bytes(task.inputs[config["previous"]], recipe.model.arch)
-    original, _ = model_from_bytes(task.inputs[config["original"]], recipe.model.arch)
-    step = {
-        "op": "channels",
-        "amount": config["amount"],
-        "importance": config["importance"],
-        "round_to": config["round_to"],
-        "calib_batches": CALIB_BATCHES,
-    }
-    applied = apply_steps(model, [step], env)
+    env, model, meta, original = source_models(task, config["previous"], config["original"])
+    applied = apply_steps(model, [channels_step(config)], env)
     model = applied.model
-    extra: dict[str, Any] = {"step": config["step"], "channels": applied.info["channels"]}
     recovery = finetune_model(model, env, recipe, config["finetune"], callbacks, teacher=original)
-    if recovery:
-        extra["recovery"] = recovery
-    metrics = measure(model, env, recipe, reference=original)
-    original_macs = profile(original, env.sample, latency=False).total["macs"]
-    extra["macs_reduction"] = 1.0 - metrics["macs"] / original_macs if original_macs else 0.0
-    meta["lab"] = {"stage": task.spec.stage, "config": config}
-    return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
+    macs = [profile(m, env.sample, latency=False).total["macs"] for m in (model, original)]
+    extra = {
+        "step": config["step"],
+        "channels": applied.info["channels"],
+        "macs_reduction": 1.0 - macs[0] / macs[1] if macs[1] else 0.0,
+        "recovery": [recovery],
+    }
+    return measured_outcome(task, (model, meta), env, original, extra)
 
 
 def target_reached(row: TrialRow, section: IterativeSection) -> bool:

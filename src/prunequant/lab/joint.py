@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from prunequant.lab.compress import finetune_model
-from prunequant.lab.env import environment, model_from_bytes, model_to_bytes
-from prunequant.lab.measure import measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.plans import finetune_plan, lrs_of, percent
 from prunequant.lab.recovery import without_early_stop
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
-from prunequant.lab.structured import batches_per_epoch, pruning_schedule
+from prunequant.lab.structured import batches_per_epoch, measured_outcome, pruning_schedule, source_models
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.training import Callback
 
@@ -29,9 +27,7 @@ from prunequant.training import Callback
 def run_joint_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
     """Layerwise pruning during `epochs`, quantize to config["format"], QAT `qat_epochs` + refine, measure."""
     recipe, config = task.recipe, task.spec.config
-    env = environment(recipe)
-    model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
-    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
+    env, model, meta, reference = source_models(task, config["source"], config["source"])
     finetune = config["finetune"]
     batches = finetune["epochs"] * batches_per_epoch(env, recipe)
     schedule = pruning_schedule(model, {**config, "schedule": "layerwise", "steps": 1}, env, batches)
@@ -50,11 +46,9 @@ def run_joint_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutc
     extra["quantize"] = applied.info
     qat_phase = {**finetune, "epochs": config["qat_epochs"]}
     recovery.append(finetune_model(model, env, recipe, qat_phase, callbacks, teacher=reference))
-    if any(recovery):
-        extra["recovery"] = recovery
-    metrics = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
-    meta["lab"] = {"stage": task.spec.stage, "config": config}
-    return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
+    return measured_outcome(
+        task, (model, meta), env, reference, {**extra, "recovery": recovery}, w_bits, a_bits
+    )
 
 
 def run_joint(session: Session) -> None:

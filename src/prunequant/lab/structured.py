@@ -59,27 +59,38 @@ def pruning_schedule(model: nn.Module, config: dict[str, Any], env: Env, batches
     return LayerwisePruning(env.sample, prune, interval=interval, calib_loader=calib)
 
 
+def source_models(task: TrialTask, source: str, original: str) -> tuple[Env, nn.Module, dict, nn.Module]:
+    """(env, model of trial `source` to compress, its meta, the model of trial `original`): the original
+    is the reference of the speedup and the distillation teacher."""
+    env = environment(task.recipe)
+    model, meta = model_from_bytes(task.inputs[source], task.recipe.model.arch)
+    reference, _ = model_from_bytes(task.inputs[original], task.recipe.model.arch)
+    return env, model, meta, reference
+
+
+def channels_step(config: dict[str, Any]) -> dict[str, Any]:
+    """The "channels" op of a trial config's amount, importance and round_to."""
+    return {
+        "op": "channels",
+        "amount": config["amount"],
+        "importance": config["importance"],
+        "round_to": config["round_to"],
+        "calib_batches": CALIB_BATCHES,
+    }
+
+
 @register_kind("structured")
 def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
     """Prune channels by config["schedule"], quantize to config["format"], fine-tune and refine, measure."""
     from prunequant.pruning.structured import reinitialize
 
     recipe, config = task.recipe, task.spec.config
-    env = environment(recipe)
-    model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
-    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
+    env, model, meta, reference = source_models(task, config["source"], config["source"])
     finetune, schedule = config["finetune"], config["schedule"]
     extra: dict[str, Any] = {}
     phase_callbacks = list(callbacks)
     if schedule in ("one-shot", "from-scratch"):
-        step = {
-            "op": "channels",
-            "amount": config["amount"],
-            "importance": config["importance"],
-            "round_to": config["round_to"],
-            "calib_batches": CALIB_BATCHES,
-        }
-        applied = apply_steps(model, [step], env)
+        applied = apply_steps(model, [channels_step(config)], env)
         model, extra["channels"] = applied.model, applied.info["channels"]
         if schedule == "from-scratch":
             model = reinitialize(model, recipe.run.seed)
@@ -98,10 +109,27 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
         model = apply_steps(model, [quantize], env).model
     refine = {**config["finetune"], "epochs": 0}
     recovery.append(finetune_model(model, env, recipe, refine, callbacks, teacher=reference))
-    if any(recovery):
-        extra["recovery"] = recovery
-    metrics = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
-    meta["lab"] = {"stage": task.spec.stage, "config": config}
+    return measured_outcome(
+        task, (model, meta), env, reference, {**extra, "recovery": recovery}, w_bits, a_bits
+    )
+
+
+def measured_outcome(
+    task: TrialTask,
+    model_meta: tuple[nn.Module, dict],
+    env: Env,
+    reference: nn.Module,
+    extra: dict[str, Any],
+    w_bits: int = 32,
+    a_bits: int = 32,
+) -> TrialOutcome:
+    """Measure the model against `reference` and pack the trial's outcome; extra["recovery"] (the records
+    of each fine-tune) is kept only when some recovery was asked."""
+    model, meta = model_meta
+    if not any(extra.get("recovery", ())):
+        extra.pop("recovery", None)
+    metrics = measure(model, env, task.recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
+    meta["lab"] = {"stage": task.spec.stage, "config": task.spec.config}
     return TrialOutcome(metrics, extra, model_to_bytes(model, **meta))
 
 
