@@ -36,7 +36,6 @@ def test_the_budget_is_an_optuna_constraint_the_best_trial_respects():
 
     study = optuna.create_study(direction="minimize")
     space = {"amount": optuna.distributions.FloatDistribution(0.0, 0.9, step=0.05)}
-
     def excess(row):
         return (0.90 - row.get("val_score")) - 0.01
 

@@ -55,34 +55,17 @@ class BoxMAP:
             image_id = len(self.images) + 1
             self.images.append({"id": image_id})
             for box, label in zip(_xywh(target["boxes"]), target["labels"].reshape(-1).tolist(), strict=True):
-                self.ground_truth.append(
-                    {
-                        "id": len(self.ground_truth) + 1,
-                        "image_id": image_id,
-                        "category_id": int(label),
-                        "bbox": box,
-                        "area": box[2] * box[3],
-                        "iscrowd": 0,
-                    }
-                )
-            rows = zip(
-                _xywh(prediction["boxes"]),
-                prediction["scores"].reshape(-1).tolist(),
-                prediction["labels"].reshape(-1).tolist(),
-                strict=True,
-            )
+                self.ground_truth.append({
+                    "id": len(self.ground_truth) + 1, "image_id": image_id, "category_id": int(label),
+                    "bbox": box, "area": box[2] * box[3], "iscrowd": 0,
+                })
+            rows = zip(_xywh(prediction["boxes"]), prediction["scores"].reshape(-1).tolist(),
+                       prediction["labels"].reshape(-1).tolist(), strict=True)
             for box, score, label in rows:
-                self.detections.append(
-                    {
-                        "id": len(self.detections) + 1,
-                        "image_id": image_id,
-                        "category_id": int(label),
-                        "bbox": box,
-                        "area": box[2] * box[3],
-                        "score": float(score),
-                        "iscrowd": 0,
-                    }
-                )
+                self.detections.append({
+                    "id": len(self.detections) + 1, "image_id": image_id, "category_id": int(label),
+                    "bbox": box, "area": box[2] * box[3], "score": float(score), "iscrowd": 0,
+                })
 
     def compute(self) -> dict[str, float]:
         """{'map50', 'map'}: NaN when no ground-truth box was seen, 0.0 when there are no detections."""

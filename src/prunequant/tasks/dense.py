@@ -118,18 +118,13 @@ class DenseRegressionTask(Task):
         else:
             vectors = target
         if not isinstance(vectors, torch.Tensor) or vectors.dim() != 4 or not vectors.dtype.is_floating_point:
-            raise ModelError(
-                mismatch(
-                    self,
-                    outputs,
-                    target,
-                    "a float target [batch, K, H, W], a (target, valid) pair or a dict with 'flow' and 'valid'",
-                )
-            )
+            raise ModelError(mismatch(
+                self, outputs, target,
+                "a float target [batch, K, H, W], a (target, valid) pair or a dict with 'flow' and 'valid'",
+            ))
         if valid is None:
-            return vectors, torch.ones(
-                vectors.shape[:1] + vectors.shape[2:], dtype=torch.bool, device=vectors.device
-            )
+            return vectors, torch.ones(vectors.shape[:1] + vectors.shape[2:], dtype=torch.bool,
+                                       device=vectors.device)
         if isinstance(valid, torch.Tensor) and valid.dim() == 4 and valid.shape[1] == 1:
             valid = valid[:, 0]
         if not isinstance(valid, torch.Tensor) or valid.shape != vectors.shape[:1] + vectors.shape[2:]:
@@ -148,14 +143,9 @@ class DenseRegressionTask(Task):
         if len(pyramid) != len(self.multiscale_weights) or not all(
             isinstance(p, torch.Tensor) and p.dim() == 4 for p in pyramid
         ):
-            raise ModelError(
-                mismatch(
-                    self,
-                    outputs,
-                    target,
-                    f"{len(self.multiscale_weights)} outputs (one per multiscale weight)",
-                )
-            )
+            raise ModelError(mismatch(
+                self, outputs, target, f"{len(self.multiscale_weights)} outputs (one per multiscale weight)"
+            ))
         total = prediction.new_zeros(())
         for weight, scaled in zip(self.multiscale_weights, pyramid, strict=True):
             total = total + weight * self._loss(scaled, *self.resize_target(vectors, valid, scaled.shape[2:]))

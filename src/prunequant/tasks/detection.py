@@ -95,13 +95,8 @@ class DetectionTask(Task):
         _check_targets(self, outputs, target)
         decoded = _call_user(self.decode, "decode", outputs, target)
         keys = ("boxes", "scores", "labels")
-        if (
-            not isinstance(decoded, (list, tuple))
-            or len(decoded) != len(target)
-            or not all(
-                isinstance(d, Mapping) and all(isinstance(d.get(k), torch.Tensor) for k in keys)
-                for d in decoded
-            )
+        if not isinstance(decoded, (list, tuple)) or len(decoded) != len(target) or not all(
+            isinstance(d, Mapping) and all(isinstance(d.get(k), torch.Tensor) for k in keys) for d in decoded
         ):
             raise ModelError(
                 f"task 'detection': decode must return one {{boxes, scores, labels}} dict per image "
@@ -142,20 +137,14 @@ class DetectionTask(Task):
 
 def _check_targets(task: Task, outputs: Outputs, target: Any) -> None:
     ok = isinstance(target, (list, tuple)) and all(
-        isinstance(t, Mapping)
-        and isinstance(t.get("boxes"), torch.Tensor)
-        and isinstance(t.get("labels"), torch.Tensor)
-        for t in target
+        isinstance(t, Mapping) and isinstance(t.get("boxes"), torch.Tensor)
+        and isinstance(t.get("labels"), torch.Tensor) for t in target
     )
     if not ok:
-        raise ModelError(
-            mismatch(
-                task,
-                outputs,
-                target,
-                "targets as a list of {boxes, labels} dicts, one per image (collate_fn=collate_detection)",
-            )
-        )
+        raise ModelError(mismatch(
+            task, outputs, target,
+            "targets as a list of {boxes, labels} dicts, one per image (collate_fn=collate_detection)",
+        ))
 
 
 def _call_user(fn: Callable[..., Any], what: str, outputs: Outputs, target: Any) -> Any:

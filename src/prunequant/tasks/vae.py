@@ -65,19 +65,12 @@ class VAETask(InputTargetTask):
 
     def unpack(self, outputs: Outputs, target: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(recon, mu, logvar), checked against the target; ModelError naming both when they do not fit."""
-        if not (
-            isinstance(outputs, (tuple, list))
-            and len(outputs) == 3
-            and all(isinstance(t, torch.Tensor) for t in outputs)
-        ):
+        if not (isinstance(outputs, (tuple, list)) and len(outputs) == 3
+                and all(isinstance(t, torch.Tensor) for t in outputs)):
             raise ModelError(mismatch(self, outputs, target, EXPECTED))
         recon, mu, logvar = outputs
-        if (
-            not isinstance(target, torch.Tensor)
-            or recon.shape != target.shape
-            or mu.shape != logvar.shape
-            or mu.shape[:1] != recon.shape[:1]
-        ):
+        if not isinstance(target, torch.Tensor) or recon.shape != target.shape or mu.shape != logvar.shape \
+                or mu.shape[:1] != recon.shape[:1]:
             raise ModelError(mismatch(self, outputs, target, EXPECTED))
         if self.recon == "bce" and recon.numel():
             self._check_probabilities(recon)

@@ -56,3 +56,4 @@ SPATIAL_MODULES: dict[type[nn.Module], int | None] = {
     nn.CircularPad2d: 2, nn.CircularPad3d: 3,
 }  # fmt: skip
 """Modules acting on the trailing N dimensions only, each channel on its own."""
+

@@ -130,7 +130,9 @@ def amounts_from_table(table: SensitivityTable, target: float) -> dict[str, floa
     check_fraction("target amount", target)
     total = sum(table.channels.values())
     drop = table.metric.drop
-    drops = {name: [drop(table.baseline, value) for value in values] for name, values in table.scores.items()}
+    drops = {
+        name: [drop(table.baseline, value) for value in values] for name, values in table.scores.items()
+    }
     best: dict[str, float] = {}
     for tolerance in sorted({d for values in drops.values() for d in values}):
         best = {
