@@ -4,11 +4,14 @@ heavy channel cut than plain fine-tuning, for the same fine-tune budget?
 The zoo's ResNet-20 (1x28x28 Fashion-MNIST; global average pooling takes any input size) is trained here
 (or loaded with --checkpoint), 50% of every channel group is removed (l1, physically), BatchNorm is
 recalibrated, and two copies get the same fine-tune (E epochs at LR, then R at LR/10, same seed and batch
-order): one on the task loss only, one with KL distillation from the original (weight 0.7, T = 4). The
-test top-1 of each is printed, with the mean of the per-seed differences over `--seeds`.
+order): one on the task loss only, one with KL distillation from the original (by default the library's
+weight 0.5 and T = 4). The test top-1 of each is printed, with the per-seed differences over `--seeds`.
+The teacher should be trained to convergence (--baseline-epochs): distilling from an under-trained one
+pulls the student down to it.
 Training and fine-tuning run at 1 thread (torch.set_num_threads(1)).
 
     python benchmarks/distill_ablation.py [--quick] [--checkpoint resnet20_fmnist.pt] [--seeds 0 1]
+        [--baseline-epochs N] [--weight 0.5] [--temperature 4]
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from prunequant.seeding import seed_everything
 from prunequant.training import Distillation, TrainConfig, Trainer, evaluate, finetune_then_refine
 
 AMOUNT = 0.5
-WEIGHT, TEMPERATURE = 0.7, 4.0
 
 
 def baseline_model(loaders, splits, args) -> tuple[torch.nn.Module, str]:
@@ -37,20 +39,19 @@ def baseline_model(loaders, splits, args) -> tuple[torch.nn.Module, str]:
         return model, f"loaded {args.checkpoint}"
     channels, _, size = splits.input_shape
     model = build("resnet20", num_classes=splits.num_classes, in_channels=channels, input_size=size)
-    epochs = 3 if args.quick else 10
+    epochs = args.baseline_epochs or (8 if args.quick else 15)
     start = time.perf_counter()
     Trainer(model, loaders.train, loaders.val, TrainConfig(epochs=epochs, lr=0.1)).fit()
     return model, f"trained here: {epochs} epochs, {time.perf_counter() - start:.0f} s"
 
 
-def finetuned_top1(pruned, teacher, loaders, config, refine, seed, distill: bool) -> tuple[float, float]:
-    """(test top-1, seconds) of a copy of `pruned` after the fine-tune, with or without distillation."""
+def finetuned_top1(pruned, loaders, config, refine, seed, distill) -> tuple[float, float]:
+    """(test top-1, seconds) of a copy of `pruned` after the fine-tune, with `distill` options or None."""
     student = copy.deepcopy(pruned)
     seed_everything(seed)
     loaders.train.generator.manual_seed(seed)  # the same batch order for both variants
-    options = Distillation(teacher, weight=WEIGHT, temperature=TEMPERATURE) if distill else None
     start = time.perf_counter()
-    finetune_then_refine(student, loaders.train, loaders.val, config, refine_epochs=refine, distill=options)
+    finetune_then_refine(student, loaders.train, loaders.val, config, refine_epochs=refine, distill=distill)
     return evaluate(student, loaders.test).top1, time.perf_counter() - start
 
 
@@ -59,6 +60,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3k training images, short training (~5 min)")
     parser.add_argument("--checkpoint", help="a trained resnet20 Fashion-MNIST checkpoint (skips training)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--baseline-epochs", type=int, default=0, help="default 8 (--quick) or 15")
+    parser.add_argument("--weight", type=float, default=0.5, help="distillation weight (default 0.5)")
+    parser.add_argument("--temperature", type=float, default=4.0, help="KL temperature (default 4)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(args.seeds[0])
@@ -74,10 +78,12 @@ def main() -> None:
     epochs, refine = (1, 1) if args.quick else (4, 2)
     config = TrainConfig(epochs=epochs, lr=0.02)
     print(f"[distill] baseline {100 * base:.2f}%, pruned {100 * after_cut:.2f}%", file=sys.stderr, flush=True)
+    kd = Distillation(teacher, weight=args.weight, temperature=args.temperature)
     results = {False: [], True: []}
     for seed in args.seeds:
         for distill in (False, True):
-            results[distill].append(finetuned_top1(pruned, teacher, loaders, config, refine, seed, distill))
+            options = kd if distill else None
+            results[distill].append(finetuned_top1(pruned, loaders, config, refine, seed, options))
             print(f"[distill] seed {seed} kd={distill} done", file=sys.stderr, flush=True)
     params = (sum(p.numel() for p in teacher.parameters()), sum(p.numel() for p in pruned.parameters()))
     print(
@@ -93,7 +99,8 @@ def main() -> None:
     print()
     print("| fine-tune | test top-1 (per seed) | mean | Δ vs baseline | fine-tune s (mean) |")
     print("|---|---:|---:|---:|---:|")
-    for distill, label in ((False, "task loss only"), (True, f"+ KD (KL, T={TEMPERATURE:g}, w={WEIGHT:g})")):
+    labels = {False: "task loss only", True: f"+ KD (KL, T={kd.temperature:g}, w={kd.weight:g})"}
+    for distill, label in labels.items():
         scores = [100 * score for score, _ in results[distill]]
         mean = statistics.mean(scores)
         seconds = statistics.mean(s for _, s in results[distill])
