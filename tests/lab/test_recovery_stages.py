@@ -7,6 +7,7 @@ from prunequant.lab import ResultsStore, load_recipe, run_recipe
 from prunequant.lab.env import budget_of
 from prunequant.lab.select import within_budget
 from prunequant.models import build_from_spec
+from prunequant.report import write_report
 
 RECOVERY = """
 [finetune]
@@ -49,7 +50,7 @@ def run(tmp_path_factory, tiny_base):
         rows, meta = store.rows(), store.get_meta("iterative")
     assert summary["failed"] == 0, [(row.label, row.error) for row in rows if row.error]
     by_stage = {stage: [r for r in rows if r.stage == stage] for stage in {r.stage for r in rows}}
-    return recipe, by_stage, meta
+    return recipe, by_stage, meta, folder / "run"
 
 
 def _batchnorms(recipe) -> int:
@@ -58,7 +59,7 @@ def _batchnorms(recipe) -> int:
 
 
 def test_every_fine_tune_records_distillation_bn_and_early_stopping(run):
-    recipe, by_stage, _ = run
+    recipe, by_stage, _, _ = run
     aware = by_stage["aware_prune"][0]
     recovery = aware.extra["recovery"]
     assert recovery["distill"] == {"kind": "kl", "weight": 0.7, "temperature": 2.0, "features": []}
@@ -72,7 +73,7 @@ def test_every_fine_tune_records_distillation_bn_and_early_stopping(run):
 
 
 def test_joint_prunes_every_layer_then_quantizes(run):
-    _, by_stage, _ = run
+    _, by_stage, _, _ = run
     baseline, (joint,) = by_stage["profile"][0], by_stage["joint"]
     layerwise = joint.extra["layerwise"]
     assert len(layerwise["pruned"]) == layerwise["groups"] > 0 and "unreached" not in layerwise
@@ -83,7 +84,7 @@ def test_joint_prunes_every_layer_then_quantizes(run):
 
 
 def test_iterative_steps_chain_until_a_stop_reason(run):
-    recipe, by_stage, meta = run
+    recipe, by_stage, meta, _ = run
     steps = sorted(by_stage["iterative"], key=lambda r: r.config["step"])
     baseline = by_stage["profile"][0]
     assert [r.config["step"] for r in steps] == list(range(1, len(steps) + 1)) and len(steps) >= 2
@@ -98,3 +99,10 @@ def test_iterative_steps_chain_until_a_stop_reason(run):
     assert entry["stopped"] == f"target reached at step {len(steps)}"
     assert reductions[-1] >= 0.6 and all(value < 0.6 for value in reductions[:-1])
     assert all(within_budget(row, baseline, budget_of(recipe)) for row in steps)
+
+
+def test_the_report_lists_the_new_stages_in_its_generic_tables(run):
+    _, by_stage, _, run_dir = run
+    markdown = write_report(run_dir)["markdown"].read_text()
+    for row in by_stage["joint"] + by_stage["iterative"]:
+        assert row.label in markdown
