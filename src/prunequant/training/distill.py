@@ -138,6 +138,7 @@ class Distiller(Callback):
             raise ConfigError("the distillation teacher is the model being trained; give a separate copy")
         self.kind = resolve_kind(self.config.kind, trainer.task)
         self._teacher_was_training = self.config.teacher.training
+        self._remove_hooks()  # those of a fit that ended in an exception, if any
         self._handles = [
             *_capture(trainer.model, self.config.features, self._student, "student"),
             *_capture(self.config.teacher, self.config.features, self._teacher, "teacher"),
@@ -163,12 +164,15 @@ class Distiller(Callback):
             metrics["train_kd_loss"] = self._kd_sum / self._batches
 
     def on_train_end(self, trainer: Any) -> None:
+        self._remove_hooks()
+        self.config.teacher.train(self._teacher_was_training)
+
+    def _remove_hooks(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
         self._student.clear()
         self._teacher.clear()
-        self.config.teacher.train(self._teacher_was_training)
 
 
 def feature_loss(
