@@ -39,7 +39,14 @@ from prunequant.quantization import (
     zero_share,
 )
 from prunequant.report import write_report
-from prunequant.training import TrainConfig, Trainer, evaluate, finetune_then_refine
+from prunequant.training import (
+    Distillation,
+    EarlyStopping,
+    TrainConfig,
+    Trainer,
+    evaluate,
+    finetune_then_refine,
+)
 
 save = save_checkpoint
 load = load_checkpoint
@@ -50,6 +57,8 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "Distillation",
+    "EarlyStopping",
     "ExportError",
     "MaskCallback",
     "ModelError",

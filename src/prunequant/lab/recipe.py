@@ -11,8 +11,11 @@
              returning train/val/test datasets or loaders
 [baseline]   lr, epochs, batch_size, optimizer, momentum, weight_decay, max_batches_per_epoch,
              refine_factor, refine_epochs   (the "original LR" and "LR/10" of the seeds)
-[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [sensitivity]
-[search] [export] [bench]   stages; each runs when its table is present (see prunequant.lab.sections)
+[finetune]   distill, distill_weight, distill_temperature, distill_kind, distill_features,
+             early_stop_patience, bn_recalibrate, bn_batches   (recovery in every fine-tune)
+[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [joint]
+[iterative] [sensitivity] [search] [export] [bench]   stages; each runs when its table is present
+             (see prunequant.lab.sections)
 ```
 Everything is checked before any work starts; a mistake is one ConfigError naming file, line and key.
 """
@@ -32,6 +35,7 @@ from prunequant.builtin import resolve_checkpoint as resolve_builtin
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.lab import sections as sec
 from prunequant.lab.budget import Budget, parse_drop
+from prunequant.lab.recovery_sections import FinetuneSection, IterativeSection, JointSection
 from prunequant.lab.tomlfields import Source, build_section, suggest
 from prunequant.tasks import Task, build_task
 from prunequant.training import TrainConfig
@@ -192,6 +196,8 @@ STAGE_SECTIONS: dict[str, type] = {
     "aware_quant": sec.AwareQuantSweep,
     "combine": sec.CombineSection,
     "structured": sec.StructuredSection,
+    "joint": JointSection,
+    "iterative": IterativeSection,
     "sensitivity": sec.SensitivitySection,
     "search": sec.SearchSection,
     "export": sec.ExportSection,
@@ -209,6 +215,7 @@ class Recipe:
     baseline: BaselineSection
     run: RunSection = field(default_factory=RunSection)
     task: TaskSection = field(default_factory=TaskSection)
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
     profile: sec.ProfileSection = field(default_factory=sec.ProfileSection)
     post_prune: sec.PruneSweep | None = None
     aware_prune: sec.AwarePruneSweep | None = None
@@ -216,6 +223,8 @@ class Recipe:
     aware_quant: sec.AwareQuantSweep | None = None
     combine: sec.CombineSection | None = None
     structured: sec.StructuredSection | None = None
+    joint: JointSection | None = None
+    iterative: IterativeSection | None = None
     sensitivity: sec.SensitivitySection | None = None
     search: sec.SearchSection | None = None
     export: sec.ExportSection | None = None
@@ -263,7 +272,7 @@ def parse_recipe(text: str, *, name: str = "recipe.toml", base_dir: str | Path =
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc})") from None
-    known = ("run", "task", "model", "data", "baseline", *STAGE_SECTIONS)
+    known = ("run", "task", "model", "data", "baseline", "finetune", *STAGE_SECTIONS)
     for key in document:
         if key not in known:
             raise ConfigError(f"{source.where(key)}: unknown section [{key}]{suggest(key, known)}")
@@ -279,6 +288,7 @@ def parse_recipe(text: str, *, name: str = "recipe.toml", base_dir: str | Path =
         "model": build_section(ModelSection, document["model"], "model", source),
         "data": build_section(DataSection, document["data"], "data", source),
         "baseline": build_section(BaselineSection, document["baseline"], "baseline", source),
+        "finetune": build_section(FinetuneSection, document.get("finetune", {}), "finetune", source),
     }
     for stage, cls in STAGE_SECTIONS.items():
         if stage in document:

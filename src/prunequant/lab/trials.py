@@ -22,7 +22,13 @@ from prunequant.lab.recipe import Recipe
 from prunequant.seeding import seed_everything
 from prunequant.training import Callback
 
-KIND_MODULES = ("prunequant.lab.compress", "prunequant.lab.sensitivity", "prunequant.lab.deploy")
+KIND_MODULES = (
+    "prunequant.lab.compress",
+    "prunequant.lab.sensitivity",
+    "prunequant.lab.deploy",
+    "prunequant.lab.joint",
+    "prunequant.lab.iterative",
+)
 """Modules whose import registers the trial kinds."""
 
 

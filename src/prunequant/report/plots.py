@@ -25,6 +25,8 @@ STAGE_COLORS = {
     "aware_quant": "#8c564b",
     "combine": "#d62728",
     "structured": "#ff7f0e",
+    "joint": "#bcbd22",
+    "iterative": "#7f7f7f",
     "search": "#17becf",
 }
 STAGE_NAMES = {
@@ -34,6 +36,8 @@ STAGE_NAMES = {
     "aware_quant": "aware quant",
     "combine": "combined",
     "structured": "structured",
+    "joint": "joint (seed 003)",
+    "iterative": "iterative channels",
     "search": "search",
 }
 AWARE_COLORS = ("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2")
