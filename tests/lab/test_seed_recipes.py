@@ -104,4 +104,7 @@ def test_seed_recipe_at_toy_scale(name: str, tmp_path: Path) -> None:
     assert label in markdown and direction in markdown
     if name == "seed000_flow":
         assert "outlier rate" in markdown  # Table II's second metric
+    if name == "seed003_vae":  # BCE on pixels in [0, 1], and the FID-FMNIST of every model trial
+        assert recipe.data.options == {"normalize": False} and recipe.task.options["recon"] == "bce"
+        assert all(row.metrics["metrics"]["fid_fmnist"] >= 0 for row in rows if row.stage == "structured")
     assert "top-1" not in markdown and "top1" not in markdown
