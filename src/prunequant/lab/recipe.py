@@ -11,8 +11,9 @@
              returning train/val/test datasets or loaders
 [baseline]   lr, epochs, batch_size, optimizer, momentum, weight_decay, max_batches_per_epoch,
              refine_factor, refine_epochs   (the "original LR" and "LR/10" of the seeds)
-[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [sensitivity]
-[search] [export] [bench]   stages; each runs when its table is present (see prunequant.lab.sections)
+[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [slimming]
+[layer_prune] [sensitivity] [search] [export] [bench]   stages; each runs when its table is present
+             (see prunequant.lab.sections and prunequant.lab.slim_sections)
 ```
 Everything is checked before any work starts; a mistake is one ConfigError naming file, line and key.
 """
@@ -31,6 +32,7 @@ from prunequant.builtin import PREFIX as BUILTIN_PREFIX
 from prunequant.builtin import resolve_checkpoint as resolve_builtin
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.lab import sections as sec
+from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection
 from prunequant.lab.budget import Budget, parse_drop
 from prunequant.lab.tomlfields import Source, build_section, suggest
 from prunequant.tasks import Task, build_task
@@ -192,6 +194,8 @@ STAGE_SECTIONS: dict[str, type] = {
     "aware_quant": sec.AwareQuantSweep,
     "combine": sec.CombineSection,
     "structured": sec.StructuredSection,
+    "slimming": SlimmingSection,
+    "layer_prune": LayerPruneSection,
     "sensitivity": sec.SensitivitySection,
     "search": sec.SearchSection,
     "export": sec.ExportSection,
@@ -216,6 +220,8 @@ class Recipe:
     aware_quant: sec.AwareQuantSweep | None = None
     combine: sec.CombineSection | None = None
     structured: sec.StructuredSection | None = None
+    slimming: SlimmingSection | None = None
+    layer_prune: LayerPruneSection | None = None
     sensitivity: sec.SensitivitySection | None = None
     search: sec.SearchSection | None = None
     export: sec.ExportSection | None = None

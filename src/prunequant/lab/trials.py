@@ -22,8 +22,15 @@ from prunequant.lab.recipe import Recipe
 from prunequant.seeding import seed_everything
 from prunequant.training import Callback
 
-KIND_MODULES = ("prunequant.lab.compress", "prunequant.lab.sensitivity", "prunequant.lab.deploy")
-"""Modules whose import registers the trial kinds."""
+KIND_MODULES = (
+    "prunequant.lab.compress",
+    "prunequant.lab.sensitivity",
+    "prunequant.lab.deploy",
+    "prunequant.lab.structured",
+    "prunequant.lab.slimming",
+    "prunequant.lab.layer_prune",
+)
+"""Modules whose import registers the trial kinds and step ops (a Ray worker imports only these)."""
 
 
 def trial_id(stage: str, config: dict[str, Any]) -> str:
