@@ -72,7 +72,8 @@ def test_one_shared_sparsity_training_shrinks_the_gammas(run):
     _, rows = run
     baseline = next(row for row in rows if row.stage == "profile")
     sparse = [row for row in rows if row.label.startswith("sparsity training")]
-    assert len(sparse) == 1 and sparse[0].stage == "slimming" and sparse[0].config["source"] == baseline.trial_id
+    assert len(sparse) == 1 and sparse[0].stage == "slimming"
+    assert sparse[0].config["source"] == baseline.trial_id
     stats = sparse[0].extra["steps"]
     assert stats["penalty"] == 0.05
     assert stats["bn_gamma_after"]["mean_abs"] < stats["bn_gamma_before"]["mean_abs"]
@@ -119,7 +120,8 @@ def test_layer_prune_removes_the_lowest_gamma_blocks(run):
 
 def test_no_sparsity_training_ranks_the_baseline(tmp_path):
     path = tmp_path / "plain.toml"
-    path.write_text(BASE + "\n[layer_prune]\nsparsity_epochs = 0\nblocks = [1]\nepochs = 0\nrefine_epochs = 0\n")
+    table = "[layer_prune]\nsparsity_epochs = 0\nblocks = [1]\nepochs = 0\nrefine_epochs = 0\n"
+    path.write_text(BASE + "\n" + table)
     run_recipe(load_recipe(path), tmp_path / "run", progress=False)
     with ResultsStore(tmp_path / "run" / "results.sqlite", read_only=True) as store:
         rows = store.rows()

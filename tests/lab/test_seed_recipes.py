@@ -52,7 +52,8 @@ def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size
     for stage in ("slimming", "layer_prune"):  # one epoch of sparsity training; mildest and hardest level
         section = getattr(recipe, stage)
         if section is not None:
-            levels = {"amounts": _ends(section.amounts)} if stage == "slimming" else {"blocks": _ends(section.blocks)}
+            field = "amounts" if stage == "slimming" else "blocks"
+            levels = {field: _ends(getattr(section, field))}
             changes[stage] = replace(section, sparsity_epochs=1, epochs=1, refine_epochs=1, **levels)
     if recipe.combine is not None:
         changes["combine"] = replace(recipe.combine, refine_epochs=1)

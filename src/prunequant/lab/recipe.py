@@ -32,8 +32,8 @@ from prunequant.builtin import PREFIX as BUILTIN_PREFIX
 from prunequant.builtin import resolve_checkpoint as resolve_builtin
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.lab import sections as sec
-from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection
 from prunequant.lab.budget import Budget, parse_drop
+from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection
 from prunequant.lab.tomlfields import Source, build_section, suggest
 from prunequant.tasks import Task, build_task
 from prunequant.training import TrainConfig

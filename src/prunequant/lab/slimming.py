@@ -75,7 +75,8 @@ def sparse_source(session: Session, section: SparsityTraining) -> str:
         return baseline
     recipe = session.recipe
     plan = {"epochs": section.sparsity_epochs, "lr": recipe.baseline.lr, "refine_epochs": 0}
-    label = f"sparsity training (L1 on BN gamma, penalty {section.penalty:g}, {section.sparsity_epochs} epochs)"
+    epochs = section.sparsity_epochs
+    label = f"sparsity training (L1 on BN gamma, penalty {section.penalty:g}, {epochs} epochs)"
     step = {"op": "bn_sparsity", "penalty": section.penalty}
     spec = compress_spec(SPARSITY_STAGE, label, baseline, [step], plan)
     session.run([spec])

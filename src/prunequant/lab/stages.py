@@ -1,8 +1,8 @@
 """The stages of a recipe, in order: each is one function of the Session that plans trials and runs them.
 
-profile -> post_prune -> aware_prune -> post_quant -> aware_quant -> combine -> structured -> slimming
--> layer_prune -> sensitivity -> search -> export -> bench. Later stages read earlier results from the store (combine picks levels,
-search reads sensitivity, export and bench take the best models).
+profile -> post_prune -> aware_prune -> post_quant -> aware_quant -> combine -> structured
+-> slimming -> layer_prune -> sensitivity -> search -> export -> bench. Later stages read earlier results
+from the store (combine picks levels, search reads sensitivity, export and bench take the best models).
 """
 
 from __future__ import annotations

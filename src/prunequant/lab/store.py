@@ -78,8 +78,8 @@ METRIC_COLUMNS = {
 """Metric columns a trial may fill; anything else a trial reports goes to `extra`."""
 
 MODEL_STAGES = (
-    "post_prune", "aware_prune", "post_quant", "aware_quant", "combine", "structured", "slimming", "layer_prune",
-    "search",
+    "post_prune", "aware_prune", "post_quant", "aware_quant", "combine", "structured", "slimming",
+    "layer_prune", "search",
 )  # fmt: skip
 """Stages whose trials are candidate models (profile is the baseline; the others measure or deploy)."""
 

@@ -48,7 +48,7 @@ class PenultimateFeatures(nn.Module):
         self.pixels = check_choice("fid_pixels", pixels, PIXELS)
         linears = [name for name, module in classifier.named_modules() if isinstance(module, nn.Linear)]
         if not linears:
-            raise ConfigError("the FID-FMNIST feature classifier has no nn.Linear layer to take features before")
+            raise ConfigError("the FID-FMNIST feature classifier has no nn.Linear layer to take features at")
         self.classifier = classifier.requires_grad_(False)
         self.last_linear = linears[-1]
         self.num_features = classifier.get_submodule(self.last_linear).in_features  # read by torchmetrics
