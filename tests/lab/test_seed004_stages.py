@@ -84,8 +84,8 @@ def test_one_shared_sparsity_training_shrinks_the_gammas(run):
     assert labels == [
         "remove 2 residual blocks (bn_gamma) @ lr 0.05",
         "remove 2 residual blocks (bn_gamma) as pruned",
-        "slimming 50% (global |gamma|) @ lr 0.05",
-        "slimming 50% (global |gamma|) as pruned",
+        "slimming 50% (global BN gamma) @ lr 0.05",
+        "slimming 50% (global BN gamma) as pruned",
     ]
     assert all(row.config["finetune"] is None for row in pruned if row.label.endswith("as pruned"))
 

@@ -4,8 +4,9 @@ Every trial is of kind "compress" (prunequant.lab.compress):
 - "sparsity training": the baseline trained `sparsity_epochs` at the baseline LR with step op
   "bn_sparsity" (L1 penalty * sign(gamma) added to each BN gamma's gradient, seed 004 formula 1); its
   extra records the BN gammas' statistics before and after (mean |gamma|, share below 0.01);
-- "slimming A%": the sparse model with the channels of smallest |gamma| physically removed (op
-  "channels", importance bn_gamma), measured as pruned and after a fine-tune at each LR + refine at LR/10.
+- "slimming A% (global BN gamma)": the sparse model with the channels of smallest |gamma| physically
+  removed (op "channels", importance bn_gamma), measured as pruned and after a fine-tune at each LR +
+  refine at LR/10.
 """
 
 from __future__ import annotations
@@ -110,6 +111,6 @@ def run_slimming(session: Session) -> None:
             "allocation": section.allocation,
             "round_to": section.round_to,
         }
-        name = f"slimming {percent(amount)} ({section.allocation} |gamma|)"
+        name = f"slimming {percent(amount)} ({section.allocation} BN gamma)"
         specs += pruned_specs(session, SPARSITY_STAGE, section, source, step, name)
     session.run(specs)
