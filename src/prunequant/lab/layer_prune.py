@@ -15,7 +15,7 @@ from typing import Any
 from prunequant.lab.env import Env
 from prunequant.lab.ops import Applied, register_op
 from prunequant.lab.runner import Session
-from prunequant.lab.slimming import pruned_specs, sparse_source
+from prunequant.lab.slimming import run_levels
 
 STAGE = "layer_prune"
 
@@ -34,10 +34,11 @@ def _layers(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
 def run_layer_prune(session: Session) -> None:
     """Sparsity training (unless 0 epochs), then each count of blocks removed."""
     section = session.recipe.layer_prune
-    source = sparse_source(session, section)
-    specs = []
-    for blocks in section.blocks:
-        step = {"op": "layers", "blocks": blocks, "importance": section.importance}
-        name = f"remove {blocks} residual block{'s' if blocks > 1 else ''} ({section.importance})"
-        specs += pruned_specs(session, STAGE, section, source, step, name)
-    session.run(specs)
+    levels = [
+        (
+            {"op": "layers", "blocks": blocks, "importance": section.importance},
+            f"remove {blocks} residual block{'s' if blocks > 1 else ''} ({section.importance})",
+        )
+        for blocks in section.blocks
+    ]
+    run_levels(session, STAGE, section, levels)

@@ -20,13 +20,14 @@ from prunequant.lab.env import Env
 from prunequant.lab.ops import Applied, register_op
 from prunequant.lab.plans import compress_spec, finetune_plan, lrs_of, percent
 from prunequant.lab.runner import Session
-from prunequant.lab.sections import Finetune
-from prunequant.lab.slim_sections import SparsityTraining
-from prunequant.lab.trials import TrialSpec
+from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection, SparsityTraining
 from prunequant.training import Callback, Trainer
 
 SPARSITY_STAGE = "slimming"
 """The stage of the sparsity-training trial, whichever stage asks for it (so they share one trial)."""
+SparseFinetune = SlimmingSection | LayerPruneSection
+Level = tuple[dict[str, Any], str]
+"""A step and the name of the trials that apply it."""
 NEAR_ZERO = 1e-2
 """|gamma| below this counts as near zero in the recorded statistics."""
 
@@ -84,33 +85,35 @@ def sparse_source(session: Session, section: SparsityTraining) -> str:
     return spec.trial_id
 
 
-def pruned_specs(
-    session: Session, stage: str, section: Finetune, source: str, step: dict[str, Any], name: str
-) -> list[TrialSpec]:
-    """`step` applied to `source`: measured as it is ("... as pruned"), and fine-tuned at each LR of
-    `section` then refined at LR/10 ("... @ lr X"; none when the section trains 0 epochs)."""
-    recipe = session.recipe
-    specs = [compress_spec(stage, f"{name} as pruned", source, [step])]
-    for lr in lrs_of(recipe, section):
-        plan = finetune_plan(recipe, section, lr)
-        if plan["epochs"] or plan["refine_epochs"]:
-            specs.append(compress_spec(stage, f"{name} @ lr {lr:g}", source, [step], plan))
-    return specs
+def run_levels(session: Session, stage: str, section: SparseFinetune, levels: list[Level]) -> None:
+    """After the sparsity training `section` asks for, each (step, name) of `levels` applied to the sparse
+    model: measured as it is ("NAME as pruned"), and fine-tuned at each LR of `section` then refined at
+    LR/10 ("NAME @ lr X"; none when the section trains 0 epochs)."""
+    recipe, source = session.recipe, sparse_source(session, section)
+    specs = []
+    for step, name in levels:
+        specs.append(compress_spec(stage, f"{name} as pruned", source, [step]))
+        for lr in lrs_of(recipe, section):
+            plan = finetune_plan(recipe, section, lr)
+            if plan["epochs"] or plan["refine_epochs"]:
+                specs.append(compress_spec(stage, f"{name} @ lr {lr:g}", source, [step], plan))
+    session.run(specs)
 
 
 def run_slimming(session: Session) -> None:
     """Sparsity training, then each amount of channels with the smallest |gamma| removed."""
     section = session.recipe.slimming
-    source = sparse_source(session, section)
-    specs = []
-    for amount in section.amounts:
-        step = {
-            "op": "channels",
-            "amount": amount,
-            "importance": "bn_gamma",
-            "allocation": section.allocation,
-            "round_to": section.round_to,
-        }
-        name = f"slimming {percent(amount)} ({section.allocation} BN gamma)"
-        specs += pruned_specs(session, SPARSITY_STAGE, section, source, step, name)
-    session.run(specs)
+    levels = [
+        (
+            {
+                "op": "channels",
+                "amount": amount,
+                "importance": "bn_gamma",
+                "allocation": section.allocation,
+                "round_to": section.round_to,
+            },
+            f"slimming {percent(amount)} ({section.allocation} BN gamma)",
+        )
+        for amount in section.amounts
+    ]
+    run_levels(session, SPARSITY_STAGE, section, levels)
