@@ -77,8 +77,8 @@ def sparse_source(session: Session, section: SparsityTraining) -> str:
         return baseline
     recipe = session.recipe
     plan = {"epochs": section.sparsity_epochs, "lr": recipe.baseline.lr, "refine_epochs": 0}
-    epochs = section.sparsity_epochs
-    label = f"sparsity training (L1 on BN gamma, penalty {section.penalty:g}, {epochs} epochs)"
+    epochs = f"{section.sparsity_epochs} epoch{'s' * (section.sparsity_epochs > 1)}"
+    label = f"sparsity training (L1 on BN gamma, penalty {section.penalty:g}, {epochs})"
     step = {"op": "bn_sparsity", "penalty": section.penalty}
     spec = compress_spec(SPARSITY_STAGE, label, baseline, [step], plan)
     session.run([spec])
