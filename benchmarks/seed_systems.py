@@ -17,7 +17,7 @@ quantization rounding), params, MACs, compressed size, the eager fp32 speedup ov
 deployed (BatchNorm folded, quantized weights rounded into plain layers: masked zeros and N-bit weights
 give ~1.0x, only removed channels or blocks are faster), timed after the run for every model of the
 system in one process at 1 thread and batch 1, interleaved over rounds (A B C ... A B C ...), as the
-median ratio with its min-max spread over the rounds; and the performance density (seed 003: score % /
+median ratio with its interquartile range over the rounds; and the performance density (seed 003: score % /
 (weight Mb + activation Mb) at the trial's bits) where the metric is a fraction (mIoU, mAP).
 Figures go to --out.
 
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import statistics
 import sys
 import time
 import warnings
@@ -156,13 +158,16 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 Speed = tuple[float, float, float]
-"""Median speedup over the original and its min and max over the rounds."""
+"""Median speedup over the original and its interquartile range over the rounds."""
 
 
-def speeds(
-    rows: list[TrialRow], recipe: Recipe, run_dir: Path, rounds: int, calls: int = 5
-) -> dict[str, Speed]:
-    """Every checkpointed trial's eager fp32 model as deployed, timed interleaved with the others."""
+SAMPLE_S = 0.01
+"""Each timing sample repeats the call until the original model would take about this long."""
+
+
+def speeds(rows: list[TrialRow], recipe: Recipe, run_dir: Path, rounds: int) -> dict[str, Speed]:
+    """Every checkpointed trial's eager fp32 model as deployed, timed interleaved with the others: the
+    median ratio to the original over the rounds, with the interquartile range."""
     env = environment(recipe)
     models = {
         row.trial_id: deployed_fp32(
@@ -172,21 +177,32 @@ def speeds(
         if row.checkpoint
     }
     times: dict[str, list[float]] = {trial: [] for trial in models}
+    base_id = next(row.trial_id for row in rows if row.stage == "profile")
     with torch.inference_mode():
         for model in models.values():  # warm-up
             run_model(model, env.latency_batch)
+        start = time.perf_counter()
+        run_model(models[base_id], env.latency_batch)
+        calls = max(3, math.ceil(SAMPLE_S / (time.perf_counter() - start)))
         for _ in range(rounds):
             for trial, model in models.items():
                 start = time.perf_counter()
                 for _ in range(calls):
                     run_model(model, env.latency_batch)
                 times[trial].append((time.perf_counter() - start) / calls)
-    base = times[next(row.trial_id for row in rows if row.stage == "profile")]
     out = {}
     for trial, samples in times.items():
-        ratios = sorted(b / t for b, t in zip(base, samples, strict=True))
-        out[trial] = (ratios[len(ratios) // 2], ratios[0], ratios[-1])
+        ratios = sorted(b / t for b, t in zip(times[base_id], samples, strict=True))
+        quarter = len(ratios) // 4
+        out[trial] = (statistics.median(ratios), ratios[quarter], ratios[-1 - quarter])
     return out
+
+
+def load_note() -> str:
+    """The 1-minute load average against the cores, and a warning when other work competes for them."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    busy = " -- BUSY: other processes compete for the cores, speed columns unreliable" * (load > cores)
+    return f"load average {load:.1f} on {cores} cores{busy}"
 
 
 def table(
@@ -198,10 +214,10 @@ def table(
     base = baseline.get("score")
     has_pd = any(row.get("pd") is not None for row in rows)
     head = ["method", "level", f"{spec.label} {spec.arrow}", "Δ", f"{other.label} {other.arrow}", "zeros %",
-            "params", "MMACs", "size KB", "speedup (min-max)", *(["PD"] if has_pd else [])]  # fmt: skip
+            "params", "MMACs", "size KB", "speedup (IQR)", *(["PD"] if has_pd else [])]  # fmt: skip
     out = [
         f"### {name}: {len(rows)} trials; baseline trained in the run "
-        f"({fmt(baseline.duration_s, 1)} s), whole system {seconds:.0f} s",
+        f"({fmt(baseline.duration_s, 1)} s), whole system {seconds:.0f} s; timed at {load_note()}",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|",
