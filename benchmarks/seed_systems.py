@@ -213,11 +213,22 @@ def table(
     baseline = next(row for row in rows if row.stage == "profile")
     base = baseline.get("score")
     has_pd = any(row.get("pd") is not None for row in rows)
-    head = ["method", "level", f"{spec.label} {spec.arrow}", "Δ", f"{other.label} {other.arrow}", "zeros %",
-            "params", "MMACs", "size KB", "speedup (IQR)", *(["PD"] if has_pd else [])]  # fmt: skip
+    head = [
+        "method",
+        "level",
+        f"{spec.label} {spec.arrow}",
+        "Δ (+ = better)",
+        f"{other.label} {other.arrow}",
+        "zeros %",
+        "params",
+        "MMACs",
+        "size KB",
+        "speedup (IQR)",
+    ] + (["PD"] if has_pd else [])
     out = [
         f"### {name}: {len(rows)} trials; baseline trained in the run "
-        f"({fmt(baseline.duration_s, 1)} s), whole system {seconds:.0f} s; timed at {load_note()}",
+        f"({fmt(baseline.duration_s, 1)} s), this run {seconds:.0f} s (a rerun reuses finished trials); "
+        f"timed at {load_note()}",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|",
