@@ -6,7 +6,7 @@ import torch
 
 from prunequant.data import load_dataset, locate
 from prunequant.data.idx import read_idx
-from prunequant.errors import DataError
+from prunequant.errors import ConfigError, DataError
 
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
@@ -133,3 +133,15 @@ def test_real_fashion_mnist_from_the_debian_package(monkeypatch):
     images, labels = splits.train.tensors
     assert abs(images.mean().item()) < 0.01 and abs(images.std().item() - 1) < 0.01
     assert torch.bincount(labels, minlength=10).min() > 5000
+
+
+def test_normalize_false_serves_pixels_in_unit_range(tmp_path, tinydata):
+    folder = tmp_path / "fm"
+    tinydata.write_idx_dataset(folder, n_train=10, n_test=4, side=4)
+    tinydata.write_idx(folder / "t10k-images-idx3-ubyte.gz", np.tile([0, 51, 255, 255], (4, 4, 1)))
+    splits = load_dataset("fashion-mnist", folder, val_fraction=0.2, normalize=False)
+    expected = torch.tensor([0.0, 0.2, 1.0, 1.0]).expand(4, 1, 4, 4)
+    assert torch.allclose(splits.test.tensors[0], expected)
+    assert splits.train.tensors[0].min() >= 0 and splits.train.tensors[0].max() <= 1
+    with pytest.raises(ConfigError, match="normalize must be true or false"):
+        load_dataset("fashion-mnist", folder, normalize="no")

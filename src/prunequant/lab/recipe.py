@@ -14,8 +14,8 @@
 [finetune]   distill, distill_weight, distill_temperature, distill_kind, distill_features,
              early_stop_patience, bn_recalibrate, bn_batches   (recovery in every fine-tune)
 [profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [joint]
-[iterative] [sensitivity] [search] [export] [bench]   stages; each runs when its table is present
-             (see prunequant.lab.sections)
+[iterative] [slimming] [layer_prune] [sensitivity] [search] [export] [bench]   stages; each runs when
+             its table is present (see prunequant.lab.sections, recovery_sections and slim_sections)
 ```
 Everything is checked before any work starts; a mistake is one ConfigError naming file, line and key.
 """
@@ -36,6 +36,7 @@ from prunequant.errors import CheckpointError, ConfigError
 from prunequant.lab import sections as sec
 from prunequant.lab.budget import Budget, parse_drop
 from prunequant.lab.recovery_sections import FinetuneSection, IterativeSection, JointSection
+from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection
 from prunequant.lab.tomlfields import Source, build_section, suggest
 from prunequant.tasks import Task, build_task
 from prunequant.training import TrainConfig
@@ -198,6 +199,8 @@ STAGE_SECTIONS: dict[str, type] = {
     "structured": sec.StructuredSection,
     "joint": JointSection,
     "iterative": IterativeSection,
+    "slimming": SlimmingSection,
+    "layer_prune": LayerPruneSection,
     "sensitivity": sec.SensitivitySection,
     "search": sec.SearchSection,
     "export": sec.ExportSection,
@@ -225,6 +228,8 @@ class Recipe:
     structured: sec.StructuredSection | None = None
     joint: JointSection | None = None
     iterative: IterativeSection | None = None
+    slimming: SlimmingSection | None = None
+    layer_prune: LayerPruneSection | None = None
     sensitivity: sec.SensitivitySection | None = None
     search: sec.SearchSection | None = None
     export: sec.ExportSection | None = None

@@ -86,6 +86,8 @@ MODEL_STAGES = (
     "structured",
     "joint",
     "iterative",
+    "slimming",
+    "layer_prune",
     "search",
 )
 """Stages whose trials are candidate models (profile is the baseline; the others measure or deploy)."""

@@ -26,10 +26,13 @@ KIND_MODULES = (
     "prunequant.lab.compress",
     "prunequant.lab.sensitivity",
     "prunequant.lab.deploy",
+    "prunequant.lab.structured",
     "prunequant.lab.joint",
     "prunequant.lab.iterative",
+    "prunequant.lab.slimming",
+    "prunequant.lab.layer_prune",
 )
-"""Modules whose import registers the trial kinds."""
+"""Modules whose import registers the trial kinds and step ops (a Ray worker imports only these)."""
 
 
 def trial_id(stage: str, config: dict[str, Any]) -> str:
