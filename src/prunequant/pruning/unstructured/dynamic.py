@@ -173,8 +173,8 @@ def _snapshot(model: nn.Module) -> Snapshot:
 
 def _restore(model: nn.Module, snapshot: Snapshot) -> None:
     state, masks = snapshot
+    remove_masks(model)  # before loading: it bakes the rejected masks in
     model.load_state_dict(state)
-    remove_masks(model)
     for name, mask in masks.items():
         module_name, _, param = name.rpartition(".")
         set_mask(model.get_submodule(module_name), param, mask)
