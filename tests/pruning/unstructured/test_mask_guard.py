@@ -89,7 +89,9 @@ def test_sparsity_report_says_when_weights_do_not_follow_their_mask(tiny_model):
     with torch.no_grad():
         tiny_model.fc.weight.data.fill_(1.0)
     report = sparsity_report(tiny_model)
-    assert report.layers["fc.weight"] == 0.0 and report.mask_sparsity["fc.weight"] == pytest.approx(0.703, 0.01)
+    assert report.layers["fc.weight"] == 0.0 and report.mask_sparsity["fc.weight"] == pytest.approx(
+        0.703, 0.01
+    )
     assert report.mismatches == ["fc.weight: mask says 70.3%, weights have 0.0%"]
 
 
@@ -165,3 +167,16 @@ def test_a_layer_reshaped_under_its_mask_is_one_clear_error(tiny_model):
     tiny_model.fc.weight = torch.nn.Parameter(torch.ones(2, 16))
     with pytest.raises(ModelError, match="reshaped after pruning; call make_permanent"):
         tiny_model.fc(torch.randn(1, 16))
+
+
+def test_channel_pruning_slices_the_masks_with_their_weights(tiny_model, blob_loaders):
+    from prunequant.pruning import prune_channels
+
+    train, _ = blob_loaders
+    prune_unstructured(tiny_model, 0.5, "layer")
+    small = prune_channels(tiny_model, torch.randn(2, 1, 8, 8), 0.5)
+    masks = get_masks(small)
+    assert masks["conv2.weight"].shape == small.conv2.weight.shape == (8, 4, 3, 3)
+    _plain_adam_loop(small, train, steps=2)
+    assert _pruned_share(small, masks) == {name: 1.0 for name in masks}
+    assert get_masks(tiny_model)["conv2.weight"].shape == (16, 8, 3, 3)  # the original keeps its own

@@ -158,9 +158,7 @@ def dynamic_prune(
         else:
             _restore(model, good)
             lowest_rejected, step = target, step / 2
-    return DynamicResult(
-        baseline, good_score, current, history, last, metric.name, metric.higher_is_better
-    )
+    return DynamicResult(baseline, good_score, current, history, last, metric.name, metric.higher_is_better)
 
 
 Snapshot = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]

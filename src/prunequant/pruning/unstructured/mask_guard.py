@@ -113,4 +113,4 @@ def _mask_after_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -
         for param in group["params"]:
             keep = _KEEP_BY_PARAM.get(param)
             if keep is not None and keep.shape == param.shape:
-                zero_pruned(param, keep, optimizer.state.get(param))
+                zero_pruned(param, keep.to(param.device), optimizer.state.get(param))
