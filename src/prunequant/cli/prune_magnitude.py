@@ -33,10 +33,9 @@ from prunequant.pruning.unstructured import (
     prune_and_finetune,
     sparsity_report,
     sweep_unstructured,
-    write_sweep,
 )
 from prunequant.seeding import seed_everything
-from prunequant.sweep_output import markdown_table
+from prunequant.sweep_output import markdown_table, sweep_paths
 from prunequant.tasks import MetricSpec, Task, default_task
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_fraction
@@ -212,8 +211,9 @@ def _sweep(
         example_input=example,
         latency_rounds=args.latency_rounds,
         task=task,
+        sweep_dir=args.sweep_dir,
     )
-    paths = write_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
+    paths = sweep_paths(args.sweep_dir, "sweep") if args.sweep_dir else {}
     print_human(args, markdown_table(rows))
     return {"method": "magnitude", "rows": rows, "outputs": paths}
 

@@ -30,6 +30,7 @@ from prunequant.quantization import (
     sweep_quantization,
     zero_share,
 )
+from prunequant.quantization.sweep import MODES
 from prunequant.seeding import seed_everything
 from prunequant.tasks import MetricSpec, default_task
 from prunequant.training import TrainConfig, evaluate
@@ -51,7 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--a-bits", type=_bits, default=8, help="activation bits 2..16, or 'none' for float (default 8)"
     )
     group.add_argument(
-        "--mode", choices=("ptq", "qat"), default="ptq", help="post-training or aware (default ptq)"
+        "--mode",
+        choices=("ptq", "qat"),
+        help="post-training or aware (default ptq; a --bits sweep runs both unless --mode is given)",
     )
     group.add_argument(
         "--calib-batches", type=positive_int, default=32, help="calibration batches (default 32)"
@@ -148,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     task = resolve_task(args) or default_task()
     if bits is not None:
         return _sweep(args, model, config, bits, loaders, train_config, task)
+    args.mode = args.mode or "ptq"
     qmodel = quantize(model, config, loaders.train, calib_batches=args.calib_batches, task=task)
     if args.mode == "qat":
         quantization_aware_finetune(
@@ -197,8 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, Any]:
-    from prunequant.quantization.sweep_report import write_quant_sweep
-    from prunequant.sweep_output import markdown_table
+    from prunequant.sweep_output import markdown_table, sweep_paths
 
     packed_dir = Path(args.sweep_dir) / "packed" if args.sweep_dir else None
     rows = sweep_quantization(
@@ -207,6 +210,7 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         loaders.test,
         bits,
         config=config,
+        modes=("post",) if args.mode == "ptq" else MODES,
         train_config=train_config,
         refine_epochs=args.refine_epochs,
         calib_batches=args.calib_batches,
@@ -215,8 +219,9 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         pack=(lambda qmodel, label: save_quantized(qmodel, packed_dir / f"{label}.pqz"))
         if packed_dir
         else None,
+        sweep_dir=args.sweep_dir,
     )
-    paths = write_quant_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
+    paths = sweep_paths(args.sweep_dir, "quant_sweep") if args.sweep_dir else {}
     print_human(args, markdown_table(rows))
     return {"rows": rows, "outputs": paths}
 
