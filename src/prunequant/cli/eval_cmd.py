@@ -35,10 +35,9 @@ def run(args: argparse.Namespace) -> dict:
     model, meta = resolve_model(args)
     _, loaders = load_data(args, args.dataset or meta.get("dataset"))
     result = evaluate(model, getattr(loaders, args.split), task)
-    print_human(
-        args, f"{args.split}: {metrics_line(task, result.metrics)}  loss {result.loss:.4f}  n={result.n}"
-    )
-    return result.to_dict()
+    line = f"{args.split}: {metrics_line(task, result.metrics)}  loss {result.loss:.4f}  n={result.n}"
+    print_human(args, "\n".join([line, *(f"warning: {note}" for note in result.warnings)]))
+    return {**result.to_dict(), "warnings": list(result.warnings)}
 
 
 def metrics_line(task, metrics: dict[str, float]) -> str:

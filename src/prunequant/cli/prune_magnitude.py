@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             task=task,
         )
         summary = {**result.prune.to_dict(), "schedule": args.schedule, "schedule_events": result.events}
-    after = evaluate(model, loaders.test, task).score if loaders else None
+    pruned = evaluate(model, loaders.test, task) if loaders else None
+    after = pruned.score if pruned is not None else None
     make_permanent(model)
     report = sparsity_report(model, include_bias=config.include_bias)
     if mode == "single" and amount > 0 or mode == "dynamic":
@@ -179,6 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dense_bytes": sizes["dense_bytes"],
         "compressed_bytes": sizes["file_bytes"],
         "output": _save(args, model, meta, summary, None if after is None else {task.primary: after}),
+        "warnings": list(pruned.warnings) if pruned is not None else [],
     }
     output["output_bytes"] = Path(output["output"]).stat().st_size if output["output"] else None
     print_human(args, _summary_line(output, task.primary_metric))
@@ -248,7 +250,8 @@ def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
         before, after = spec.format(output["accuracy_before"]), spec.format(output["accuracy_after"])
         text += f"  {spec.label or spec.name} {before} -> {after}"
     text += f"  compressed {output['compressed_bytes']:,} B (dense {output['dense_bytes']:,} B)"
-    return text + (f"  -> {output['output']}" if output["output"] else "")
+    text += f"  -> {output['output']}" if output["output"] else ""
+    return "\n".join([text, *(f"warning: {line}" for line in output["warnings"])])
 
 
 def _parse_override(text: str) -> tuple[str, float]:

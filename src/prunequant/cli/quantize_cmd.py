@@ -165,7 +165,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             task=task,
         )
     spec = task.primary_metric
-    baseline, score = evaluate(model, loaders.test, task).score, evaluate(qmodel, loaders.test, task).score
+    quantized = evaluate(qmodel, loaders.test, task)
+    baseline, score = evaluate(model, loaders.test, task).score, quantized.score
     density = score if spec.higher_is_better and spec.unit == "%" else None  # PD: a fraction metric only
     memory = memory_report(qmodel, task.inputs(next(iter(loaders.test))), accuracy=density)
     shares = zero_share(qmodel) if config.w_bits is not None else None
@@ -190,6 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "output": args.output,
         "packed": args.packed,
         "packed_bytes": None,
+        "warnings": list(quantized.warnings),
     }
     with written_together(args.output, args.packed):  # both files, or neither new one
         if args.output:
@@ -248,7 +250,7 @@ def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
     )
     for key in ("output", "packed"):
         text += f"  -> {output[key]}" if output[key] else ""
-    return text
+    return "\n".join([text, *(f"warning: {line}" for line in output["warnings"])])
 
 
 def _bits(text: str) -> int | None:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from prunequant.tasks import BatchTransform, Task, batch_size_of, run_model, to_device, with_transform
+from prunequant.training.chance import chance_warnings
 from prunequant.training.device import Device, model_device, placed_on, resolve_device
 
 
@@ -18,6 +19,7 @@ class EvalResult:
     """A task's metrics (by name), the mean loss, the number of samples and the primary metric's name.
 
     Metrics are reachable as attributes too (`result.<metric name>`), and `score` is the primary one.
+    `warnings` names what does not look right, e.g. a classifier at or below chance level.
     """
 
     metrics: dict[str, float]
@@ -25,6 +27,7 @@ class EvalResult:
     n: int
     primary: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> float:
         metrics = self.__dict__.get("metrics", {})
@@ -74,14 +77,15 @@ def evaluate(
 
     Returns
     -------
-    EvalResult with every metric of the task; metrics are NaN when the loader is empty.
+    EvalResult with every metric of the task; metrics are NaN when the loader is empty. A classifier
+    whose top-1 is at or below 1.5 / classes gets a line in `warnings` (and a UserWarning).
     """
     task = with_transform(task, transform_fn)
     where = model_device(model) if device is None else resolve_device(device)
     if isinstance(model, torch.nn.Module):
         model.eval()
     state = task.metric_state()
-    loss_sum, n = 0.0, 0
+    loss_sum, n, outputs = 0.0, 0, None
     with placed_on(model, where), torch.inference_mode():  # moved outside inference mode
         for index, batch in enumerate(loader):
             if max_batches and index >= max_batches:
@@ -96,4 +100,6 @@ def evaluate(
     if n == 0:
         nan = {spec.name: math.nan for spec in task.metrics}
         return EvalResult(metrics=nan, loss=math.nan, n=0, primary=task.primary)
-    return EvalResult(metrics=state.compute(), loss=loss_sum / n, n=n, primary=task.primary)
+    metrics = state.compute()
+    notes = chance_warnings(task, metrics, outputs)
+    return EvalResult(metrics=metrics, loss=loss_sum / n, n=n, primary=task.primary, warnings=notes)
