@@ -77,7 +77,8 @@ def register_op(
     ----------
     op:
         A function or method name as traced ("logsigmoid"), the function itself (torch.nn.functional.
-        logsigmoid), or an nn.Module class without weights (nn.Softsign).
+        logsigmoid), or a weightless torch.nn layer class the tracer keeps whole (nn.Softsign); a
+        user module class is traced through, so register the ops inside it instead.
     kind:
         "elementwise": each output channel is the same input channel (tensor operands of a binary op are
         tied channel by channel); "spatial": the op acts on the trailing `dims` dimensions only (None:
