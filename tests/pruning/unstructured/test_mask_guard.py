@@ -1,4 +1,4 @@
-"""Masks hold in the user's own loop (no MaskCallback, nothing to call), and through copies, saves, exports."""
+"""Masks hold in the user's own loop (no MaskCallback, nothing to call), through copies, saves, exports."""
 
 from __future__ import annotations
 
@@ -180,3 +180,15 @@ def test_channel_pruning_slices_the_masks_with_their_weights(tiny_model, blob_lo
     _plain_adam_loop(small, train, steps=2)
     assert _pruned_share(small, masks) == {name: 1.0 for name in masks}
     assert get_masks(tiny_model)["conv2.weight"].shape == (16, 8, 3, 3)  # the original keeps its own
+
+
+def test_quantizing_a_masked_model_after_a_plain_loop_keeps_its_zeros(tiny_model, blob_loaders):
+    from prunequant.quantization import QuantConfig, quantize
+
+    train, _ = blob_loaders
+    prune_unstructured(tiny_model, 0.6, "layer")
+    masks = {name: mask.clone() for name, mask in get_masks(tiny_model).items()}
+    _plain_adam_loop(tiny_model, train, steps=2)
+    qmodel = quantize(tiny_model, QuantConfig(8, 8), calib_loader=train, calib_batches=1)
+    assert torch.equal(qmodel.conv2.weight_mask, masks["conv2.weight"])  # preserved through QAT too
+    assert qmodel.conv2.quantized_weight().detach()[~masks["conv2.weight"]].eq(0).all()
