@@ -113,3 +113,17 @@ def test_auto_is_cpu_without_cuda_and_unavailable_cuda_is_a_clear_error(monkeypa
         Trainer(torch.nn.Linear(2, 2), [], device="cuda:0")
     with pytest.raises(ConfigError, match="device must be"):
         resolve_device("gpu")
+
+
+def test_default_device_sets_where_trainers_train_and_the_lab_field_is_checked(monkeypatch):
+    from prunequant.lab.recipe import RunSection
+    from prunequant.training.device import default_device
+
+    with default_device("cpu"):
+        assert Trainer(torch.nn.Linear(2, 2), []).device == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with default_device("cuda"), pytest.raises(ConfigError, match="CUDA is not available here"):
+        Trainer(torch.nn.Linear(2, 2), [])
+    assert RunSection(device="cuda:1").device == "cuda:1"
+    with pytest.raises(ConfigError, match="device must be"):
+        RunSection(device="gpu")

@@ -11,26 +11,49 @@ from torch import nn
 from prunequant.errors import ConfigError
 
 Device = str | torch.device
+_DEFAULT: list[Device] = ["auto"]  # what a Trainer given no device uses; set by `default_device`
 
 
-def resolve_device(device: Device = "auto") -> torch.device:
+@contextlib.contextmanager
+def default_device(device: Device) -> Iterator[None]:
+    """Within the block, Trainers given no `device` train on `device` (the lab's `[run] device`)."""
+    check_device_name(device)
+    _DEFAULT.append(device)
+    try:
+        yield
+    finally:
+        _DEFAULT.pop()
+
+
+def check_device_name(device: Device) -> Device:
+    """`device` if it names a device ("auto", "cpu", "cuda", "cuda:N", "mps"), else ConfigError."""
+    if isinstance(device, str) and device == "auto":
+        return device
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return device
+
+
+def resolve_device(device: Device | None = "auto") -> torch.device:
     """The torch.device for `device`: "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N", ...
 
     Parameters
     ----------
     device:
-        A name or a torch.device.
+        A name or a torch.device; None: the default ("auto", or the one `default_device` set).
 
     Returns
     -------
     The device; ConfigError (one line) for an unknown name or an accelerator that is not available.
     """
+    device = check_device_name(_DEFAULT[-1] if device is None else device)
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+    resolved = torch.device(device)
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(

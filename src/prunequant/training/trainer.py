@@ -25,8 +25,8 @@ class Trainer:
     restored at the end. During a batch, callbacks see `trainer.inputs`, `trainer.target`,
     `trainer.outputs` and `trainer.loss`. Callbacks may set `trainer.stop_training = True` to end after the
     current epoch. `transform_fn(batch) -> (inputs, target)` splits batches of any shape (see `Task`).
-    `device` ("auto": CUDA if available, else the CPU) is where `fit` trains; the model is moved there
-    and back to where it was when `fit` ends.
+    `device` ("auto", the default: CUDA if available, else the CPU; see `default_device`) is where `fit`
+    trains; the model is moved there and back to where it was when `fit` ends.
     """
 
     def __init__(
@@ -39,7 +39,7 @@ class Trainer:
         task: Task | None = None,
         *,
         transform_fn: BatchTransform | None = None,
-        device: Device = "auto",
+        device: Device | None = None,
     ) -> None:
         self.model = model
         self.task = with_transform(task, transform_fn)
