@@ -35,7 +35,7 @@ def test_train_then_eval_and_profile_checkpoint(tmp_path, capsys):
     )
     assert ckpt.exists() and trained["output"] == str(ckpt)
     evaluated = run_json(capsys, ["eval", "--checkpoint", str(ckpt), *data])
-    assert set(evaluated) == {"top1", "top5", "loss", "n"}
+    assert set(evaluated) == {"top1", "top5", "loss", "n", "warnings"}
     assert evaluated["top1"] == pytest.approx(trained["top1"]) and evaluated["n"] == 128
     assert run_json(capsys, ["eval", "--checkpoint", str(ckpt), *data, "--limit", "50"])["n"] == 50
     profiled = run_json(capsys, ["profile", "--checkpoint", str(ckpt), "--no-latency"])

@@ -32,10 +32,9 @@ def run(args: argparse.Namespace) -> dict:
     model, meta = resolve_model(args)
     _, loaders = load_data(args, args.dataset or meta.get("dataset"), limit=None)  # --limit: see below
     result = evaluate(model, _first(getattr(loaders, args.split), args.limit), task)
-    print_human(
-        args, f"{args.split}: {metrics_line(task, result.metrics)}  loss {result.loss:.4f}  n={result.n}"
-    )
-    return result.to_dict()
+    line = f"{args.split}: {metrics_line(task, result.metrics)}  loss {result.loss:.4f}  n={result.n}"
+    print_human(args, "\n".join([line, *(f"warning: {note}" for note in result.warnings)]))
+    return {**result.to_dict(), "warnings": list(result.warnings)}
 
 
 def _first(loader: DataLoader, limit: int | None) -> DataLoader:

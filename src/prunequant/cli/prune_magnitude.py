@@ -28,9 +28,9 @@ from prunequant.pruning.unstructured import (
     prune_and_finetune,
     sparsity_report,
     sweep_unstructured,
-    write_sweep,
 )
 from prunequant.seeding import seed_everything
+from prunequant.sweep_output import sweep_paths
 from prunequant.tasks import MetricSpec, Task, default_task
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_fraction
@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             task=task,
         )
         summary = {**result.prune.to_dict(), "schedule": args.schedule, "schedule_events": result.events}
-    after = evaluate(model, loaders.test, task).score if loaders else None
+    pruned = evaluate(model, loaders.test, task) if loaders else None
+    after = pruned.score if pruned is not None else None
     make_permanent(model)
     report = sparsity_report(model, include_bias=config.include_bias)
     if mode == "single" and amount > 0 or mode == "dynamic":
@@ -160,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dense_bytes": sizes["dense_bytes"],
         "compressed_bytes": sizes["file_bytes"],
         "output": _save(args, model, meta, summary, None if after is None else {task.primary: after}),
+        "warnings": list(pruned.warnings) if pruned is not None else [],
     }
     output["output_bytes"] = Path(output["output"]).stat().st_size if output["output"] else None
     print_human(args, _summary_line(output, task.primary_metric))
@@ -192,8 +194,9 @@ def _sweep(
         example_input=example,
         latency_rounds=args.latency_rounds,
         task=task,
+        sweep_dir=args.sweep_dir,
     )
-    paths = write_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
+    paths = sweep_paths(args.sweep_dir, "sweep") if args.sweep_dir else {}
     print_table(args, rows_table(rows, "magnitude pruning sweep"))
     return {"method": "magnitude", "rows": rows, "outputs": paths}
 
@@ -228,4 +231,5 @@ def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
         before, after = spec.format(output["accuracy_before"]), spec.format(output["accuracy_after"])
         text += f"  {spec.label or spec.name} {before} -> {after}"
     text += f"  compressed {output['compressed_bytes']:,} B (dense {output['dense_bytes']:,} B)"
-    return text + (f"  -> {output['output']}" if output["output"] else "")
+    text += f"  -> {output['output']}" if output["output"] else ""
+    return "\n".join([text, *(f"warning: {line}" for line in output["warnings"])])

@@ -29,6 +29,7 @@ from prunequant.quantization import (
     sweep_quantization,
     zero_share,
 )
+from prunequant.quantization.sweep import MODES
 from prunequant.seeding import seed_everything
 from prunequant.tasks import MetricSpec, default_task
 from prunequant.training import TrainConfig, evaluate
@@ -50,7 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--a-bits", type=_bits, default=8, help="activation bits 2..16, or 'none' for float (default 8)"
     )
     group.add_argument(
-        "--mode", choices=("ptq", "qat"), default="ptq", help="post-training or aware (default ptq)"
+        "--mode",
+        choices=("ptq", "qat"),
+        help="post-training or aware (default ptq; a --bits sweep runs both unless --mode is given)",
     )
     group.add_argument(
         "--calib-batches", type=positive_int, default=32, help="calibration batches (default 32)"
@@ -157,6 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     task = resolve_task(args) or default_task()
     if bits is not None:
         return _sweep(args, model, config, bits, loaders, train_config, task)
+    args.mode = args.mode or "ptq"
     qmodel = quantize(model, config, loaders.train, calib_batches=args.calib_batches, task=task)
     if args.mode == "qat":
         quantization_aware_finetune(
@@ -170,7 +174,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             task=task,
         )
     spec = task.primary_metric
-    baseline, score = evaluate(model, loaders.test, task).score, evaluate(qmodel, loaders.test, task).score
+    quantized = evaluate(qmodel, loaders.test, task)
+    baseline, score = evaluate(model, loaders.test, task).score, quantized.score
     density = score if spec.higher_is_better and spec.unit == "%" else None  # PD: a fraction metric only
     memory = memory_report(qmodel, task.inputs(next(iter(loaders.test))), accuracy=density)
     shares = zero_share(qmodel) if config.w_bits is not None else None
@@ -195,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "output": args.output,
         "packed": args.packed,
         "packed_bytes": None,
+        "warnings": list(quantized.warnings),
     }
     with written_together(args.output, args.packed):  # both files, or neither new one
         if args.output:
@@ -207,7 +213,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, Any]:
     from prunequant.cli.tables import print_table, rows_table
-    from prunequant.quantization.sweep_report import write_quant_sweep
+    from prunequant.sweep_output import sweep_paths
 
     packed_dir = Path(args.sweep_dir) / "packed" if args.sweep_dir else None
     rows = sweep_quantization(
@@ -216,6 +222,7 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         loaders.test,
         bits,
         config=config,
+        modes=("post",) if args.mode == "ptq" else MODES,
         train_config=train_config,
         refine_epochs=args.refine_epochs,
         calib_batches=args.calib_batches,
@@ -224,8 +231,9 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         pack=(lambda qmodel, label: save_quantized(qmodel, packed_dir / f"{label}.pqz"))
         if packed_dir
         else None,
+        sweep_dir=args.sweep_dir,
     )
-    paths = write_quant_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
+    paths = sweep_paths(args.sweep_dir, "quant_sweep") if args.sweep_dir else {}
     print_table(args, rows_table(rows, "quantization sweep"))
     return {"rows": rows, "outputs": paths}
 
@@ -252,7 +260,7 @@ def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
     )
     for key in ("output", "packed"):
         text += f"  -> {output[key]}" if output[key] else ""
-    return text
+    return "\n".join([text, *(f"warning: {line}" for line in output["warnings"])])
 
 
 def _bits(text: str) -> int | None:

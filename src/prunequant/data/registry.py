@@ -30,6 +30,15 @@ def register_dataset(name: str) -> Callable[[Loader], Loader]:
     (e.g. `GeneratedData`), for datasets that are not images with class labels.
 
     The loader's keyword parameters after `seed` are the dataset's options; `load_dataset` rejects others.
+
+    Parameters
+    ----------
+    name:
+        The dataset name (case and '_'/'-' insensitive); a name already taken is a ConfigError.
+
+    Returns
+    -------
+    The decorator; it returns the loader unchanged.
     """
     key = _canonical(name)
 

@@ -1,7 +1,7 @@
 """Recipes: one TOML file declares the model, data, baseline hyper-parameters, budget and the stages to run.
 
 ```toml
-[run]        seed, objective (size|latency), threads, eval_batches
+[run]        seed, objective (size|latency), threads, eval_batches, device (auto|cpu|cuda|cuda:N)
 [task]       name (built-in task or "module:factory"), options, metric (default: the task's primary),
              max_drop (budget: absolute in the metric's unit, or relative like "3%")
 [model]      arch (zoo name or "module:factory"), kwargs, checkpoint ("builtin:NAME", a path relative to
@@ -40,6 +40,7 @@ from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection
 from prunequant.lab.tomlfields import Source, build_section, suggest
 from prunequant.tasks import Task, build_task
 from prunequant.training import TrainConfig
+from prunequant.training.device import check_device_name
 from prunequant.validation import check_choice, check_fraction, check_int_range, check_positive
 
 MOVED_TO_TASK = ("metric", "max_drop")
@@ -48,22 +49,24 @@ MOVED_TO_TASK = ("metric", "max_drop")
 
 @dataclass(frozen=True)
 class RunSection:
-    """Seed, what 'best' minimises, threads and evaluation cap.
+    """Seed, what 'best' minimises, threads, evaluation cap and training device.
 
     `threads` fixes torch's thread count in every trial (0: leave it), `eval_batches` caps evaluation
-    batches (0: all).
+    batches (0: all), `device` is where trials train ("auto": CUDA if available, else "cpu"; "cuda:N").
     """
 
     seed: int = 0
     objective: str = "size"
     threads: int = 0
     eval_batches: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         check_int_range("seed", self.seed, 0, 2**31 - 1)
         check_choice("objective", self.objective, sec.OBJECTIVES)
         check_int_range("threads", self.threads, 0, 1024)
         check_int_range("eval_batches", self.eval_batches, 0, 10**9)
+        check_device_name(self.device)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from prunequant.quantization.wrappers import (
     activation_quantizers,
     is_quantized,
 )
-from prunequant.tasks import Task
+from prunequant.tasks import BatchTransform, Task, with_transform
 
 
 def quantize(
@@ -32,6 +32,7 @@ def quantize(
     *,
     calib_batches: int = 32,
     task: Task | None = None,
+    transform_fn: BatchTransform | None = None,
 ) -> nn.Module:
     """Return a fake-quantized deep copy of `model` (the original is left untouched).
 
@@ -49,7 +50,8 @@ def quantize(
     train with `quantization_aware_finetune()` before evaluating.
 
     Models with several inputs: every conv/linear reading any input of `forward` quantizes it; `task`
-    (default classification) splits each calibration batch into the inputs (tuple or dict) fed to the model.
+    (default classification) splits each calibration batch into the inputs (tuple or dict) fed to the model;
+    `transform_fn(batch) -> (inputs, target)` splits batches of any other shape instead.
     """
     config = config or QuantConfig()
     _check_float(model)
@@ -67,7 +69,7 @@ def quantize(
             qmodel = replacement
     link_integer_bias(qmodel)
     if calib_loader is not None and activation_quantizers(qmodel):
-        calibrate(qmodel, calib_loader, calib_batches, task=task)
+        calibrate(qmodel, calib_loader, calib_batches, task=with_transform(task, transform_fn))
     return qmodel
 
 

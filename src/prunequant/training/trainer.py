@@ -8,9 +8,10 @@ from typing import Any
 import torch
 
 from prunequant.progress import progress_bar
-from prunequant.tasks import Task, batch_size_of, default_task, run_model
+from prunequant.tasks import BatchTransform, Task, batch_size_of, run_model, to_device, with_transform
 from prunequant.training.callbacks import Callback
 from prunequant.training.config import TrainConfig
+from prunequant.training.device import Device, placed_on, resolve_device
 from prunequant.training.distill import Distillation, Distiller
 from prunequant.training.early_stopping import EarlyStopping
 from prunequant.training.evaluate import evaluate
@@ -26,7 +27,9 @@ class Trainer:
     (`trainer.early_stopping`). With `distill` a Distiller mixes knowledge distillation from its teacher
     into the loss (`trainer.distiller`). During a batch, callbacks see `trainer.inputs`, `trainer.target`,
     `trainer.outputs` and `trainer.loss`. Callbacks may set `trainer.stop_training = True` to end after the
-    current epoch.
+    current epoch. `transform_fn(batch) -> (inputs, target)` splits batches of any shape (see `Task`).
+    `device` ("auto", the default: CUDA if available, else the CPU; see `default_device`) is where `fit`
+    trains; the model is moved there and back to where it was when `fit` ends.
     """
 
     def __init__(
@@ -39,9 +42,12 @@ class Trainer:
         task: Task | None = None,
         *,
         distill: Distillation | None = None,
+        transform_fn: BatchTransform | None = None,
+        device: Device | None = None,
     ) -> None:
         self.model = model
-        self.task = task or default_task()
+        self.task = with_transform(task, transform_fn)
+        self.device = resolve_device(device)
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.config = config or TrainConfig()
@@ -76,7 +82,8 @@ class Trainer:
     def fit(self) -> list[dict[str, float]]:
         """Run all epochs; returns the history (train_loss, lr, val_<metric>, val_loss, val_score)."""
         self._call("on_train_start")
-        with progress_bar() as bar:
+        teacher = self.distiller.config.teacher if self.distiller is not None else None
+        with placed_on(self.model, self.device), placed_on(teacher, self.device), progress_bar() as bar:
             task = bar.add_task("train", total=self.config.epochs, status="") if bar else None
             for epoch in range(self.config.epochs):
                 self.epoch = epoch
@@ -97,7 +104,7 @@ class Trainer:
         for batch, data in enumerate(self.train_loader):
             if batch >= limit:
                 break
-            self.inputs, self.target = self.task.split(data)
+            self.inputs, self.target = to_device(self.task.split(data), self.device)
             self._call("on_batch_start", batch)
             self.outputs = run_model(self.model, self.inputs)
             loss = self.loss = self.task.loss(self.outputs, self.target)

@@ -14,6 +14,7 @@ from prunequant.pruning.structured.importance import (
     register_importance,
 )
 from prunequant.pruning.structured.layer_pruning import LayerPruneResult, prune_layers, residual_blocks
+from prunequant.pruning.structured.op_tables import register_op
 from prunequant.pruning.structured.prune import (
     ALLOCATIONS,
     ChannelPruneConfig,
@@ -57,6 +58,7 @@ __all__ = [
     "prune_channels_",
     "prune_layers",
     "register_importance",
+    "register_op",
     "recalibrate_bn",
     "reinitialize",
     "remove_channels_",

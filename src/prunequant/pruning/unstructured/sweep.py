@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +17,7 @@ from prunequant.errors import ConfigError
 from prunequant.export.storage import compressed_size_report
 from prunequant.pruning.unstructured.config import UnstructuredConfig
 from prunequant.pruning.unstructured.recipe import prune_and_finetune
+from prunequant.pruning.unstructured.sweep_report import sweep_files
 from prunequant.sweep_output import baseline_column
 from prunequant.tasks import Inputs, Task, default_task, run_model
 from prunequant.timing import NO_SPEED_GAIN_DENSE, compare
@@ -58,6 +62,7 @@ def sweep_unstructured(
     latency_rounds: int = 10,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     task: Task | None = None,
+    sweep_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (scope, mode, amount); `model` itself is left untouched (each row prunes a copy).
 
@@ -75,6 +80,9 @@ def sweep_unstructured(
         Sees each row as it is done.
     task:
         Loss and metrics (default classification).
+    sweep_dir:
+        Write `sweep.csv`, `sweep.md` and `sweep.png` here after every row, so an interrupted sweep
+        (Ctrl-C) leaves valid files marked "partial: K of N levels".
 
     Returns
     -------
@@ -93,28 +101,30 @@ def sweep_unstructured(
     task = task or default_task()
     columns = sweep_columns(task)
     baseline_score = evaluate(model, eval_loader, task).score
-    rows = []
-    for scope in scopes:
-        for mode in modes:
-            for amount in amounts:
-                candidate = copy.deepcopy(model)
-                config = replace(base, amount=amount, scope=scope)
-                result = prune_and_finetune(
-                    candidate,
-                    config,
-                    train_loader,
-                    val_loader,
-                    finetune if mode == "aware" else None,
-                    refine_epochs=refine_epochs if mode == "aware" else 0,
-                    refine_factor=refine_factor,
-                    task=task,
-                )
-                row = _measure(candidate, model, eval_loader, example_input, latency_rounds, task)
-                row.update(scope=scope, mode=mode, amount=amount, sparsity=result.prune.sparsity)
-                row[baseline_column(task)] = baseline_score
-                rows.append({key: row[key] for key in columns})
-                if on_row is not None:
-                    on_row(rows[-1])
+    rows: list[dict[str, Any]] = []
+    files = sweep_files(sweep_dir, len(scopes) * len(modes) * len(amounts), task=task) if sweep_dir else None
+    with files.interruptible() if files else nullcontext():
+        for scope, mode, amount in itertools.product(scopes, modes, amounts):
+            candidate = copy.deepcopy(model)
+            config = replace(base, amount=amount, scope=scope)
+            result = prune_and_finetune(
+                candidate,
+                config,
+                train_loader,
+                val_loader,
+                finetune if mode == "aware" else None,
+                refine_epochs=refine_epochs if mode == "aware" else 0,
+                refine_factor=refine_factor,
+                task=task,
+            )
+            row = _measure(candidate, model, eval_loader, example_input, latency_rounds, task)
+            row.update(scope=scope, mode=mode, amount=amount, sparsity=result.prune.sparsity)
+            row[baseline_column(task)] = baseline_score
+            rows.append({key: row[key] for key in columns})
+            if on_row is not None:
+                on_row(rows[-1])
+            if files is not None:
+                files.add(rows[-1])
     return rows
 
 
