@@ -9,7 +9,7 @@ convs/linears onnxruntime runs with integer kernels (QLinearConv, ConvInteger, Q
 MatMulInteger, QGemm) and how many stay float (Conv, Gemm, ...), counted in onnxruntime's own optimised
 graph. Target: MACs reduction >= 3.4x at 0.5 on each model.
 
-    python benchmarks/coverage.py [--quick] [--models resnet20,mobilenetv2]
+    python benchmarks/coverage.py [--quick] [--models resnet20,mobilenetv2] [--vision [--models resnet18]]
 """
 
 from __future__ import annotations
@@ -142,10 +142,15 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
-    parser.add_argument("--models", default="", help="comma-separated subset of the zoo")
+    parser.add_argument("--models", default="", help="comma-separated subset of the zoo (or of torchvision)")
+    parser.add_argument("--vision", action="store_true", help="only the torchvision rows (random weights)")
     args = parser.parse_args()
     rounds, runs = (5, 5) if args.quick else (15, 20)
     torch.manual_seed(0)
+    torch.set_num_threads(1)
+    if args.vision:
+        vision_rows([n for n in args.models.split(",") if n] or list(TORCHVISION), rounds, runs)
+        return
     names = [n for n in args.models.split(",") if n] or [*available_models(), "resnet56-A"]
     rows = []
     for name in names:
@@ -157,16 +162,23 @@ def main() -> None:
         rows.append(row(name, model, torch.randn(1, channels, size, size), rounds, runs))
         print(f"done: {name}", flush=True)
     print_table(rows)
+    vision_rows(list(TORCHVISION), rounds, runs)
+
+
+def vision_rows(names: list[str], rounds: int, runs: int) -> None:
+    """The torchvision rows (3x224x224, `weights=None`: random init, nothing downloaded)."""
     try:
-        import torchvision  # noqa: F401
+        from torchvision import models as tv
     except ImportError:
         print("torchvision models skipped: `import torchvision` fails here (install the `vision` extra)")
         return
-    from torchvision import models as tv
-
     x = torch.randn(1, 3, 224, 224)
-    vision = [row(name, getattr(tv, name)(weights=None), x, rounds, runs) for name in TORCHVISION]
-    print_table(vision)
+    rows = []
+    for name in names:
+        options = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+        rows.append(row(name, getattr(tv, name)(weights=None, **options), x, rounds, runs))
+        print(f"done: {name}", flush=True)
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def test_weights_are_8_bit_codes_of_our_quantizer_with_per_channel_dequantize(
 
 
 def test_int8_weights_saturate_on_cpus_without_vnni_and_uint8_weights_do_not(quantized_tiny, tmp_path):
-    """The default uint8 storage is exact on every CPU; int8 is exact only where u8s8 does not saturate."""
+    """The default (auto) storage is exact on every CPU; int8 is exact only where u8s8 does not saturate."""
     batch = torch.randn(64, *SAMPLE_SHAPE, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         reference = quantized_tiny.eval()(batch)

@@ -12,12 +12,13 @@
    codes stay exact), and a bias reading a quantized input becomes int32 at scale x_scale * w_scale, as
    onnxruntime's QDQ fusion (QLinearConv, QGemm) requires.
 
-Weight storage (`weight_dtype`): "uint8" (default) stores each symmetric code c as c + 128 with zero point
-128, which onnxruntime runs with its u8u8 kernels: exact on every CPU. "int8" (zero point 0) runs the faster
-u8s8 kernels, which on x86 CPUs without VNNI (AVX2 only, e.g. AMD EPYC before Zen 4) multiply with
-VPMADDUBSW and saturate pairs of products at int16: an asymmetric model input (codes near 128) loses up to
-half its outputs (measured: agreement 0.70, mean logit error 0.12 on the tiny test CNN; onnxruntime issue
-16105). Use "int8" where the target CPU has VNNI (AVX512-VNNI / AVX-VNNI) or is ARM.
+Weight storage (`weight_dtype`): "uint8" stores each symmetric code c as c + 128 with zero point 128, which
+onnxruntime runs with its u8u8 kernels: exact on every CPU. "int8" (zero point 0) runs the faster u8s8
+kernels, which on x86 CPUs without VNNI (AVX2 only, e.g. AMD EPYC before Zen 4) multiply with VPMADDUBSW and
+saturate pairs of products at int16: an asymmetric model input (codes near 128) loses up to half its outputs
+(measured: agreement 0.70, mean logit error 0.12 on the tiny test CNN; onnxruntime issue 16105). "auto"
+(default) picks "int8" on x86 with VNNI (AVX512-VNNI / AVX-VNNI) or a non-x86 CPU, "uint8" otherwise
+(weight_dtype.py); the choice and its reason are in the result and the file's metadata.
 
 Nothing is recalibrated. Bit widths other than 8 run as float that reproduces the fake quantization
 exactly (`precision="float-dequantized(N-bit)"`), or, with `other_bits="int8"`, are clamped to int8 with a
@@ -51,6 +52,7 @@ from prunequant.export.onnx_fp32 import (
     torch_to_onnx,
 )
 from prunequant.export.ort_quantizer import OrtQuantConfig, quantize_with_ort
+from prunequant.export.weight_dtype import WeightDtypeChoice, choose_weight_dtype
 from prunequant.models.codecs import codec_for
 from prunequant.quantization import (
     QuantAct,
@@ -68,9 +70,10 @@ from prunequant.validation import check_choice
 
 METHODS = ("ours", "ort")
 OTHER_BITS = ("dequantize", "int8")
-WEIGHT_DTYPES = ("uint8", "int8")
+WEIGHT_DTYPES = ("auto", "uint8", "int8")
 WEIGHT_DTYPE_KEY = "prunequant.weight_dtype"
 """metadata_props key recording how weights are stored ("uint8": exact everywhere; "int8": VNNI / ARM)."""
+WEIGHT_DTYPE_REASON_KEY = "prunequant.weight_dtype_reason"
 NOT_QUANTIZED = (
     "checkpoint is not quantized; pass --dataset to calibrate with --int8-method ort "
     "or quantize first with `prunequant quantize`"
@@ -89,12 +92,17 @@ class ExportResult:
     method: str
     layers: str = ""
     float_layers: dict[str, str] = field(default_factory=dict)
+    weight_dtype: str = ""
+    weight_dtype_reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        """The fields; `layers` / `float_layers` only for int8 files (the ones that have a coverage)."""
+        """The fields; `layers` / `float_layers` only for int8 files (the ones that have a coverage), the
+        weight dtype and its reason only where prunequant stored the weights."""
         fields = asdict(self)
         if not self.layers:
             del fields["layers"], fields["float_layers"]
+        if not self.weight_dtype:
+            del fields["weight_dtype"], fields["weight_dtype_reason"]
         return fields
 
 
@@ -107,15 +115,16 @@ def export_int8(
     calib_loader: Iterable | None = None,
     ort_config: OrtQuantConfig | None = None,
     other_bits: str = "dequantize",
-    weight_dtype: str = "uint8",
+    weight_dtype: str = "auto",
     task: Task | None = None,
 ) -> ExportResult:
     """Export a quantized model to an int8 QDQ ONNX file that onnxruntime runs with integer kernels.
 
     "ours" keeps the model's own (PTQ-calibrated or QAT-learned) qparams and needs a `quantize()`d model.
     "ort" exports the float weights and lets onnxruntime calibrate on `calib_loader` (any float model).
-    `weight_dtype` ("ours" only): "uint8" codes + 128 (exact on every CPU) or "int8" (faster u8s8 kernels,
-    which saturate on x86 CPUs without VNNI; see the module docstring). `example_input` is a tensor, a tuple
+    `weight_dtype` ("ours" only): "uint8" codes + 128 (exact on every CPU), "int8" (faster u8s8 kernels,
+    which saturate on x86 CPUs without VNNI; see the module docstring) or "auto" (int8 with VNNI or off
+    x86, else uint8; the result says which and why). `example_input` is a tensor, a tuple
     or a dict (named inputs, as in `export_onnx`); `task` splits `calib_loader` batches into every input.
     """
     check_choice("method", method, METHODS)
@@ -126,7 +135,7 @@ def export_int8(
         return _export_ort(qmodel, Path(path), example_input, calib_loader, config, task)
     if not is_quantized(qmodel):
         raise ExportError(NOT_QUANTIZED)
-    return _export_ours(qmodel, Path(path), example_input, other_bits, weight_dtype)
+    return _export_ours(qmodel, Path(path), example_input, other_bits, choose_weight_dtype(weight_dtype))
 
 
 def _export_ort(
@@ -148,7 +157,7 @@ def _export_ort(
 
 
 def _export_ours(
-    qmodel: nn.Module, path: Path, example: Inputs, other_bits: str, weight_dtype: str
+    qmodel: nn.Module, path: Path, example: Inputs, other_bits: str, weight_dtype: WeightDtypeChoice
 ) -> ExportResult:
     """int8 QDQ when every quantizer is 8-bit (or clamping is asked for); else exact dequantized float.
 
@@ -174,13 +183,23 @@ def _export_ours(
         precision = "int8"
         model, codes = deployable(qmodel, quantized_weights=True, activations="qdq")
         proto = torch_to_onnx(model, example, exporter="torchscript")
-        quantize_weights(proto.graph, codes, weight_dtype)
-        set_metadata(proto, {WEIGHT_DTYPE_KEY: weight_dtype})
+        quantize_weights(proto.graph, codes, weight_dtype.dtype)
+        set_metadata(
+            proto, {WEIGHT_DTYPE_KEY: weight_dtype.dtype, WEIGHT_DTYPE_REASON_KEY: weight_dtype.reason}
+        )
     set_precision(proto, precision)
-    return _result(save_model_atomic(proto, path), precision, "ours", proto if precision == "int8" else None)
+    int8 = precision == "int8"
+    written = save_model_atomic(proto, path)
+    return _result(written, precision, "ours", proto if int8 else None, weight_dtype if int8 else None)
 
 
-def _result(path: Path, precision: str, method: str, proto: onnx.ModelProto | None = None) -> ExportResult:
+def _result(
+    path: Path,
+    precision: str,
+    method: str,
+    proto: onnx.ModelProto | None = None,
+    weight_dtype: WeightDtypeChoice | None = None,
+) -> ExportResult:
     """The ExportResult; for an int8 graph (`proto`), its layer coverage, also written to the file.
 
     A mixed graph (some conv / linear layers float in onnxruntime) warns, naming them.
@@ -193,8 +212,16 @@ def _result(path: Path, precision: str, method: str, proto: onnx.ModelProto | No
     if coverage.float_layers:
         named = "; ".join(f"{name}: {reason}" for name, reason in coverage.float_layers.items())
         warnings.warn(f"{path.name} is {coverage.summary} ({named})", stacklevel=4)
+    dtype, reason = (weight_dtype.dtype, weight_dtype.reason) if weight_dtype else ("", "")
     return ExportResult(
-        str(path), path.stat().st_size, precision, method, coverage.summary, coverage.float_layers
+        str(path),
+        path.stat().st_size,
+        precision,
+        method,
+        coverage.summary,
+        coverage.float_layers,
+        dtype,
+        reason,
     )
 
 
