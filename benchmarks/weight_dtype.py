@@ -92,9 +92,7 @@ def main() -> None:
             outputs.append(run(runners[-1], inputs))
             agreement = float((reference.argmax(1) == outputs[-1].argmax(1)).mean())
             max_diff = float(np.abs(reference - outputs[-1]).max())
-            print(
-                f"{dtype:>5}: agreement with fake-quant {agreement:.4f}, max |logit diff| {max_diff:.3g} (n=256)"
-            )
+            print(f"{dtype:>5}: agreement with fake-quant {agreement:.4f}, max |logit diff| {max_diff:.3g}")
         print(f"S8 against U8 outputs: max |diff| {float(np.abs(outputs[0] - outputs[1]).max()):.3g}")
         samples = interleaved(runners, inputs[:32].numpy(), rounds, runs)
     medians = [statistics.median(s) for s in samples]

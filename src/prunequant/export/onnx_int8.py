@@ -1,6 +1,6 @@
 """int8 ONNX (QDQ) from prunequant's fake-quant model, with OUR scales and zero points (`method="ours"`).
 
-1. The fake-quant model becomes a float model: every QuantConv2d / QuantLinear a plain layer holding its
+1. The fake-quant model becomes a float model: every quantized conv / linear a plain layer holding its
    fake-quant-rounded weights; every activation quantizer (QuantAct, whether after a ReLU or after the BN
    ending a residual branch; layer input / output quantizers) a fused `fake_quantize_per_tensor_affine`,
    which the TorchScript exporter writes as QuantizeLinear -> DequantizeLinear with exactly our uint8
@@ -56,15 +56,14 @@ from prunequant.export.weight_dtype import WeightDtypeChoice, choose_weight_dtyp
 from prunequant.models.codecs import codec_for
 from prunequant.quantization import (
     QuantAct,
-    QuantConv2d,
     Quantizer,
-    QuantLinear,
     activation_quantizers,
     fold_batchnorm,
     is_quantized,
     quantized_layers,
 )
 from prunequant.quantization.integer_bias import bias_codes
+from prunequant.quantization.wrappers import float_class
 from prunequant.tasks import Inputs, Task
 from prunequant.validation import check_choice
 
@@ -78,8 +77,11 @@ NOT_QUANTIZED = (
     "checkpoint is not quantized; pass --dataset to calibrate with --int8-method ort "
     "or quantize first with `prunequant quantize`"
 )
-_VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose")
-"""Ops between a DequantizeLinear and a conv/gemm input that keep values on the quantization grid."""
+_VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose", "Pad")
+"""Ops between a DequantizeLinear and a conv/gemm input that keep values on the quantization grid (Pad: only
+with mode reflect / edge, or constant 0, which the zero point holds exactly; see `_keeps_grid`)."""
+_WEIGHT_AXIS = {"Conv": 0, "Gemm": 0, "ConvTranspose": 1}
+"""The output-channel axis of each weighted op's weight (ConvTranspose: [in, out/groups, k...])."""
 
 
 @dataclass(frozen=True)
@@ -310,11 +312,15 @@ def _attach_layer_qdq(
             layer.register_forward_hook(lambda _, args, out, q=qdq: q(out))
 
 
-def _plain_layer(layer: QuantConv2d | QuantLinear, quantized_weights: bool) -> nn.Module:
-    """The nn.Conv2d / nn.Linear twin of `layer` holding its fake-quant-rounded weight and the bias it adds in
-    eval mode (on the int32 grid where its input scale is known), or its float weight and bias."""
-    codec = codec_for("Conv2d" if isinstance(layer, QuantConv2d) else "Linear")
+def _plain_layer(layer: nn.Module, quantized_weights: bool) -> nn.Module:
+    """The torch twin (nn.Conv2d, nn.ConvTranspose1d, nn.Linear, ...) of `layer` holding its
+    fake-quant-rounded weight and the bias it adds in eval mode (on the int32 grid where its input scale is
+    known), or its float weight and bias; a `pre` child (padding) runs first, from a forward pre-hook."""
+    codec = codec_for(float_class(type(layer)).__name__)
     plain = codec.from_config(codec.to_config(layer))
+    if layer.pre is not None:
+        plain.add_module(layer.pre, layer.get_submodule(layer.pre))
+        plain.register_forward_pre_hook(_run_pre)
     with torch.no_grad():
         plain.weight.copy_(layer.quantized_weight() if quantized_weights else layer.masked_weight())
         bias = layer.effective_bias() if quantized_weights else layer.bias
@@ -323,28 +329,38 @@ def _plain_layer(layer: QuantConv2d | QuantLinear, quantized_weights: bool) -> n
     return plain.eval()
 
 
+def _run_pre(layer: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: the layer's input through its one child (the `pre` module kept from a subclass)."""
+    return (next(layer.children())(args[0]),)
+
+
 def quantize_weights(
     graph: onnx.GraphProto, codes: dict[str, torch.Tensor | None], weight_dtype: str = "uint8"
 ) -> None:
-    """IN PLACE: the Conv/Gemm weights of the layers in `codes` become 8-bit + per-channel DequantizeLinear.
+    """IN PLACE: the Conv/ConvTranspose/Gemm weights of the layers in `codes` become 8-bit + per-channel
+    DequantizeLinear (axis 0; ConvTranspose: axis 1, its output-channel axis).
 
     Weights are found by parameter name ("<layer>.weight"); a layer with codes None is re-quantized to int8
     (symmetric per channel); other layers stay float. "uint8" stores the symmetric codes + 128 with zero
-    point 128 (same values, exact u8u8 kernels). Biases of layers with a quantized input become int32.
+    point 128 (same values, exact u8u8 kernels). Biases of Conv/Gemm layers with a quantized input become
+    int32 (ConvTranspose runs in float on onnxruntime and keeps its float bias). A Conv/Gemm whose input
+    reaches a DequantizeLinear only through value-preserving ops gets a Q -> DQ of that grid before it.
     """
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = {output: node for node in graph.node for output in node.output}
     new_nodes: list[onnx.NodeProto] = []
     for node in graph.node:
-        weight_name = node.input[1] if node.op_type in ("Conv", "Gemm") and len(node.input) > 1 else ""
+        weight_name = node.input[1] if node.op_type in _WEIGHT_AXIS and len(node.input) > 1 else ""
         module_name = weight_name.removesuffix(".weight")
         if module_name not in codes or weight_name not in initializers:
             continue
         if node.op_type == "Gemm" and _attribute(node, "transB", 0) != 1:
             continue
-        weight = numpy_helper.to_array(initializers[weight_name])
+        weight, axis = numpy_helper.to_array(initializers[weight_name]), _WEIGHT_AXIS[node.op_type]
         layer_codes = codes.get(module_name)
-        int8, scale = _int8_weight(weight, None if layer_codes is None else layer_codes.numpy(), module_name)
+        layer_codes = None if layer_codes is None else np.moveaxis(layer_codes.numpy(), axis, 0)
+        int8, scale = _int8_weight(np.moveaxis(weight, axis, 0), layer_codes, module_name)
+        int8 = np.ascontiguousarray(np.moveaxis(int8, 0, axis))
         stored, zero_point = _stored_weight(int8, scale.shape, weight_dtype)
         _replace_initializer(graph, initializers, weight_name, stored)
         scale_name = f"{weight_name}_scale"
@@ -356,12 +372,13 @@ def quantize_weights(
                 [weight_name, scale_name, f"{weight_name}_zero_point"],
                 [f"{weight_name}_dq"],
                 name=f"{module_name}/weight_dq",
-                axis=0,
+                axis=axis,
             )
         )
         node.input[1] = f"{weight_name}_dq"
-        if node.op_type == "Gemm":
-            new_nodes.extend(_requantize_input(node, producers, initializers, module_name))
+        if node.op_type == "ConvTranspose":
+            continue  # no integer kernel in onnxruntime: DQ -> float ConvTranspose, float bias
+        new_nodes.extend(_requantize_input(node, producers, initializers, module_name))
         input_scale = _input_scale(node.input[0], producers, initializers)
         if len(node.input) > 2 and node.input[2] in initializers and input_scale is not None:
             new_nodes.append(_quantize_bias(graph, initializers, node, scale * input_scale, module_name))
@@ -415,7 +432,7 @@ def _requantize_input(
     leaving a float Gemm that dequantizes its weights on every call. [] when nothing is needed."""
     node_in = producers.get(node.input[0])
     source = node_in
-    while source is not None and source.op_type in _VALUE_PRESERVING:
+    while source is not None and _keeps_grid(source, initializers):
         source = producers.get(source.input[0])
     if node_in is None or node_in is source or source is None or source.op_type != "DequantizeLinear":
         return []
@@ -432,12 +449,29 @@ def _requantize_input(
     return nodes
 
 
+def _keeps_grid(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto]) -> bool:
+    """Whether `node` only moves or repeats its input's values (or pads with 0, the zero point's value)."""
+    if node.op_type not in _VALUE_PRESERVING:
+        return False
+    if node.op_type != "Pad" or _string_attribute(node, "mode", "constant") != "constant":
+        return True
+    if len(node.input) < 3 or not node.input[2]:
+        return True  # the default constant is 0
+    value = initializers.get(node.input[2])
+    return value is not None and not numpy_helper.to_array(value).any()
+
+
+def _string_attribute(node: onnx.NodeProto, name: str, default: str) -> str:
+    value = next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _input_scale(
     tensor: str, producers: dict[str, onnx.NodeProto], initializers: dict[str, onnx.TensorProto]
 ) -> np.ndarray | None:
     """The scale of the DequantizeLinear that `tensor` comes from, through value-preserving ops only."""
     node = producers.get(tensor)
-    while node is not None and node.op_type in _VALUE_PRESERVING:
+    while node is not None and _keeps_grid(node, initializers):
         node = producers.get(node.input[0])
     if node is None or node.op_type != "DequantizeLinear" or node.input[1] not in initializers:
         return None

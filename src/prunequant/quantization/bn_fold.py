@@ -1,4 +1,4 @@
-"""Fold Conv2d -> BatchNorm2d pairs into the conv (in place), so quantization sees the deployed weights."""
+"""Fold conv -> BatchNorm pairs into the conv (in place), so quantization sees the deployed weights."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from prunequant.quantization.graph import conv_bn_pairs
 
 
 def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
-    """Fold every BatchNorm2d fed only by a Conv2d into that conv, IN PLACE; return the (conv, bn) names.
+    """Fold every BatchNorm fed only by a conv (1d/2d/3d; transposed with groups 1) into that conv, IN PLACE;
+    return the (conv, bn) names.
 
     The conv gets w * gamma / sqrt(var + eps) and a bias beta + (b - mean) * gamma / sqrt(var + eps) from
     the running statistics; the BN becomes nn.Identity. The folded BN is frozen: later training (QAT)
@@ -23,7 +24,14 @@ def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
         folded = copy.deepcopy(conv)
         folded.weight, folded.bias = fuse_conv_bn_weights(
-            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            conv.weight,
+            conv.bias,
+            bn.running_mean,
+            bn.running_var,
+            bn.eps,
+            bn.weight,
+            bn.bias,
+            conv.transposed,
         )
         model.set_submodule(conv_name, folded)
         model.set_submodule(bn_name, nn.Identity())

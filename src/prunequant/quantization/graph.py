@@ -11,14 +11,31 @@ from torch import fx, nn
 
 from prunequant.errors import UnsupportedLayerError
 from prunequant.models.checkpoint import register_post_load_hook
+from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.quantization.quantizers import Quantizer
-from prunequant.quantization.wrappers import ACTIVATIONS, QUANT_LAYERS, QuantAct, QuantConv2d, is_quantized
+from prunequant.quantization.subclasses import subclass_plan
+from prunequant.quantization.wrappers import (
+    ABSORBED_ACTIVATIONS,
+    QUANT_LAYERS,
+    QuantAct,
+    QuantLinear,
+    is_activation,
+    is_quantized,
+    wrapper_for,
+)
+
+
+class _RoleLeafTracer(fx.Tracer):
+    """Keeps every conv / linear / norm layer, user subclasses included, as one module call (by role)."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return layer_role(module) is not None or super().is_leaf_module(module, qualified_name)
 
 
 def trace(model: nn.Module, purpose: str) -> fx.GraphModule:
     """Symbolically trace `model`, or raise UnsupportedLayerError naming `purpose` and how to avoid it."""
     try:
-        return fx.symbolic_trace(model)
+        return fx.GraphModule(model, _RoleLeafTracer().trace(model))
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise UnsupportedLayerError(
@@ -36,29 +53,30 @@ def _module_users(graph: fx.GraphModule, node: fx.Node) -> list[tuple[str, nn.Mo
 
 
 def input_consumers(model: nn.Module) -> tuple[list[str], list[str]]:
-    """(names of Conv2d/Linear layers that read a model input, other consumers of one), over every input
-    (each positional or keyword tensor argument of `forward`)."""
-    if type(model) in (nn.Conv2d, nn.Linear):
+    """(names of conv/linear layers (by role) that read a model input, other consumers of one), over every
+    input (each positional or keyword tensor argument of `forward`)."""
+    if wrapper_for(model) is not None:
         return [""], []
     graph = trace(model, "quantize_input")
     layers: list[str] = []
     others: list[str] = []
     for placeholder in (node for node in graph.graph.nodes if node.op == "placeholder"):
         for target, module in _module_users(graph, placeholder):
-            (layers if type(module) in (nn.Conv2d, nn.Linear) else others).append(target)
+            (layers if module is not None and wrapper_for(module) is not None else others).append(target)
     return list(dict.fromkeys(layers)), list(dict.fromkeys(others))
 
 
 def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """(conv, bn) names where a Conv2d, called once, feeds only a BatchNorm2d with running statistics."""
+    """(conv, bn) names where a conv (1d/2d/3d, or transposed with groups 1; a subclass that computes as its
+    base), called once, feeds only a BatchNorm of torch's own class with running statistics."""
     graph = trace(model, "fold_bn")
     calls = Counter(str(node.target) for node in graph.graph.nodes if node.op == "call_module")
     pairs = []
     for node in graph.graph.nodes:
-        if node.op != "call_module" or type(graph.get_submodule(node.target)) is not nn.Conv2d:
+        if node.op != "call_module" or not _foldable_conv(graph.get_submodule(node.target)):
             continue
         users = _module_users(graph, node)
-        if len(users) != 1 or type(users[0][1]) is not nn.BatchNorm2d:
+        if len(users) != 1 or not _plain_batch_norm(users[0][1]):
             continue
         (bn_name, bn), conv_name = users[0], str(node.target)
         if calls[conv_name] == calls[bn_name] == 1 and isinstance(bn.running_var, torch.Tensor):
@@ -66,9 +84,22 @@ def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-_WEIGHTED = (nn.Conv2d, nn.Linear)
-_RELUS = tuple(ACTIVATIONS.values())
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Identity)
+def _foldable_conv(module: nn.Module) -> bool:
+    role = layer_role(module)
+    if role == "conv_transpose" and module.groups != 1:  # per-column scales could not hold a folded BN
+        return False
+    return role in ("conv", "conv_transpose") and subclass_plan(module).problem is None
+
+
+def _plain_batch_norm(module: nn.Module | None) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm) and is_plain_layer(module)
+
+
+def _weighted(module: nn.Module | None) -> bool:
+    return module is not None and wrapper_for(module) is not None
+
+
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.Identity)
 """Modules that end a conv branch when they are the conv's only user (nn.Identity: a folded BN)."""
 _PASS_MODULES = (nn.Flatten, nn.Dropout, nn.Identity, nn.MaxPool1d, nn.MaxPool2d)
 _PASS_CALLS = {torch.flatten, "flatten", "view", "reshape", "squeeze", "unsqueeze", "contiguous"}
@@ -80,7 +111,8 @@ class BranchSites:
     """Where a fully-integer graph needs activation quantizers besides the ReLUs and the model input.
 
     `outputs`: the module ending each conv/linear branch whose output is not followed by a ReLU / ReLU6
-    module (its BN, folded-BN identity, or the layer itself), except outputs that are the model output.
+    module only (its BN, folded-BN identity, or the layer itself; another activation such as SiLU runs
+    between two quantizers), except outputs that are the model output.
     `readers`: conv/linear layers whose input (through value-preserving ops) is made by some other op:
     a residual sum, a concatenation, a pooling, a functional activation.
     """
@@ -93,15 +125,15 @@ def branch_sites(model: nn.Module) -> BranchSites:
     """The BranchSites of a float `model` (UnsupportedLayerError if it cannot be traced)."""
     graph = trace(model, "quantize_residuals")
     nodes = [node for node in graph.graph.nodes if node.op == "call_module"]
-    layers = [node for node in nodes if type(_module_of(graph, node)) in _WEIGHTED]
-    covered = {node for node in nodes if type(_module_of(graph, node)) in _RELUS}
+    layers = [node for node in nodes if _weighted(_module_of(graph, node))]
+    covered = {node for node in nodes if is_activation(_module_of(graph, node))}
     outputs = []
     for node in layers:
         tail = node
-        if len(node.users) == 1 and type(_module_of(graph, next(iter(node.users)))) in _NORMS:
+        if len(node.users) == 1 and isinstance(_module_of(graph, next(iter(node.users))), _NORMS):
             tail = next(iter(node.users))
         covered.update((node, tail))
-        relu_only = all(type(_module_of(graph, user)) in _RELUS for user in tail.users)
+        relu_only = all(isinstance(_module_of(graph, user), ABSORBED_ACTIVATIONS) for user in tail.users)
         if not relu_only and not _reaches_output(graph, tail):
             outputs.append(str(tail.target))
     readers = [
@@ -144,7 +176,8 @@ class _QuantLeafTracer(fx.Tracer):
     """Traces a quantized model with its quantized modules as leaves (their forward is data-dependent)."""
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return isinstance(module, (*QUANT_LAYERS, QuantAct)) or super().is_leaf_module(module, qualified_name)
+        quantized = isinstance(module, (*QUANT_LAYERS, QuantAct)) or layer_role(module) is not None
+        return quantized or super().is_leaf_module(module, qualified_name)
 
 
 def link_integer_bias(qmodel: nn.Module) -> int:
@@ -179,14 +212,17 @@ def _output_quantizer(graph: fx.GraphModule, node: fx.Node | None) -> Quantizer 
     return module.output_quantizer if isinstance(module, QUANT_LAYERS) else None
 
 
-def _sole_norm(graph: fx.GraphModule, node: fx.Node, calls: Counter[str]) -> nn.BatchNorm2d | None:
-    """The BatchNorm2d (bare or inside a QuantAct) that is the only user of a conv call, called once."""
-    if not isinstance(_module_of(graph, node), QuantConv2d) or len(node.users) != 1:
+def _sole_norm(
+    graph: fx.GraphModule, node: fx.Node, calls: Counter[str]
+) -> nn.modules.batchnorm._BatchNorm | None:
+    """The BatchNorm (bare or inside a QuantAct) that is the only user of a conv call, called once."""
+    layer = _module_of(graph, node)
+    if isinstance(layer, QuantLinear) or getattr(layer, "weight_axis", 1) != 0 or len(node.users) != 1:
         return None
     user = next(iter(node.users))
     module = _module_of(graph, user)
     norm = module.activation if isinstance(module, QuantAct) else module
-    if type(norm) is nn.BatchNorm2d and calls[str(user.target)] == 1 and norm.running_var is not None:
+    if _plain_batch_norm(norm) and calls[str(user.target)] == 1 and norm.running_var is not None:
         return norm
     return None
 

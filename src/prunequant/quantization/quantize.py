@@ -15,14 +15,21 @@ from prunequant.quantization.calibrate import calibrate
 from prunequant.quantization.config import QuantConfig
 from prunequant.quantization.graph import BranchSites, branch_sites, input_consumers, link_integer_bias
 from prunequant.quantization.quantizers import activation_spec, weight_spec
+from prunequant.quantization.subclasses import subclass_plan
 from prunequant.quantization.wrappers import (
-    ACTIVATIONS,
-    FLOAT_LAYERS,
     QuantAct,
     activation_quantizers,
+    fixed_range,
+    is_activation,
     is_quantized,
+    wrapper_for,
 )
 from prunequant.tasks import Task
+
+FLOAT_LAYERS_ATTR = "prunequant_float_layers"
+"""Attribute of a quantized model: {layer name: why it stays float} for each conv / linear left float."""
+_EXCLUDED = "excluded by QuantConfig.exclude"
+_FLOAT_ASKED = "float weights asked for (w_bits=None) and no input / output quantizer"
 
 
 def quantize(
@@ -36,14 +43,20 @@ def quantize(
     """Return a fake-quantized deep copy of `model` (the original is left untouched).
 
     Placement follows qsparse: every nn.Conv2d / nn.Linear gets quantized weights (QuantConv2d /
-    QuantLinear, sharing nothing with the original), every nn.ReLU / nn.ReLU6 is followed by an activation
-    quantizer (QuantAct; in the zoo's ResNets the ReLU after each residual add quantizes the block
+    QuantLinear, sharing nothing with the original), every activation module (ReLU, ReLU6, LeakyReLU, SiLU,
+    Hardswish, Sigmoid, Hardsigmoid, Tanh, GELU, ELU, Mish and their subclasses) is followed by an
+    activation quantizer (QuantAct; calibrated asymmetric range, or the fixed [0, 1] / [-1, 1] of Sigmoid,
+    Hardsigmoid and Tanh; in the zoo's ResNets the ReLU after each residual add quantizes the block
     output), and the conv/linear layers that read the model input also quantize it. With
     `config.quantize_residuals` (torch.fx tracing), block outputs are quantized too: a BN ending a conv
     branch without ReLU (ResNet's bn2 and projection shortcut, MobileNetV2's linear bottleneck) becomes
     QuantAct(bn) under its own name, a conv/linear without BN gets an `output_quantizer`, and a layer
     reading a residual sum, concatenation or pooling gets an `input_quantizer`; the model's logits stay
-    float. Other layer types stay float. In eval mode each conv/linear whose input scale is known adds its
+    float. Layers are found by role: subclasses of torch's conv / transposed conv / linear classes are
+    quantized as their base class when they compute the same (or the same after their one child module,
+    e.g. a padding module, which the wrapper keeps); any other subclass stays float, and every conv / linear
+    left float is warned about and listed by `float_layers(qmodel)` with its reason. Other layer types
+    stay float. In eval mode each conv/linear whose input scale is known adds its
     bias rounded to the int32 grid of the int8 export (see `link_integer_bias`). With `calib_loader`,
     activation ranges are calibrated on `calib_batches` batches (PTQ); otherwise call `calibrate()` or
     train with `quantization_aware_finetune()` before evaluating.
@@ -58,17 +71,33 @@ def quantize(
         fold_batchnorm(qmodel)
     readers = _input_readers(qmodel, config)
     sites = _branch_sites(qmodel, config)
+    floats: dict[str, str] = {}
     for name, module in list(qmodel.named_modules()):
         reads_float, ends_branch = name in readers or name in sites.readers, name in sites.outputs
-        replacement = _quantized(name, module, config, reads_float=reads_float, ends_branch=ends_branch)
+        replacement = _quantized(name, module, config, reads_float, ends_branch, floats)
         if replacement is not None and name:
             qmodel.set_submodule(name, replacement)
         elif replacement is not None:  # the model is a single layer
             qmodel = replacement
+    _report_float(qmodel, floats)
     link_integer_bias(qmodel)
     if calib_loader is not None and activation_quantizers(qmodel):
         calibrate(qmodel, calib_loader, calib_batches, task=task)
     return qmodel
+
+
+def float_layers(qmodel: nn.Module) -> dict[str, str]:
+    """{name: reason} of the conv / linear layers `quantize()` left float in `qmodel` (empty when none)."""
+    return dict(getattr(qmodel, FLOAT_LAYERS_ATTR, {}))
+
+
+def _report_float(qmodel: nn.Module, floats: dict[str, str]) -> None:
+    """Record `floats` on the model and warn about those the config did not ask for."""
+    object.__setattr__(qmodel, FLOAT_LAYERS_ATTR, dict(floats))
+    unasked = {name: reason for name, reason in floats.items() if reason not in (_EXCLUDED, _FLOAT_ASKED)}
+    if unasked:
+        named = "; ".join(f"{name or 'the model'}: {reason}" for name, reason in unasked.items())
+        warnings.warn(f"{len(unasked)} conv/linear layer(s) stay float: {named}", stacklevel=3)
 
 
 def _check_float(model: nn.Module) -> None:
@@ -84,25 +113,45 @@ def _check_float(model: nn.Module) -> None:
 
 
 def _quantized(
-    name: str, module: nn.Module, config: QuantConfig, *, reads_float: bool, ends_branch: bool
+    name: str,
+    module: nn.Module,
+    config: QuantConfig,
+    reads_float: bool,
+    ends_branch: bool,
+    floats: dict[str, str],
 ) -> nn.Module | None:
-    """The quantized replacement of `module`, or None to leave it as it is.
+    """The quantized replacement of `module`, or None to leave it as it is (a conv/linear left float is
+    added to `floats` with its reason).
 
     `reads_float`: a conv/linear quantizes its input; `ends_branch`: the module's output is quantized.
     """
     layer = config.for_layer(name)
+    wrapper = wrapper_for(module)
     if layer is None:
+        if wrapper is not None:
+            floats[name] = _EXCLUDED
         return None
     act = activation_spec(layer)
-    if type(module) in FLOAT_LAYERS:
+    if wrapper is not None:
         input_spec, output_spec = (act if flag else None for flag in (reads_float, ends_branch))
         if layer.w_bits is None and input_spec is None and output_spec is None:
+            floats[name] = _FLOAT_ASKED
             return None
-        wrapper, keep_zeros = FLOAT_LAYERS[type(module)], layer.preserve_zeros
+        plan = subclass_plan(module)
+        if plan.problem is not None:
+            floats[name] = plan.problem
+            return None
         return wrapper.from_float(
-            module, weight_spec(layer), input_spec, output_spec=output_spec, preserve_zeros=keep_zeros
+            module,
+            weight_spec(layer),
+            input_spec,
+            output_spec=output_spec,
+            preserve_zeros=layer.preserve_zeros,
+            pre=plan.pre,
         )
-    if act is not None and (ends_branch or type(module) in ACTIVATIONS.values()):
+    if act is not None and is_activation(module):
+        return QuantAct(module, activation_spec(layer, fixed_range(module))).train(module.training)
+    if act is not None and ends_branch:
         return QuantAct(module, act).train(module.training)
     return None
 
