@@ -62,6 +62,7 @@ from prunequant.quantization import (
     is_quantized,
     quantized_layers,
 )
+from prunequant.quantization.block_output import OutputQuantizer
 from prunequant.quantization.integer_bias import bias_codes
 from prunequant.quantization.wrappers import float_class
 from prunequant.tasks import Inputs, Task
@@ -289,6 +290,11 @@ def deployable(
                 [] if activations == "drop" else [ExportQDQ(module.act_quantizer, activations == "emulate")]
             )
             model.set_submodule(name, nn.Sequential(module.activation, *tail))
+        elif isinstance(module, OutputQuantizer):  # applied by its module's forward hook
+            replacement = (
+                nn.Identity() if activations == "drop" else ExportQDQ(module, activations == "emulate")
+            )
+            model.set_submodule(name, replacement)
     try:
         fold_batchnorm(model)
     except UnsupportedLayerError as err:
@@ -429,12 +435,17 @@ def _requantize_input(
     """Q -> DQ right before `node` when its input reaches a DequantizeLinear only through value-preserving
     ops (Flatten, Reshape, MaxPool, ...), with that DQ's scale and zero point: exact (the values are on
     that grid already), and onnxruntime then fuses the layer into an integer kernel (QGemm) instead of
-    leaving a float Gemm that dequantizes its weights on every call. [] when nothing is needed."""
+    leaving a float Gemm that dequantizes its weights on every call. A Conv needs it only after a Pad
+    (onnxruntime moves a DQ through MaxPool, Reshape, ... itself, but not through Pad). [] when nothing is
+    needed."""
     node_in = producers.get(node.input[0])
-    source = node_in
+    source, path = node_in, []
     while source is not None and _keeps_grid(source, initializers):
+        path.append(source.op_type)
         source = producers.get(source.input[0])
     if node_in is None or node_in is source or source is None or source.op_type != "DequantizeLinear":
+        return []
+    if node.op_type == "Conv" and "Pad" not in path:
         return []
     if any(name not in initializers for name in source.input[1:3]):
         return []

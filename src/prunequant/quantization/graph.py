@@ -12,6 +12,7 @@ from torch import fx, nn
 from prunequant.errors import UnsupportedLayerError
 from prunequant.models.checkpoint import register_post_load_hook
 from prunequant.models.layers import is_plain_layer, layer_role
+from prunequant.quantization.block_output import hook_output_quantizers
 from prunequant.quantization.quantizers import Quantizer
 from prunequant.quantization.subclasses import subclass_plan
 from prunequant.quantization.wrappers import (
@@ -115,10 +116,14 @@ class BranchSites:
     between two quantizers), except outputs that are the model output.
     `readers`: conv/linear layers whose input (through value-preserving ops) is made by some other op:
     a residual sum, a concatenation, a pooling, a functional activation.
+    `blocks`: modules whose forward returns a residual sum, concatenation, product or functional
+    activation that some consumer besides an activation module reads (MobileNetV2's inverted residual):
+    their output gets one OutputQuantizer, which all consumers share.
     """
 
     outputs: tuple[str, ...]
     readers: tuple[str, ...]
+    blocks: tuple[str, ...] = ()
 
 
 def branch_sites(model: nn.Module) -> BranchSites:
@@ -127,13 +132,19 @@ def branch_sites(model: nn.Module) -> BranchSites:
     nodes = [node for node in graph.graph.nodes if node.op == "call_module"]
     layers = [node for node in nodes if _weighted(_module_of(graph, node))]
     covered = {node for node in nodes if is_activation(_module_of(graph, node))}
+    blocks = _block_outputs(graph, covered)
+    covered.update(blocks)
     outputs = []
     for node in layers:
         tail = node
         if len(node.users) == 1 and isinstance(_module_of(graph, next(iter(node.users))), _NORMS):
             tail = next(iter(node.users))
         covered.update((node, tail))
-        relu_only = all(isinstance(_module_of(graph, user), ABSORBED_ACTIVATIONS) for user in tail.users)
+        relu_only = all(
+            isinstance(_module_of(graph, user), ABSORBED_ACTIVATIONS)
+            or (user in blocks and _op_name(user.target) in _ABSORBED_CALLS)
+            for user in tail.users
+        )
         if not relu_only and not _reaches_output(graph, tail):
             outputs.append(str(tail.target))
     readers = [
@@ -144,7 +155,55 @@ def branch_sites(model: nn.Module) -> BranchSites:
         and (source := _source(graph, node.args[0])).op != "placeholder"
         and source not in covered
     ]
-    return BranchSites(tuple(dict.fromkeys(outputs)), tuple(dict.fromkeys(readers)))
+    return BranchSites(
+        tuple(dict.fromkeys(outputs)), tuple(dict.fromkeys(readers)), tuple(dict.fromkeys(blocks.values()))
+    )
+
+
+_BLOCK_CALLS = {
+    "add", "add_", "iadd", "cat", "concat", "mul", "mul_", "imul",
+    "relu", "relu_", "relu6", "hardtanh", "silu", "hardswish", "sigmoid", "tanh", "gelu", "leaky_relu",
+    "hardsigmoid",
+}  # fmt: skip
+"""Functions / tensor methods whose output, when it is a module's output, gets that module's quantizer."""
+_ABSORBED_CALLS = {"relu", "relu_", "relu6"}
+"""Functional activations onnxruntime folds into the integer conv before them (as ABSORBED_ACTIVATIONS)."""
+
+
+def _op_name(target: object) -> str:
+    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
+
+
+def _block_outputs(graph: fx.GraphModule, covered: set[fx.Node]) -> dict[fx.Node, str]:
+    """{node: module name} for each sum / concat / product / functional activation that is the output of a
+    submodule's forward and is read by something other than an activation module (not the model output)."""
+    found = {}
+    for node in graph.graph.nodes:
+        if node.op not in ("call_function", "call_method") or _op_name(node.target) not in _BLOCK_CALLS:
+            continue
+        if all(user in covered for user in node.users) or _reaches_output(graph, node):
+            continue
+        owner = _output_owner(node)
+        if owner:
+            found[node] = owner
+    return found
+
+
+def _output_owner(node: fx.Node) -> str | None:
+    """The innermost module whose forward returns `node`: every user of `node` lies outside it."""
+    stack = list(node.meta.get("nn_module_stack", {}).values())
+    for entry in reversed(stack):
+        path = entry[0] if isinstance(entry, tuple) else str(entry)
+        if all(path not in _paths(user) for user in node.users):
+            return path
+    return None
+
+
+def _paths(node: fx.Node) -> set[str]:
+    return {
+        entry[0] if isinstance(entry, tuple) else str(entry)
+        for entry in node.meta.get("nn_module_stack", {}).values()
+    }
 
 
 def _module_of(graph: fx.GraphModule, node: fx.Node) -> nn.Module | None:
@@ -176,7 +235,7 @@ class _QuantLeafTracer(fx.Tracer):
     """Traces a quantized model with its quantized modules as leaves (their forward is data-dependent)."""
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        quantized = isinstance(module, (*QUANT_LAYERS, QuantAct)) or layer_role(module) is not None
+        quantized = isinstance(module, (*QUANT_LAYERS, QuantAct, Quantizer)) or layer_role(module) is not None
         return quantized or super().is_leaf_module(module, qualified_name)
 
 
@@ -207,6 +266,8 @@ def link_integer_bias(qmodel: nn.Module) -> int:
 def _output_quantizer(graph: fx.GraphModule, node: fx.Node | None) -> Quantizer | None:
     """The activation quantizer that ends the module call `node` (None if its output is not quantized)."""
     module = None if node is None else _module_of(graph, node)
+    if isinstance(module, Quantizer):  # a block output quantizer, called by its hook
+        return module
     if isinstance(module, QuantAct):
         return module.act_quantizer
     return module.output_quantizer if isinstance(module, QUANT_LAYERS) else None
@@ -230,6 +291,7 @@ def _sole_norm(
 def _relink_loaded(model: nn.Module) -> None:
     """Post-load hook: bias links are derived, not saved, so a reloaded quantized model is re-linked."""
     if is_quantized(model):
+        hook_output_quantizers(model)
         link_integer_bias(model)
 
 

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.prune import BasePruningMethod
 
 from prunequant.errors import ConfigError, UnsupportedLayerError
+from prunequant.quantization.block_output import attach_output_quantizer
 from prunequant.quantization.bn_fold import fold_batchnorm
 from prunequant.quantization.calibrate import calibrate
 from prunequant.quantization.config import QuantConfig
@@ -51,15 +52,18 @@ def quantize(
     `config.quantize_residuals` (torch.fx tracing), block outputs are quantized too: a BN ending a conv
     branch without ReLU (ResNet's bn2 and projection shortcut, MobileNetV2's linear bottleneck) becomes
     QuantAct(bn) under its own name, a conv/linear without BN gets an `output_quantizer`, and a layer
-    reading a residual sum, concatenation or pooling gets an `input_quantizer`; the model's logits stay
-    float. Layers are found by role: subclasses of torch's conv / transposed conv / linear classes are
-    quantized as their base class when they compute the same (or the same after their one child module,
-    e.g. a padding module, which the wrapper keeps); any other subclass stays float, and every conv / linear
-    left float is warned about and listed by `float_layers(qmodel)` with its reason. Other layer types
-    stay float. In eval mode each conv/linear whose input scale is known adds its
-    bias rounded to the int32 grid of the int8 export (see `link_integer_bias`). With `calib_loader`,
-    activation ranges are calibrated on `calib_batches` batches (PTQ); otherwise call `calibrate()` or
-    train with `quantization_aware_finetune()` before evaluating.
+    reading a residual sum, concatenation or pooling gets an `input_quantizer`, and a module whose forward
+    returns a residual sum or concatenation (MobileNetV2's inverted residual) gets one `OutputQuantizer`
+    on its output, shared by all its consumers; the model's logits stay float.
+
+    Layers are found by role: subclasses of torch's conv / transposed conv / linear classes are quantized
+    as their base class when they compute the same (or the same after their one child module, e.g. a
+    padding module, which the wrapper keeps); any other subclass stays float, and every conv / linear left
+    float is warned about and listed by `float_layers(qmodel)` with its reason. Other layer types stay
+    float. In eval mode each conv/linear whose input scale is known adds its bias rounded to the int32
+    grid of the int8 export (see `link_integer_bias`). With `calib_loader`, activation ranges are calibrated
+    on `calib_batches` batches (PTQ); otherwise call `calibrate()` or train with
+    `quantization_aware_finetune()` before evaluating.
 
     Models with several inputs: every conv/linear reading any input of `forward` quantizes it; `task`
     (default classification) splits each calibration batch into the inputs (tuple or dict) fed to the model.
@@ -79,6 +83,11 @@ def quantize(
             qmodel.set_submodule(name, replacement)
         elif replacement is not None:  # the model is a single layer
             qmodel = replacement
+    for name in sites.blocks:
+        layer = config.for_layer(name)
+        spec = None if layer is None else activation_spec(layer)
+        if spec is not None:
+            attach_output_quantizer(qmodel.get_submodule(name), spec)
     _report_float(qmodel, floats)
     link_integer_bias(qmodel)
     if calib_loader is not None and activation_quantizers(qmodel):

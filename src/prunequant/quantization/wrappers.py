@@ -19,6 +19,7 @@ from torch import nn
 from prunequant.errors import ModelError
 from prunequant.models import register_module_codec
 from prunequant.models.codecs import codec_for, codec_of
+from prunequant.quantization.block_output import OutputQuantizer
 from prunequant.quantization.integer_bias import integer_bias
 from prunequant.quantization.quantizers import Quantizer, QuantizerSpec
 
@@ -298,10 +299,13 @@ def quantized_layers(model: nn.Module) -> list[tuple[str, Any]]:
 
 
 def activation_quantizers(model: nn.Module) -> list[Quantizer]:
-    """Every activation quantizer: the input / output quantizers of layers and those of QuantAct modules."""
+    """Every activation quantizer: the input / output quantizers of layers, those of QuantAct modules and
+    the block output quantizers."""
     found = []
     for module in model.modules():
-        if isinstance(module, QuantAct):
+        if isinstance(module, OutputQuantizer):
+            found.append(module)
+        elif isinstance(module, QuantAct):
             found.append(module.act_quantizer)
         elif isinstance(module, QUANT_LAYERS):
             found.extend(q for q in (module.input_quantizer, module.output_quantizer) if q is not None)
@@ -310,7 +314,7 @@ def activation_quantizers(model: nn.Module) -> list[Quantizer]:
 
 def is_quantized(model: nn.Module) -> bool:
     """Whether `model` holds any quantized module."""
-    return any(isinstance(module, (*QUANT_LAYERS, QuantAct)) for module in model.modules())
+    return any(isinstance(module, (*QUANT_LAYERS, QuantAct, OutputQuantizer)) for module in model.modules())
 
 
 def _layer_codec(cls: type[nn.Module], base: str) -> None:
