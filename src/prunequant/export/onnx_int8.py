@@ -174,7 +174,7 @@ def _export_ours(
     if not activation_bits or (bits != [8] and other_bits == "dequantize"):
         width = "/".join(map(str, bits))
         precision = f"float-dequantized({width}-bit{'' if activation_bits else ' weights'})"
-        model, _ = deployable(qmodel, quantized_weights=True, activations="emulate")
+        model, _ = deployable(qmodel, quantized_weights=True, activations="emulate", example=example)
         proto = torch_to_onnx(model, example)
     else:
         if bits != [8]:
@@ -184,7 +184,7 @@ def _export_ours(
                 stacklevel=3,
             )
         precision = "int8"
-        model, codes = deployable(qmodel, quantized_weights=True, activations="qdq")
+        model, codes = deployable(qmodel, quantized_weights=True, activations="qdq", example=example)
         proto = torch_to_onnx(model, example, exporter="torchscript")
         quantize_weights(proto.graph, codes, weight_dtype.dtype)
         set_metadata(
@@ -265,7 +265,7 @@ def _as_uint8(scale: float, zero_point: int, qmin: int, qmax: int) -> tuple[floa
 
 
 def deployable(
-    qmodel: nn.Module, *, quantized_weights: bool, activations: str
+    qmodel: nn.Module, *, quantized_weights: bool, activations: str, example: Inputs | None = None
 ) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """A plain float copy of `qmodel` for export, and {layer name: integer weight codes} of the layers whose
     weights go int8 (None: more than 8 bits, to be re-quantized to int8 when clamping).
@@ -296,7 +296,7 @@ def deployable(
             )
             model.set_submodule(name, replacement)
     try:
-        fold_batchnorm(model)
+        fold_batchnorm(model, example)
     except UnsupportedLayerError as err:
         warnings.warn(f"BatchNorm stays unfolded, so int8 convs may not fuse: {err}", stacklevel=3)
     if activations != "drop":

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
-from prunequant.errors import UnsupportedLayerError
 from prunequant.models.checkpoint import register_post_load_hook
+from prunequant.models.export_trace import op_name
 from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.quantization.block_output import hook_output_quantizers
 from prunequant.quantization.quantizers import Quantizer
 from prunequant.quantization.subclasses import subclass_plan
+from prunequant.quantization.tracing import trace
 from prunequant.quantization.wrappers import (
     ABSORBED_ACTIVATIONS,
     QUANT_LAYERS,
@@ -24,24 +25,7 @@ from prunequant.quantization.wrappers import (
     is_quantized,
     wrapper_for,
 )
-
-
-class _RoleLeafTracer(fx.Tracer):
-    """Keeps every conv / linear / norm layer, user subclasses included, as one module call (by role)."""
-
-    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return layer_role(module) is not None or super().is_leaf_module(module, qualified_name)
-
-
-def trace(model: nn.Module, purpose: str) -> fx.GraphModule:
-    """Symbolically trace `model`, or raise UnsupportedLayerError naming `purpose` and how to avoid it."""
-    try:
-        return fx.GraphModule(model, _RoleLeafTracer().trace(model))
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise UnsupportedLayerError(
-            f"{purpose} needs a torch.fx-traceable model, and tracing failed ({reason}); turn {purpose} off"
-        ) from None
+from prunequant.tasks import Inputs
 
 
 def _module_users(graph: fx.GraphModule, node: fx.Node) -> list[tuple[str, nn.Module | None]]:
@@ -53,12 +37,12 @@ def _module_users(graph: fx.GraphModule, node: fx.Node) -> list[tuple[str, nn.Mo
     return users
 
 
-def input_consumers(model: nn.Module) -> tuple[list[str], list[str]]:
+def input_consumers(model: nn.Module, example: Inputs | None = None) -> tuple[list[str], list[str]]:
     """(names of conv/linear layers (by role) that read a model input, other consumers of one), over every
     input (each positional or keyword tensor argument of `forward`)."""
     if wrapper_for(model) is not None:
         return [""], []
-    graph = trace(model, "quantize_input")
+    graph = trace(model, "quantize_input", example)
     layers: list[str] = []
     others: list[str] = []
     for placeholder in (node for node in graph.graph.nodes if node.op == "placeholder"):
@@ -67,10 +51,10 @@ def input_consumers(model: nn.Module) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(layers)), list(dict.fromkeys(others))
 
 
-def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+def conv_bn_pairs(model: nn.Module, example: Inputs | None = None) -> list[tuple[str, str]]:
     """(conv, bn) names where a conv (1d/2d/3d, or transposed with groups 1; a subclass that computes as its
     base), called once, feeds only a BatchNorm of torch's own class with running statistics."""
-    graph = trace(model, "fold_bn")
+    graph = trace(model, "fold_bn", example)
     calls = Counter(str(node.target) for node in graph.graph.nodes if node.op == "call_module")
     pairs = []
     for node in graph.graph.nodes:
@@ -126,9 +110,10 @@ class BranchSites:
     blocks: tuple[str, ...] = ()
 
 
-def branch_sites(model: nn.Module) -> BranchSites:
-    """The BranchSites of a float `model` (UnsupportedLayerError if it cannot be traced)."""
-    graph = trace(model, "quantize_residuals")
+def branch_sites(model: nn.Module, example: Inputs | None = None) -> BranchSites:
+    """The BranchSites of a float `model` (UnsupportedLayerError if it cannot be traced, with torch.fx or,
+    given an `example` input, torch.export)."""
+    graph = trace(model, "quantize_residuals", example)
     nodes = [node for node in graph.graph.nodes if node.op == "call_module"]
     layers = [node for node in nodes if _weighted(_module_of(graph, node))]
     covered = {node for node in nodes if is_activation(_module_of(graph, node))}
@@ -142,7 +127,7 @@ def branch_sites(model: nn.Module) -> BranchSites:
         covered.update((node, tail))
         relu_only = all(
             isinstance(_module_of(graph, user), ABSORBED_ACTIVATIONS)
-            or (user in blocks and _op_name(user.target) in _ABSORBED_CALLS)
+            or (user in blocks and op_name(user.target) in _ABSORBED_CALLS)
             for user in tail.users
         )
         if not relu_only and not _reaches_output(graph, tail):
@@ -170,16 +155,12 @@ _ABSORBED_CALLS = {"relu", "relu_", "relu6"}
 """Functional activations onnxruntime folds into the integer conv before them (as ABSORBED_ACTIVATIONS)."""
 
 
-def _op_name(target: object) -> str:
-    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
-
-
 def _block_outputs(graph: fx.GraphModule, covered: set[fx.Node]) -> dict[fx.Node, str]:
     """{node: module name} for each sum / concat / product / functional activation that is the output of a
     submodule's forward and is read by something other than an activation module (not the model output)."""
     found = {}
     for node in graph.graph.nodes:
-        if node.op not in ("call_function", "call_method") or _op_name(node.target) not in _BLOCK_CALLS:
+        if node.op not in ("call_function", "call_method") or op_name(node.target) not in _BLOCK_CALLS:
             continue
         if all(user in covered for user in node.users) or _reaches_output(graph, node):
             continue

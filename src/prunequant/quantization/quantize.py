@@ -12,7 +12,7 @@ from torch.nn.utils.prune import BasePruningMethod
 from prunequant.errors import ConfigError, UnsupportedLayerError
 from prunequant.quantization.block_output import attach_output_quantizer
 from prunequant.quantization.bn_fold import fold_batchnorm
-from prunequant.quantization.calibrate import calibrate
+from prunequant.quantization.calibrate import batch_inputs, calibrate
 from prunequant.quantization.config import QuantConfig
 from prunequant.quantization.graph import BranchSites, branch_sites, input_consumers, link_integer_bias
 from prunequant.quantization.quantizers import activation_spec, weight_spec
@@ -25,7 +25,7 @@ from prunequant.quantization.wrappers import (
     is_quantized,
     wrapper_for,
 )
-from prunequant.tasks import Task
+from prunequant.tasks import Inputs, Task
 
 FLOAT_LAYERS_ATTR = "prunequant_float_layers"
 """Attribute of a quantized model: {layer name: why it stays float} for each conv / linear left float."""
@@ -40,6 +40,7 @@ def quantize(
     *,
     calib_batches: int = 32,
     task: Task | None = None,
+    example_input: Inputs | None = None,
 ) -> nn.Module:
     """Return a fake-quantized deep copy of `model` (the original is left untouched).
 
@@ -67,14 +68,19 @@ def quantize(
 
     Models with several inputs: every conv/linear reading any input of `forward` quantizes it; `task`
     (default classification) splits each calibration batch into the inputs (tuple or dict) fed to the model.
+
+    A `forward` torch.fx cannot trace (Python shape checks) is traced with torch.export on `example_input`
+    (default: the first calibration batch's inputs), with a warning, so that the input is still quantized
+    and BN folded; without an example input, the input and block outputs stay float, with a warning.
     """
     config = config or QuantConfig()
     _check_float(model)
     qmodel = copy.deepcopy(model)
+    example = example_input if example_input is not None else _first_inputs(calib_loader, task)
     if config.fold_bn:
-        fold_batchnorm(qmodel)
-    readers = _input_readers(qmodel, config)
-    sites = _branch_sites(qmodel, config)
+        fold_batchnorm(qmodel, example)
+    readers = _input_readers(qmodel, config, example)
+    sites = _branch_sites(qmodel, config, example)
     floats: dict[str, str] = {}
     for name, module in list(qmodel.named_modules()):
         reads_float, ends_branch = name in readers or name in sites.readers, name in sites.outputs
@@ -165,12 +171,20 @@ def _quantized(
     return None
 
 
-def _input_readers(model: nn.Module, config: QuantConfig) -> set[str]:
+def _first_inputs(calib_loader: Iterable | None, task: Task | None) -> Inputs | None:
+    """The model inputs of the first calibration batch (the torch.export fallback's example), or None."""
+    if calib_loader is None:
+        return None
+    batch = next(iter(calib_loader), None)
+    return None if batch is None else batch_inputs(batch, task)
+
+
+def _input_readers(model: nn.Module, config: QuantConfig, example: Inputs | None) -> set[str]:
     """Names of the conv/linear layers that will quantize the model input."""
     if not config.quantize_input:
         return set()
     try:
-        layers, others = input_consumers(model)
+        layers, others = input_consumers(model, example)
     except UnsupportedLayerError as err:
         warnings.warn(f"the model input stays float: {err}", stacklevel=3)
         return set()
@@ -183,13 +197,13 @@ def _input_readers(model: nn.Module, config: QuantConfig) -> set[str]:
     return set(layers)
 
 
-def _branch_sites(model: nn.Module, config: QuantConfig) -> BranchSites:
+def _branch_sites(model: nn.Module, config: QuantConfig, example: Inputs | None) -> BranchSites:
     """Where `quantize_residuals` places quantizers (none when it is off or the model cannot be traced)."""
     activations = config.a_bits is not None or any("a_bits" in o for o in (config.overrides or {}).values())
     if not (config.quantize_residuals and activations):
         return BranchSites((), ())
     try:
-        return branch_sites(model)
+        return branch_sites(model, example)
     except UnsupportedLayerError as err:
         warnings.warn(f"residual and block outputs stay float: {err}", stacklevel=3)
         return BranchSites((), ())
