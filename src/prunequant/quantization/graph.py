@@ -117,7 +117,7 @@ def branch_sites(model: nn.Module, example: Inputs | None = None) -> BranchSites
     nodes = [node for node in graph.graph.nodes if node.op == "call_module"]
     layers = [node for node in nodes if _weighted(_module_of(graph, node))]
     covered = {node for node in nodes if is_activation(_module_of(graph, node))}
-    blocks = _block_outputs(graph, covered)
+    blocks = _block_outputs(model, graph, covered)
     covered.update(blocks)
     outputs = []
     for node in layers:
@@ -155,9 +155,10 @@ _ABSORBED_CALLS = {"relu", "relu_", "relu6"}
 """Functional activations onnxruntime folds into the integer conv before them (as ABSORBED_ACTIVATIONS)."""
 
 
-def _block_outputs(graph: fx.GraphModule, covered: set[fx.Node]) -> dict[fx.Node, str]:
+def _block_outputs(model: nn.Module, graph: fx.GraphModule, covered: set[fx.Node]) -> dict[fx.Node, str]:
     """{node: module name} for each sum / concat / product / functional activation that is the output of a
-    submodule's forward and is read by something other than an activation module (not the model output)."""
+    submodule's forward (not a container's) and is read by something other than an activation module (not
+    the model output)."""
     found = {}
     for node in graph.graph.nodes:
         if node.op not in ("call_function", "call_method") or op_name(node.target) not in _BLOCK_CALLS:
@@ -165,9 +166,13 @@ def _block_outputs(graph: fx.GraphModule, covered: set[fx.Node]) -> dict[fx.Node
         if all(user in covered for user in node.users) or _reaches_output(graph, node):
             continue
         owner = _output_owner(node)
-        if owner:
+        if owner and not isinstance(model.get_submodule(owner), _CONTAINERS):
             found[node] = owner
     return found
+
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+"""Modules that iterate their children in forward: a quantizer child would be called as a layer."""
 
 
 def _output_owner(node: fx.Node) -> str | None:
