@@ -70,3 +70,23 @@ def test_a_concatenating_block_runs_as_qlinear_concat(tmp_path):
     assert trip.ops.get("QLinearConcat", 0) == 1 and trip.ops.get("Concat", 0) == 0
     assert trip.result.layers == "int8: all 5 layers", trip.result.float_layers
     assert trip.max_diff < 0.02
+
+
+class DictBlock(nn.ModuleDict):
+    """A DenseNet-style block: a ModuleDict whose forward iterates its children and concatenates."""
+
+    def __init__(self) -> None:
+        super().__init__({"a": nn.Conv2d(4, 4, 1), "b": nn.Conv2d(4, 4, 1)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([layer(x) for layer in self.values()], 1)
+
+
+def test_containers_that_iterate_their_children_get_no_output_quantizer(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 1), nn.ReLU(), DictBlock(), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 2, 1)
+    )
+    trip = roundtrip(model, (3, 6, 6), tmp_path / "dict.onnx")
+    assert not hasattr(trip.qmodel[2], BLOCK_QUANTIZER)
+    assert trip.max_diff < 0.02
