@@ -22,6 +22,7 @@ from prunequant.models import save_checkpoint
 from prunequant.quantization import (
     CALIBRATIONS,
     QuantConfig,
+    float_layers,
     memory_report,
     parse_bits,
     quantization_aware_finetune,
@@ -201,6 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "packed": args.packed,
         "packed_bytes": None,
         "warnings": list(quantized.warnings),
+        "float_layers": float_layers(qmodel),
     }
     with written_together(args.output, args.packed):  # both files, or neither new one
         if args.output:
