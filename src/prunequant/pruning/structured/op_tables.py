@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from prunequant.errors import ConfigError
-from prunequant.pruning.structured.export_trace import op_name
+from prunequant.models.export_trace import op_name
 
 ELEMENTWISE = frozenset(
     {
