@@ -9,7 +9,7 @@ convs/linears onnxruntime runs with integer kernels (QLinearConv, ConvInteger, Q
 MatMulInteger, QGemm) and how many stay float (Conv, Gemm, ...), counted in onnxruntime's own optimised
 graph. Target: MACs reduction >= 3.4x at 0.5 on each model.
 
-    python benchmarks/coverage.py [--quick] [--models resnet20,mobilenetv2]
+    python benchmarks/coverage.py [--quick] [--models resnet20,mobilenetv2] [--vision [--models resnet18]]
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ TORCHVISION = (
 )  # fmt: skip
 INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "QGemm"}
 FLOAT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
+MERGE_OPS = {"Add", "Sum", "Concat", "Mul"}
+"""Float sums, concatenations and products left in onnxruntime's optimised int8 graph (a SiLU exports as
+x * Sigmoid(x) and a Hardswish as x * HardSigmoid(x): each leaves one float Mul)."""
 
 
 def macs(model: nn.Module, x: torch.Tensor) -> int:
@@ -83,19 +86,21 @@ def interleaved(calls: list, rounds: int, runs: int) -> list[float]:
     return [statistics.median(s) for s in samples]
 
 
-def int8_counts(model: nn.Module, x: torch.Tensor, scratch: Path) -> tuple[int, int] | str:
-    """(integer, float) conv/linear ops in onnxruntime's optimised graph of the int8 export."""
+def int8_counts(model: nn.Module, x: torch.Tensor, scratch: Path) -> tuple[int, int, int, dict] | str:
+    """(integer conv/linear ops, float conv/linear ops, float Add/Concat/Mul ops) in onnxruntime's optimised
+    graph of the int8 export, and the export's {float layer: reason}."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             calib = [(x.repeat(4, 1, 1, 1) + 0.1 * torch.randn(4, *x.shape[1:]), torch.zeros(4))] * 2
             qmodel = quantize(model, QuantConfig(), calib, calib_batches=2)
-            path = export_int8(qmodel.eval(), scratch / "int8.onnx", x).output
-        session(Path(path), scratch / "int8.opt.onnx")
+            result = export_int8(qmodel.eval(), scratch / "int8.onnx", x)
+        session(Path(result.output), scratch / "int8.opt.onnx")
     except Exception as exc:  # noqa: BLE001 - a benchmark row reports the failure instead of stopping
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
     ops = [node.op_type for node in onnx.load(str(scratch / "int8.opt.onnx")).graph.node]
-    return sum(op in INT8_OPS for op in ops), sum(op in FLOAT_OPS for op in ops)
+    merges = sum(op in MERGE_OPS for op in ops)
+    return sum(op in INT8_OPS for op in ops), sum(op in FLOAT_OPS for op in ops), merges, result.float_layers
 
 
 def row(name: str, model: nn.Module, x: torch.Tensor, rounds: int, runs: int) -> dict:
@@ -128,25 +133,46 @@ def row(name: str, model: nn.Module, x: torch.Tensor, rounds: int, runs: int) ->
 
 def print_table(rows: list[dict]) -> None:
     header = f"{'model':<22}{'MACs x0.3':>10}{'MACs x0.5':>10}{'narrowed':>9}{'skipped':>8}"
-    print(header + f"{'eager x':>8}{'ort x':>7}  int8 export (0.5): int8 / float convs+linears")
+    print(
+        header
+        + f"{'eager x':>8}{'ort x':>7}  int8 export (0.5): convs+linears int8 / float; float add/cat/mul"
+    )
+    floats = {}
     for r in rows:
         counts = r["int8"]
-        int8 = counts if isinstance(counts, str) else f"{counts[0]} int8 / {counts[1]} float"
+        int8 = (
+            counts
+            if isinstance(counts, str)
+            else f"{counts[0]} int8 / {counts[1]} float; {counts[2]} float merges"
+        )
+        if not isinstance(counts, str) and counts[3]:
+            floats[r["model"]] = counts[3]
         target = "" if r["x0.5"] >= 3.4 else "  (< 3.4x target)"
         print(
             f"{r['model']:<22}{r['x0.3']:>9.2f}x{r['x0.5']:>9.2f}x{r['narrowed']:>9}{r['skipped']:>8}"
             f"{r['eager']:>7.2f}x{r['onnx']:>6.2f}x  {int8}{target}"
         )
+    for model, layers in floats.items():
+        named = "; ".join(f"{name}: {reason}" for name, reason in layers.items())
+        print(f"  {model} float layers: {named}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
-    parser.add_argument("--models", default="", help="comma-separated subset of the zoo")
+    parser.add_argument("--models", default="", help="comma-separated subset of the zoo (or of torchvision)")
+    parser.add_argument("--vision", action="store_true", help="only the torchvision rows (random weights)")
     args = parser.parse_args()
     rounds, runs = (5, 5) if args.quick else (15, 20)
     torch.manual_seed(0)
-    names = [n for n in args.models.split(",") if n] or [*available_models(), "resnet56-A"]
+    torch.set_num_threads(1)
+    if args.vision:
+        vision_rows([n for n in args.models.split(",") if n] or list(TORCHVISION), rounds, runs)
+        return
+    names = [n for n in args.models.split(",") if n] or [
+        *available_models(task="classification"),
+        "resnet56-A",
+    ]
     rows = []
     for name in names:
         size = 28 if name == "lenet5" else 32
@@ -157,16 +183,23 @@ def main() -> None:
         rows.append(row(name, model, torch.randn(1, channels, size, size), rounds, runs))
         print(f"done: {name}", flush=True)
     print_table(rows)
+    vision_rows(list(TORCHVISION), rounds, runs)
+
+
+def vision_rows(names: list[str], rounds: int, runs: int) -> None:
+    """The torchvision rows (3x224x224, `weights=None`: random init, nothing downloaded)."""
     try:
-        import torchvision  # noqa: F401
+        from torchvision import models as tv
     except ImportError:
         print("torchvision models skipped: `import torchvision` fails here (install the `vision` extra)")
         return
-    from torchvision import models as tv
-
     x = torch.randn(1, 3, 224, 224)
-    vision = [row(name, getattr(tv, name)(weights=None), x, rounds, runs) for name in TORCHVISION]
-    print_table(vision)
+    rows = []
+    for name in names:
+        options = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+        rows.append(row(name, getattr(tv, name)(weights=None, **options), x, rounds, runs))
+        print(f"done: {name}", flush=True)
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ so `load_checkpoint` / `load` work on any prunequant checkpoint.
 """
 
 from prunequant import models
+from prunequant.data import register_dataset
 from prunequant.errors import (
     CheckpointError,
     ConfigError,
@@ -17,10 +18,11 @@ from prunequant.errors import (
 from prunequant.export import OnnxRunner, bench, export_int8, export_onnx, parity
 from prunequant.export.storage import load_compressed, save_compressed, save_quantized
 from prunequant.lab import load_recipe, run_recipe
-from prunequant.models import build_from_spec, load_checkpoint, save_checkpoint
+from prunequant.models import build_from_spec, load_checkpoint, register_model, save_checkpoint
 from prunequant.profiling import profile
 from prunequant.pruning import (
     MaskCallback,
+    apply_masks,
     dependency_groups,
     dynamic_prune,
     make_permanent,
@@ -28,6 +30,10 @@ from prunequant.pruning import (
     prune_layers,
     prune_unstructured,
     recalibrate_bn,
+    register_importance,
+    register_op,
+    remove_masks,
+    restore_masks,
     sparsity_report,
 )
 from prunequant.quantization import (
@@ -39,7 +45,15 @@ from prunequant.quantization import (
     zero_share,
 )
 from prunequant.report import write_report
-from prunequant.training import TrainConfig, Trainer, evaluate, finetune_then_refine
+from prunequant.tasks import register_task, with_transform
+from prunequant.training import (
+    Distillation,
+    EarlyStopping,
+    TrainConfig,
+    Trainer,
+    evaluate,
+    finetune_then_refine,
+)
 
 save = save_checkpoint
 load = load_checkpoint
@@ -50,6 +64,8 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "Distillation",
+    "EarlyStopping",
     "ExportError",
     "MaskCallback",
     "ModelError",
@@ -59,6 +75,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "UnsupportedLayerError",
+    "apply_masks",
     "bench",
     "build_from_spec",
     "calibrate",
@@ -83,12 +100,20 @@ __all__ = [
     "quantization_aware_finetune",
     "quantize",
     "recalibrate_bn",
+    "register_dataset",
+    "register_importance",
+    "register_model",
+    "register_op",
+    "register_task",
+    "remove_masks",
+    "restore_masks",
     "run_recipe",
     "save",
     "save_checkpoint",
     "save_compressed",
     "save_quantized",
     "sparsity_report",
+    "with_transform",
     "write_report",
     "zero_share",
 ]

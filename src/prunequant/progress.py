@@ -1,8 +1,11 @@
-"""Progress bars (rich, on stderr) that switch themselves off for --quiet, --json and non-TTY output."""
+"""Progress bars (rich, on stderr): on whenever stderr is a terminal, --json included; off with --quiet.
+
+stdout is left alone, so `--json` still prints exactly one JSON object there. rich decides what a
+terminal is (FORCE_COLOR / TTY_COMPATIBLE=1 force it, e.g. under a pager or in tests).
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,8 +21,8 @@ def set_progress(enabled: bool) -> None:
 
 
 def progress_active() -> bool:
-    """True when bars should be drawn: enabled and stderr is a terminal."""
-    return _state["enabled"] and sys.stderr.isatty()
+    """True when bars should be drawn: enabled (no --quiet) and stderr is a terminal."""
+    return _state["enabled"] and Console(stderr=True).is_terminal
 
 
 @contextmanager

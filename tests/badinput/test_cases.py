@@ -7,13 +7,14 @@ matching the pattern, no traceback, and the same bytes in every protected file.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
-from .conftest import Work, call, snapshot, tally
+from .conftest import RECIPE, Work, call, snapshot, tally
 from .crafted import CRAFTED
 
 MODEL = ["--model", "small_cnn", "--model-kwargs", '{"width": 4}']
@@ -191,6 +192,20 @@ CASES: dict[str, Case] = {
         2,
         r"data_dir /nonexistent/data does not exist",
         absent=("r",),
+    ),
+    "eval-data-dir-without-the-dataset": Case(
+        lambda w: ["eval", "--checkpoint", w.ck, "--dataset", "fashion-mnist", "--data-dir", "empty"],
+        2,
+        r"the data folder empty holds no fashion-mnist data: expected the four IDX files "
+        r"\(train-images-idx3-ubyte, .*; no other copy is used when data_dir \(CLI: --data-dir\) is given",
+        setup=lambda w: (w.root / "empty").mkdir(),
+    ),
+    "recipe-data-dir-without-the-dataset": Case(
+        lambda w: ["run", w.recipe(base=_fashion_in("empty")), "-o", "r"],
+        2,
+        r"holds no fashion-mnist data: expected the four IDX files .*\(recipe: \[data\] data_dir\) is given",
+        absent=("r",),
+        setup=lambda w: (w.root / "empty").mkdir(),
     ),
     "recipe-is-a-directory": Case(
         lambda w: ["run", w.p("rd"), "-o", "r"],
@@ -372,6 +387,36 @@ CASES: dict[str, Case] = {
         ("sd.pt",),
         setup=_state_dict,
     ),
+    "run-plain-state-dict-never-advises-a-missing-option": Case(
+        lambda w: [
+            "run",
+            w.recipe(base=RECIPE.replace('arch = "small_cnn"', 'checkpoint = "sd.pt"')),
+            "-o",
+            "r",
+        ],
+        2,
+        r"^(?!.*--model).*plain state_dict; pass model= \(recipe: \[model\] arch\)",
+        ("sd.pt",),
+        ("r",),
+        _state_dict,
+    ),
+    "prune-schedule-of-another-method": Case(
+        lambda w: _prune(w, "magnitude", "--schedule", "stepwise"),
+        2,
+        r"--schedule stepwise is not a schedule of --method magnitude; it takes oneshot, iterative, agp",
+    ),
+    "prune-option-of-another-method": Case(
+        lambda w: _prune(w, "magnitude", "--round-to", "8", "-o", "p.pt"),
+        2,
+        r"--round-to is not used by --method magnitude \(it is for --method channel\); drop it",
+        absent=("p.pt",),
+    ),
+    "prune-old-option-name-still-works": Case(
+        lambda w: _prune(w, "channel", "--ignore", "*", "-o", "p.pt"),
+        2,
+        r"nothing was pruned",
+        absent=("p.pt",),
+    ),
     "checkpoint-missing": Case(
         lambda w: ["profile", "--checkpoint", "nope.pt"], 2, r"nope\.pt does not exist"
     ),
@@ -405,9 +450,18 @@ for _name, (_build, _pattern) in CRAFTED.items():
     )
 
 
-def _with_data_dir(data_dir: str) -> str:
-    from .conftest import RECIPE
+def _prune(w: Work, method: str, *extra: str) -> list[str]:
+    """`prune --method METHOD --checkpoint ck.pt --amount 0.5 EXTRA...`."""
+    return ["prune", "--method", method, "--checkpoint", str(w.ck), "--amount", "0.5", *extra]
 
+
+def _fashion_in(data_dir: str) -> str:
+    """The test recipe on Fashion-MNIST read from `data_dir`."""
+    data = '[data]\ndataset = "fashion-mnist"\ndata_dir = "' + data_dir + '"\n'
+    return re.sub(r"\[data\]\n.*?\n\n", data + "\n", RECIPE, flags=re.S)
+
+
+def _with_data_dir(data_dir: str) -> str:
     return RECIPE.replace('dataset = "synthetic"', f'dataset = "synthetic"\ndata_dir = "{data_dir}"')
 
 

@@ -29,14 +29,15 @@ def test_profile_json_contract(capsys):
 
 def test_train_then_eval_and_profile_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "m.pt"
-    data = ["--dataset", "synthetic", "--limit", "256"]
+    data = ["--dataset", "synthetic"]  # 512 training and 128 test images
     trained = run_json(
         capsys, ["train", "--model", "lenet5", *data, "--epochs", "1", "-o", str(ckpt), "--quiet"]
     )
     assert ckpt.exists() and trained["output"] == str(ckpt)
     evaluated = run_json(capsys, ["eval", "--checkpoint", str(ckpt), *data])
-    assert set(evaluated) == {"top1", "top5", "loss", "n"}
-    assert evaluated["top1"] == pytest.approx(trained["top1"])
+    assert set(evaluated) == {"top1", "top5", "loss", "n", "warnings"}
+    assert evaluated["top1"] == pytest.approx(trained["top1"]) and evaluated["n"] == 128
+    assert run_json(capsys, ["eval", "--checkpoint", str(ckpt), *data, "--limit", "50"])["n"] == 50
     profiled = run_json(capsys, ["profile", "--checkpoint", str(ckpt), "--no-latency"])
     model, _ = load_checkpoint(ckpt)
     assert profiled["total"]["params"] == sum(p.numel() for p in model.parameters())

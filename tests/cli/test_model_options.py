@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 
-from prunequant.cli.common import call_with_task, example_input, parse_named_shape, shape_spec
+from prunequant.cli.argtypes import parse_named_shape
+from prunequant.cli.common import call_with_task, example_input, shape_spec
 from prunequant.cli.main import main
 from prunequant.errors import ConfigError
 

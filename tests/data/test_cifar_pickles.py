@@ -80,12 +80,19 @@ def test_truncated_and_malformed_batches_raise_data_error(tmp_path, tinydata):
         load_dataset("cifar10", folder)
 
 
-def test_missing_cifar_names_the_paths_and_the_archive(tmp_path):
+def test_missing_cifar_names_the_paths_and_the_archive(tmp_path, monkeypatch):
+    from prunequant.data import locate
+
     with pytest.raises(DataError) as err:
         load_dataset("cifar100", tmp_path)
     message = str(err.value)
-    assert str(tmp_path / "cifar-100-python") in message and str(tmp_path / "cifar100") in message
-    assert "cifar-100-python.tar.gz" in message
+    assert f"the data folder {tmp_path} holds no cifar100 data: expected train, test, meta" in message
+    assert "cifar-100-python or cifar100 or cifar100/cifar-100-python" in message
+    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path))
+    with pytest.raises(DataError) as err:
+        load_dataset("cifar100")
+    message = str(err.value)
+    assert str(tmp_path / "cifar-100-python") in message and "cifar-100-python.tar.gz" in message
 
 
 def test_augment_wraps_train_in_a_seeded_crop_and_flip(tmp_path, tinydata):

@@ -33,7 +33,7 @@ def test_unknown_option_names_the_dataset_and_its_options():
         ConfigError, match="'synthetic' has no option 'sizes'.*num_classes, input_shape, size"
     ):
         load_dataset("synthetic", sizes=8)
-    with pytest.raises(ConfigError, match="'mnist' has no option 'augment'; its options are: none"):
+    with pytest.raises(ConfigError, match="'mnist' has no option 'augment'; its options are: normalize"):
         load_dataset("mnist", augment=True)
 
 

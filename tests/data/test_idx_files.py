@@ -6,7 +6,7 @@ import torch
 
 from prunequant.data import load_dataset, locate
 from prunequant.data.idx import read_idx
-from prunequant.errors import DataError
+from prunequant.errors import ConfigError, DataError
 
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
@@ -60,13 +60,26 @@ def test_finds_the_folder_in_each_supported_place(tmp_path, monkeypatch, layout,
 
 def test_missing_data_names_every_searched_path_and_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "env"))
+    monkeypatch.setattr(locate, "SYSTEM_ROOT", tmp_path / "system")
     with pytest.raises(DataError) as err:
-        load_dataset("fashion-mnist", tmp_path / "given")
+        load_dataset("fashion-mnist")
     message = str(err.value)
-    for path in ("given", "given/fashion-mnist", "env", "env/fashion-mnist", "system/fashion-mnist"):
+    for path in ("env", "env/fashion-mnist", "system/fashion-mnist"):
         assert str(tmp_path / path) in message
     assert "apt-get install dataset-fashion-mnist" in message and "PRUNEQUANT_DATA" in message
     assert "\n" not in message
+
+
+def test_a_given_data_dir_is_the_only_place_looked_in(tmp_path, monkeypatch, tinydata):
+    tinydata.write_idx_dataset(tmp_path / "env" / "fashion-mnist")  # a copy that must not be used
+    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "env"))
+    (tmp_path / "given").mkdir()
+    with pytest.raises(DataError) as err:
+        load_dataset("fashion-mnist", tmp_path / "given")
+    message = str(err.value)
+    assert message.startswith(f"the data folder {tmp_path / 'given'} holds no fashion-mnist data")
+    assert "train-images-idx3-ubyte" in message and "fashion-mnist/FashionMNIST/raw" in message
+    assert str(tmp_path / "env") not in message and "\n" not in message
 
 
 def test_truncated_files_raise_data_error_naming_the_file(tmp_path, tinydata):
@@ -120,3 +133,15 @@ def test_real_fashion_mnist_from_the_debian_package(monkeypatch):
     images, labels = splits.train.tensors
     assert abs(images.mean().item()) < 0.01 and abs(images.std().item() - 1) < 0.01
     assert torch.bincount(labels, minlength=10).min() > 5000
+
+
+def test_normalize_false_serves_pixels_in_unit_range(tmp_path, tinydata):
+    folder = tmp_path / "fm"
+    tinydata.write_idx_dataset(folder, n_train=10, n_test=4, side=4)
+    tinydata.write_idx(folder / "t10k-images-idx3-ubyte.gz", np.tile([0, 51, 255, 255], (4, 4, 1)))
+    splits = load_dataset("fashion-mnist", folder, val_fraction=0.2, normalize=False)
+    expected = torch.tensor([0.0, 0.2, 1.0, 1.0]).expand(4, 1, 4, 4)
+    assert torch.allclose(splits.test.tensors[0], expected)
+    assert splits.train.tensors[0].min() >= 0 and splits.train.tensors[0].max() <= 1
+    with pytest.raises(ConfigError, match="normalize must be true or false"):
+        load_dataset("fashion-mnist", folder, normalize="no")

@@ -27,6 +27,11 @@ ROW_KEYS = {
     "ratio_vs_first",
     "bytes",
     "peak_rss_delta_mb",
+    "p10_ms",
+    "speedup_p10",
+    "speedup_p90",
+    "noisy",
+    "int8_slower",
 }
 
 
@@ -129,6 +134,9 @@ def test_bench_json_contract(capsys, checkpoints, onnx_file):
     assert rows[0]["ratio_vs_first"] == rows[2]["ratio_vs_first"] == 1.0
     assert rows[1]["bytes"] == onnx_file.stat().st_size
     assert result["threads"] == 1 and isinstance(result["malloc_tuned"], bool)
+    assert result["threads_used"] == 1 and result["threads_requested"] == 1
+    assert isinstance(result["oversubscribed"], bool) and result["thread_reason"]
+    assert isinstance(result["noisy"], bool)
 
 
 def test_bench_restarts_itself_with_tuned_malloc(onnx_file):

@@ -90,7 +90,7 @@ def test_weights_are_8_bit_codes_of_our_quantizer_with_per_channel_dequantize(
 
 
 def test_int8_weights_saturate_on_cpus_without_vnni_and_uint8_weights_do_not(quantized_tiny, tmp_path):
-    """The default uint8 storage is exact on every CPU; int8 is exact only where u8s8 does not saturate."""
+    """The default (auto) storage is exact on every CPU; int8 is exact only where u8s8 does not saturate."""
     batch = torch.randn(64, *SAMPLE_SHAPE, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         reference = quantized_tiny.eval()(batch)
@@ -188,7 +188,9 @@ def test_four_bits_run_as_exact_dequantized_float(four_bit, blob_data, tmp_path)
 
 def test_four_bits_clamped_to_int8_warn_and_say_int8(four_bit, blob_data, tmp_path):
     with pytest.warns(UserWarning, match=r"bit widths \[4\] are clamped to int8"):
-        result = export_int8(four_bit, tmp_path / "w4a4.int8.onnx", EXAMPLE, other_bits="int8")
+        result = export_int8(
+            four_bit, tmp_path / "w4a4.int8.onnx", EXAMPLE, other_bits="int8", weight_dtype="uint8"
+        )
     assert result.precision == "int8"
     graph = onnx.load(result.output).graph
     weights = [t for t in graph.initializer if t.name.endswith(".weight")]
@@ -230,7 +232,7 @@ def test_int8_weight_fits_scales_through_a_folded_batchnorm():
 def test_excluded_layers_stay_float(trained_tiny, blob_data, tmp_path):
     config = QuantConfig(exclude=("classifier.3",))
     qmodel = quantize(trained_tiny, config, blob_data.train, calib_batches=2)
-    result = export_int8(qmodel, tmp_path / "mixed.onnx", EXAMPLE)
+    result = export_int8(qmodel, tmp_path / "mixed.onnx", EXAMPLE, weight_dtype="uint8")
     graph = onnx.load(result.output).graph
     weights = {t.name: t.data_type for t in graph.initializer}
     assert weights["classifier.3.weight"] == onnx.TensorProto.FLOAT

@@ -8,7 +8,7 @@ import torch
 from prunequant.errors import ExportError
 from prunequant.export.onnx_fp32 import export_onnx
 from prunequant.export.runtime import OnnxRunner
-from prunequant.profiling import LatencyStats
+from prunequant.timing import Timing, threads
 from prunequant.training import evaluate
 
 
@@ -37,9 +37,16 @@ def test_runner_returns_float_logits_and_describes_itself(exported):
     assert "threads=1" in repr(runner)
 
 
-def test_latency_uses_the_profiling_stats(exported):
+def test_latency_uses_the_timing_module(exported):
     stats = OnnxRunner(exported, threads=1).latency(torch.randn(2, 1, 8, 8), warmup=1, repeats=4)
-    assert isinstance(stats, LatencyStats) and stats.repeats == 4 and 0 < stats.min_ms <= stats.median_ms
+    assert isinstance(stats, Timing) and stats.latency.count == 4 and 0 < stats.p10_ms <= stats.median_ms
+
+
+def test_default_threads_fall_back_to_one_on_a_busy_machine(exported, monkeypatch):
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1})
+    runner = OnnxRunner(exported)
+    assert runner.threads == 1 and runner.thread_plan.oversubscribed and runner.thread_plan.requested == 2
 
 
 def test_missing_and_corrupt_files_are_export_errors(tmp_path):

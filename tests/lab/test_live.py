@@ -1,12 +1,17 @@
 from rich.console import Console
 
-from prunequant.lab.live import LiveDisplay, Observer, make_observer
+from prunequant.lab.live import LineLog, LiveDisplay, Observer, make_observer
 from prunequant.progress import progress_active, set_progress
 from prunequant.tasks import default_task
 
 
-def test_without_a_terminal_the_observer_is_silent():
+def test_without_a_terminal_the_observer_writes_plain_lines():
     observer = make_observer("run", True, default_task().metric())  # pytest's stderr is not a TTY
+    assert type(observer) is LineLog and observer.callbacks() == []
+
+
+def test_disabled_progress_is_silent():
+    observer = make_observer("run", False, default_task().metric())
     assert type(observer) is Observer and observer.callbacks() == []
 
 

@@ -21,7 +21,8 @@ GENERATED = ("flying-fashion", "fashion-scenes")
 def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size: int = 8) -> Recipe:
     """`recipe` with every stage kept but tiny: `samples` generated scenes (or images), `batches` steps an
     epoch, one epoch per phase, two evaluation batches, the fewest timing repeats; sweeps keep their first and
-    last level, the structured grid every schedule and importance at its last amount and format."""
+    last level, the structured grid every schedule and importance at its last amount and format, slimming
+    and layer pruning after one epoch of sparsity training."""
     data = recipe.data
     if data.dataset in GENERATED:
         data = replace(data, options={**data.options, "size": samples})
@@ -50,6 +51,12 @@ def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size
         changes["structured"] = replace(
             structured, amounts=amounts, formats=structured.formats[-1:], steps=2, epochs=1, refine_epochs=1
         )
+    for stage in ("slimming", "layer_prune"):  # one epoch of sparsity training; mildest and hardest level
+        section = getattr(recipe, stage)
+        if section is not None:
+            field = "amounts" if stage == "slimming" else "blocks"
+            levels = {field: _ends(getattr(section, field))}
+            changes[stage] = replace(section, sparsity_epochs=1, epochs=1, refine_epochs=1, **levels)
     if recipe.combine is not None:
         changes["combine"] = replace(recipe.combine, refine_epochs=1)
     if recipe.bench is not None:
@@ -70,7 +77,9 @@ CASES = {
     ),
     "seed003_seg": ("segmentation", "miou", "mean IoU", True, ["profile", "structured", "bench"]),
     "seed003_vae": ("vae", "elbo", "ELBO", True, ["profile", "structured", "bench"]),
-    "seed004_det": ("detection", "map50", "mAP@0.5", True, ["profile", "structured", "bench"]),
+    "seed004_det": (
+        "detection", "map50", "mAP@0.5", True, ["profile", "structured", "slimming", "layer_prune", "bench"],
+    ),
 }  # fmt: skip
 
 
@@ -106,4 +115,7 @@ def test_seed_recipe_at_toy_scale(name: str, tmp_path: Path) -> None:
     assert label in markdown and direction in markdown
     if name == "seed000_flow":
         assert "outlier rate" in markdown  # Table II's second metric
+    if name == "seed003_vae":  # BCE on pixels in [0, 1], and the FID-FMNIST of every model trial
+        assert recipe.data.options == {"normalize": False} and recipe.task.options["recon"] == "bce"
+        assert all(row.metrics["metrics"]["fid_fmnist"] >= 0 for row in rows if row.stage == "structured")
     assert "top-1" not in markdown and "top1" not in markdown

@@ -4,8 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from prunequant.profiling import measure_latency, profile
-from prunequant.profiling.latency import summarize
+from prunequant.profiling import profile
 
 
 def test_conv_and_linear_formulas():
@@ -63,12 +62,16 @@ def test_csv_and_table(tmp_path, tiny_model):
     assert report.table().row_count == len(report.groups) + 1
 
 
-def test_latency_summary_is_median_and_p90():
-    stats = summarize([float(v) for v in range(1, 11)])
-    assert stats.median_ms == 5.5 and stats.p90_ms == 9.0 and stats.min_ms == 1.0
-    calls = []
-    measured = measure_latency(lambda: calls.append(1), warmup=2, repeats=5)
-    assert len(calls) == 7 and measured.repeats == 5
+def test_group_latencies_add_up_to_the_total(tiny_model):
+    report = profile(tiny_model, torch.randn(4, 1, 8, 8), repeats=4)
+    total = report.total
+    groups = sum(group["latency_ms"] for group in report.groups)
+    assert total["other_latency_ms"] >= 0
+    assert groups + total["other_latency_ms"] == pytest.approx(total["latency_ms"])
+    assert total["latency_p10_ms"] <= total["latency_ms"] <= total["latency_p90_ms"]
+    assert isinstance(total["latency_noisy"], bool) and total["latency_threads"]["used"] >= 1
+    table = report.table()
+    assert table.row_count == len(report.groups) + 2 and "share of TOTAL" in str(table.caption)
 
 
 @pytest.mark.parametrize(

@@ -143,7 +143,7 @@ def test_branch_outputs_sums_and_pools_get_quantizers_under_their_own_names(bran
     assert set(_quantizer_places(folded)) == set(_quantizer_places(qmodel))
 
 
-def test_mobilenetv2_quantizes_linear_bottlenecks_and_the_readers_of_residual_sums():
+def test_mobilenetv2_quantizes_linear_bottlenecks_and_each_residual_sum_once():
     qmodel = quantize(build("mobilenetv2", num_classes=10, in_channels=3, input_size=32))
     wrapped_bns = [
         name
@@ -152,12 +152,11 @@ def test_mobilenetv2_quantizes_linear_bottlenecks_and_the_readers_of_residual_su
     ]
     assert wrapped_bns == [f"features.{i}.conv.{1 if i == 1 else 2}.1" for i in range(1, 18)]
     places = _quantizer_places(qmodel)
-    after_sums = [f"features.{i}.conv.0.0:input" for i in (4, 6, 7, 9, 10, 11, 13, 14, 16, 17)]
-    assert [name for name in places if ":" in name] == [
-        "features.0.0:input",
-        *after_sums,
-        "classifier.1:input",
-    ]
+    assert [name for name in places if ":" in name] == ["features.0.0:input", "classifier.1:input"]
+    # each residual sum is quantized once, at its block's output, for the next conv and the next sum alike
+    residual = [name for name, m in qmodel.named_modules() if getattr(m, "use_residual", False)]
+    with_output = [name for name, m in qmodel.named_modules() if hasattr(m, "block_output_quantizer")]
+    assert with_output == residual == [f"features.{i}" for i in (3, 5, 6, 8, 9, 10, 12, 13, 15, 16)]
 
 
 def test_untraceable_model_warns_and_keeps_the_input_float():

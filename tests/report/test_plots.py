@@ -1,5 +1,7 @@
 import struct
 
+import pytest
+
 from prunequant.report import load_run
 from prunequant.report.plots import DPI, PLOTS, write_plots
 
@@ -29,3 +31,19 @@ def test_every_plot_is_drawn_when_its_data_exists(synthetic_run, tmp_path):
 
 def test_a_run_without_results_draws_nothing(empty_run, tmp_path):
     assert write_plots(load_run(empty_run), tmp_path / "plots") == []
+
+
+def test_runtime_plot_shows_deployed_speedups_and_no_gain_for_masked_zeros(synthetic_run):
+    from prunequant.report.plots import runtime_vs_level
+    from prunequant.timing import NO_SPEED_GAIN_DENSE
+
+    data = load_run(synthetic_run)
+    prune_axis, quant_axis = runtime_vs_level(data).axes[:2]
+    assert [text.get_text() for text in prune_axis.texts] == [NO_SPEED_GAIN_DENSE]
+    assert [line.get_label() for line in prune_axis.get_lines()] == ["original (torch eager fp32)"]
+    assert "> 1 faster" in quant_axis.get_ylabel() and not quant_axis.texts
+    speedups = sorted(row.get("speedup") for row in data.stage("post_quant"))
+    plotted = sorted(
+        y for line in quant_axis.get_lines() if "post quant" in line.get_label() for y in line.get_ydata()
+    )
+    assert plotted == pytest.approx(speedups)  # the fastest deployable form's speedup, as stored

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from prunequant.errors import ConfigError, ModelError
+from prunequant.errors import ConfigError, DataError, ModelError
 from prunequant.tasks import VAETask, build_task, kl_divergence
 from prunequant.tasks.compare import OutputComparison
 
@@ -93,3 +93,14 @@ def test_tiny_vae_elbo_improves(fit):
     before, after = fit(TinyConvVAE(), loader, build_task("vae"), epochs=12, lr=0.02)
     assert after.primary == "elbo" and after.score > before.score + 10
     assert after.recon_mse < before.recon_mse
+
+
+def test_bce_refuses_normalized_targets_and_accepts_unit_pixels():
+    recon, mu = torch.full((2, 1, 4, 4), 0.5), torch.zeros(2, 3)
+    task = VAETask(recon="bce")
+    normalized = (torch.rand(2, 1, 4, 4) - 0.286) / 0.353  # how fashion-mnist is served by default
+    with pytest.raises(DataError, match=r"normalize = false"):
+        task.loss((recon, mu, mu), normalized)
+    unit = torch.rand(2, 1, 4, 4)
+    assert torch.isfinite(task.loss((recon, mu, mu), unit))
+    assert torch.isfinite(VAETask(recon="mse").loss((recon, mu, mu), normalized))  # Gaussian: any range

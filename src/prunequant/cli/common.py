@@ -1,136 +1,14 @@
-"""Options and helpers shared by the subcommands: --json/--seed/--quiet, model and data resolution."""
+"""Helpers shared by the subcommands: model, task and data resolution, example inputs, human output."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from prunequant.cli.numbers import nonneg_int, positive_int
 from prunequant.errors import ConfigError
-from prunequant.models.loadguard import MAX_CONFIG_INT
-
-
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Add --json, --seed and --quiet, which every command takes."""
-    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    parser.add_argument(
-        "--seed", type=nonneg_int, default=0, help="random seed; same seed, same numbers (default 0)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars (also off when not a TTY)")
-    parser.add_argument(
-        "--verbose", action="store_true", help="show third-party output (warnings, exporter and library logs)"
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="print the traceback of an error (also PRUNEQUANT_DEBUG=1)"
-    )
-
-
-def add_model_source(parser: argparse.ArgumentParser, *, checkpoint_required: bool = False) -> None:
-    """Add the options that say which model to load: --checkpoint and/or --model, --input-shape, --task."""
-    parser.add_argument(
-        "--checkpoint",
-        required=checkpoint_required,
-        help="checkpoint written by prunequant (.pt, .pqz), a plain state_dict with --model, or "
-        "builtin:fashion-mnist (loaded with weights_only=True)",
-    )
-    add_model_options(parser)
-    add_input_shape(parser)
-    add_task_option(parser)
-
-
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """--model (zoo name or module:factory), --model-kwargs and --num-classes."""
-    parser.add_argument(
-        "--model",
-        help="zoo name (e.g. resnet56, lenet5) or 'package.module:factory' returning an nn.Module; with "
-        "--checkpoint it is the architecture the weights are loaded into",
-    )
-    parser.add_argument(
-        "--model-kwargs", type=parse_kwargs, default={}, help="JSON object of factory arguments for --model"
-    )
-    parser.add_argument(
-        "--num-classes", type=positive_int, default=10, help="classes of a --model (default 10)"
-    )
-
-
-def add_input_shape(parser: argparse.ArgumentParser) -> None:
-    """A repeatable --input-shape: C,H,W or CxHxW per input, or NAME=CxHxW for a named (keyword) input."""
-    parser.add_argument(
-        "--input-shape",
-        type=parse_named_shape,
-        action="append",
-        help="input shape without batch, e.g. 3,32,32 or 3x32x32; repeat for several inputs, or name them "
-        "(image=3x64x64 --input-shape depth=1x64x64); taken from the checkpoint when omitted",
-    )
-
-
-def add_task_option(parser: argparse.ArgumentParser) -> None:
-    """--task: a registered task name or 'package.module:factory' (default classification)."""
-    parser.add_argument(
-        "--task",
-        help="what the model does: a built-in task name (e.g. classification) or 'package.module:factory' "
-        "returning a Task (default classification)",
-    )
-
-
-def parse_kwargs(text: str) -> dict[str, Any]:
-    """Parse a JSON object of keyword arguments (argparse type)."""
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"width\": 32}}' ({exc})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"width\": 32}}', got {text!r}")
-    return value
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """Parse 'C,H,W' or 'CxHxW' into a tuple of positive ints (argparse type)."""
-    parts = re.split(r"[,x]", text.strip().lower())
-    try:
-        shape = tuple(int(part) for part in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W like 3,32,32 or 3x32x32, got {text!r}") from None
-    if not shape or len(shape) > 8 or any(d <= 0 or d > MAX_CONFIG_INT for d in shape):
-        raise argparse.ArgumentTypeError(f"expected positive sizes like 3,32,32, got {text!r}")
-    return shape
-
-
-def parse_named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
-    """Parse 'C,H,W' or 'NAME=CxHxW' into (name or None, shape) (argparse type)."""
-    name, sep, shape = text.rpartition("=")
-    if sep and not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"input name {name!r} must be a Python identifier (image=3x32x32)")
-    return (name if sep else None), parse_shape(shape)
-
-
-def parse_float_list(text: str) -> list[float]:
-    """Parse '0,0.1,0.5' into finite floats (argparse type)."""
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"expected finite comma-separated numbers, got {text!r}")
-    return values
-
-
-def parse_int_list(text: str) -> list[int]:
-    """Parse '1,64' into positive ints (argparse type)."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive comma-separated integers, got {text!r}")
-    return values
 
 
 def shape_spec(entries: list[tuple[str | None, tuple[int, ...]]] | None) -> Any:
@@ -252,45 +130,26 @@ def call_with_task(func: Any, *args: Any, task: Any = None, what: str = "", **kw
     return func(*args, **kwargs)
 
 
-def progress_enabled(args: argparse.Namespace) -> bool:
-    """Progress bars only on a TTY and without --quiet / --json."""
-    return not (args.quiet or getattr(args, "json", False)) and sys.stderr.isatty()
-
-
-def add_data_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add --dataset, --data-dir, --limit and --batch-size."""
-    parser.add_argument(
-        "--dataset",
-        required=required,
-        help="fashion-mnist, mnist, cifar10, cifar100, imagefolder, digits or synthetic",
-    )
-    parser.add_argument(
-        "--data-dir",
-        help="where the dataset files are (else $PRUNEQUANT_DATA, then /usr/share/datasets/NAME)",
-    )
-    parser.add_argument(
-        "--limit", type=positive_int, help="use at most this many training samples (quick runs)"
-    )
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
-
-
 def load_data(args: argparse.Namespace, dataset: str | None = None, **options: Any):
-    """Load the dataset named by --dataset (or `dataset`) and return (splits, loaders)."""
+    """Load the dataset named by --dataset (or `dataset`) and return (splits, loaders).
+
+    --limit caps the training pool (train + val) and shrinks the test split in proportion.
+    """
     from prunequant.data import load_dataset, make_loaders
 
     name = dataset or args.dataset
     if not name:
         raise ConfigError("no dataset: pass --dataset NAME (e.g. fashion-mnist)")
-    if args.batch_size is not None and args.batch_size <= 0:
-        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    splits = load_dataset(name, args.data_dir, seed=args.seed, limit=args.limit, **options)
+    limit = options.pop("limit", args.limit)
+    splits = load_dataset(name, args.data_dir, seed=args.seed, limit=limit, **options)
     return splits, make_loaders(splits, args.batch_size, seed=args.seed)
 
 
 def print_human(args: argparse.Namespace, renderable: Any) -> None:
-    """Print a rich renderable or text on stdout, unless --json asked for JSON only."""
+    """Print a rich renderable or text on stdout, unless --json asked for JSON only; never hard-wrapped
+    on a pipe or file."""
     if getattr(args, "json", False):
         return
-    from rich.console import Console
+    from prunequant.cli.tables import stdout_console
 
-    Console().print(renderable)
+    stdout_console().print(renderable)

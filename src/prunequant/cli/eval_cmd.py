@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from prunequant.cli.common import (
-    add_common,
-    add_data_options,
-    add_model_source,
-    load_data,
-    print_human,
-    resolve_model,
-    resolve_task,
-)
+from torch.utils.data import DataLoader, Subset
+
+from prunequant.cli.common import load_data, print_human, resolve_model, resolve_task
+from prunequant.cli.options import add_common, add_data_options, add_model_source
 from prunequant.cli.paths import declare_paths
 from prunequant.tasks import default_task
 from prunequant.training import evaluate
@@ -21,8 +16,10 @@ from prunequant.training import evaluate
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a checkpoint", description=__doc__)
     add_model_source(parser, checkpoint_required=True)
-    add_data_options(parser)
-    parser.add_argument(
+    data = add_data_options(
+        parser, limit_help="quick checks: score only the first N samples of --split (default: all of it)"
+    )
+    data.add_argument(
         "--split", choices=("test", "val"), default="test", help="split to score (default test)"
     )
     add_common(parser)
@@ -33,12 +30,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> dict:
     task = resolve_task(args)
     model, meta = resolve_model(args)
-    _, loaders = load_data(args, args.dataset or meta.get("dataset"))
-    result = evaluate(model, getattr(loaders, args.split), task)
-    print_human(
-        args, f"{args.split}: {metrics_line(task, result.metrics)}  loss {result.loss:.4f}  n={result.n}"
+    _, loaders = load_data(args, args.dataset or meta.get("dataset"), limit=None)  # --limit: see below
+    result = evaluate(model, _first(getattr(loaders, args.split), args.limit), task)
+    line = f"{args.split}: {metrics_line(task, result.metrics)}  loss {result.loss:.4f}  n={result.n}"
+    print_human(args, "\n".join([line, *(f"warning: {note}" for note in result.warnings)]))
+    return {**result.to_dict(), "warnings": list(result.warnings)}
+
+
+def _first(loader: DataLoader, limit: int | None) -> DataLoader:
+    """`loader` over only its first `limit` samples (all when None)."""
+    if limit is None or limit >= len(loader.dataset):
+        return loader
+    return DataLoader(
+        Subset(loader.dataset, range(limit)), batch_size=loader.batch_size, collate_fn=loader.collate_fn
     )
-    return result.to_dict()
 
 
 def metrics_line(task, metrics: dict[str, float]) -> str:

@@ -1,4 +1,5 @@
-"""`prunequant export`: write a checkpoint as ONNX (fp32, or int8 QDQ) and, with --dataset, check parity."""
+"""`prunequant export`: write a checkpoint as ONNX (fp32, or int8 QDQ) or, with --format pt2e, as a
+torch-native int8 artifact (.pt2); with --dataset, check parity."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ from typing import Any
 import torch
 
 from prunequant.cli.common import (
-    add_common,
-    add_data_options,
-    add_model_source,
     call_with_task,
     example_input,
     load_data,
@@ -20,6 +18,7 @@ from prunequant.cli.common import (
     resolve_task,
 )
 from prunequant.cli.numbers import nonneg_int, positive_int
+from prunequant.cli.options import add_common, add_data_options, add_model_source
 from prunequant.cli.paths import declare_paths
 from prunequant.errors import ConfigError, ExportError
 from prunequant.export.onnx_fp32 import EXPORTERS, export_onnx
@@ -31,12 +30,14 @@ from prunequant.quantization import is_quantized
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="export to ONNX (fp32 or int8) for onnxruntime", description=__doc__
+        "export", help="export to ONNX (fp32 or int8) or to torch-native int8 (.pt2)", description=__doc__
     )
     add_model_source(parser)
-    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write (atomically)")
-    parser.add_argument("--format", choices=("onnx",), default="onnx", help="output format (default onnx)")
-    parser.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch exporter (default auto)")
+    add_data_options(
+        parser,
+        limit_help="quick runs: at most this many training samples (calibration); the test split used by "
+        "the parity check shrinks in proportion",
+    )
     group = parser.add_argument_group("int8")
     group.add_argument("--int8", action="store_true", help="write an int8 QDQ graph")
     group.add_argument(
@@ -53,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="bit widths other than 8: run as exact float, or clamp to int8 (default dequantize)",
     )
     group.add_argument(
-        "--calib-batches", type=positive_int, default=8, help="ort calibration batches (default 8)"
+        "--calib-batches", type=positive_int, default=8, help="ort / pt2e calibration batches (default 8)"
     )
     group.add_argument("--ort-per-tensor", action="store_true", help="ort: per-tensor weight scales")
     group.add_argument(
@@ -62,16 +63,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="u8",
         help="ort: activation type (default u8, the fastest with s8 weights)",
     )
-    add_data_options(parser)
-    parser.add_argument(
+    check = parser.add_argument_group("parity check (with --dataset)")
+    check.add_argument(
         "--parity-batches",
         type=nonneg_int,
         default=0,
         help="test batches for the parity check (default 0: the whole test split)",
     )
-    parser.add_argument(
-        "--threads", type=positive_int, help="onnxruntime threads for the parity check (default: all)"
+    check.add_argument(
+        "--threads",
+        type=positive_int,
+        help="threads for the parity check (default: all for onnxruntime, 1 for pt2e)",
     )
+    output = parser.add_argument_group("output")
+    output.add_argument("-o", "--output", required=True, help="the .onnx / .pt2 file to write (atomically)")
+    output.add_argument(
+        "--format",
+        choices=("onnx", "pt2e"),
+        default="onnx",
+        help="onnx, or pt2e: torch-native int8 (.pt2, PT2E + inductor; needs --dataset) (default onnx)",
+    )
+    output.add_argument("--exporter", choices=EXPORTERS, default="auto", help="torch exporter (default auto)")
     add_common(parser)
     declare_paths(parser, inputs={"checkpoint": "file", "data_dir": "dir"}, outputs={"output": "file"})
     parser.set_defaults(run=run)
@@ -83,6 +95,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model, meta = resolve_model(args)
     example = example_input(meta, 1)
     loaders = load_data(args)[1] if args.dataset else None
+    if args.format == "pt2e":
+        from prunequant.cli.export_pt2e import export_pt2e
+
+        return export_pt2e(args, model, example, task, loaders)
     quantized = is_quantized(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -12,9 +12,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from prunequant import __version__
 from prunequant.cli.boundary import classify, debug_enabled, format_traceback, sigterm_as_interrupt
+from prunequant.cli.hints import fit_hints
 from prunequant.cli.jsonout import dump
 from prunequant.cli.noise import captured_noise
+from prunequant.cli.options import option_strings
 from prunequant.cli.paths import check_paths
 from prunequant.progress import set_progress
 
@@ -35,10 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prune and quantize trained CNNs; measure accuracy, size and real latency.",
         epilog="exit codes: 0 ok, 2 user/environment error, 3 run had failed trials, 1 internal error",
     )
+    parser.add_argument("--version", action="version", version=f"prunequant {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     subparsers.required = True
     for name in COMMANDS:
         importlib.import_module(f"prunequant.cli.{name}_cmd").add_parser(subparsers)
+        command = subparsers.choices[name]
+        command.set_defaults(command_options=option_strings(command))  # hints name only these
     return parser
 
 
@@ -55,8 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "quiet", False) or getattr(args, "json", False):
-        set_progress(False)
+    set_progress(not getattr(args, "quiet", False))  # --json keeps progress: it goes to stderr
     debug = debug_enabled(getattr(args, "debug", False))
     stdout, stderr = sys.stdout, sys.stderr
     prefix = f"prunequant {args.command}"
@@ -68,6 +73,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if isinstance(exc, SystemExit):
                 raise
             code, line = classify(exc)
+            line = fit_hints(line, getattr(args, "command_options", None), recipe=args.command == "run")
             if debug:
                 stderr.write(format_traceback(exc))
             hidden = sum(text.count("\n") for text in noise)

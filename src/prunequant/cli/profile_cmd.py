@@ -7,23 +7,28 @@ import argparse
 import torch
 
 from prunequant.atomic import atomic_path
-from prunequant.cli.common import add_common, add_model_source, example_input, print_human, resolve_model
+from prunequant.cli.common import example_input, resolve_model
 from prunequant.cli.numbers import positive_int
+from prunequant.cli.options import add_common, add_format_option, add_model_source
 from prunequant.cli.paths import declare_paths
+from prunequant.cli.tables import print_table
 from prunequant.profiling import profile
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("profile", help="profile a model (seed 000 Table I)", description=__doc__)
     add_model_source(parser)
-    parser.add_argument(
+    timing = parser.add_argument_group("latency")
+    timing.add_argument(
         "--batch-size", type=positive_int, default=1, help="batch size for latency (default 1)"
     )
-    parser.add_argument(
+    timing.add_argument(
         "--repeats", type=positive_int, default=20, help="timed repeats for latency (default 20)"
     )
-    parser.add_argument("--no-latency", action="store_true", help="counts only, skip timing")
-    parser.add_argument("--csv", help="also write the per-layer rows to this CSV file")
+    timing.add_argument("--no-latency", action="store_true", help="counts only, skip timing")
+    output = parser.add_argument_group("output")
+    output.add_argument("--csv", help="also write the per-layer rows to this CSV file")
+    add_format_option(output)
     add_common(parser)
     declare_paths(parser, inputs={"checkpoint": "file"}, outputs={"csv": "file"})
     parser.set_defaults(run=run)
@@ -37,5 +42,5 @@ def run(args: argparse.Namespace) -> dict:
     if args.csv:
         with atomic_path(args.csv) as tmp:  # an existing CSV stays whole if this fails (e.g. disk full)
             report.to_csv(tmp)
-    print_human(args, report.table())
+    print_table(args, report.table())
     return report.to_dict()

@@ -11,21 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from prunequant.cli.common import (
-    input_shape_of,
-    load_data,
-    parse_float_list,
-    print_human,
-    resolve_model,
-    resolve_task,
-)
+from prunequant.cli.argtypes import parse_float_list
+from prunequant.cli.common import input_shape_of, load_data, print_human, resolve_model, resolve_task
 from prunequant.cli.numbers import nonneg_float, nonneg_int, positive_int, ranged
+from prunequant.cli.options import add_format_option
 from prunequant.cli.prune_cmd import refuse_nothing_pruned
+from prunequant.cli.tables import print_table, rows_table
 from prunequant.errors import ConfigError
 from prunequant.export.storage import compressed_size_report, save_compressed
 from prunequant.models import save_checkpoint
 from prunequant.pruning.unstructured import (
-    SCHEDULES,
     SCOPES,
     UnstructuredConfig,
     dynamic_prune,
@@ -33,10 +28,9 @@ from prunequant.pruning.unstructured import (
     prune_and_finetune,
     sparsity_report,
     sweep_unstructured,
-    write_sweep,
 )
 from prunequant.seeding import seed_everything
-from prunequant.sweep_output import markdown_table
+from prunequant.sweep_output import sweep_paths
 from prunequant.tasks import MetricSpec, Task, default_task
 from prunequant.training import TrainConfig, evaluate
 from prunequant.validation import check_fraction
@@ -47,71 +41,57 @@ if TYPE_CHECKING:
 COMPRESSED_SUFFIX = ".pqz"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The magnitude-only options of `prunequant prune`."""
-    group = parser.add_argument_group("magnitude (unstructured) pruning")
-    group.add_argument(
+def add_arguments(groups: dict[str, argparse._ArgumentGroup]) -> None:
+    """The magnitude-only options of `prunequant prune`, each in its section of `groups`."""
+    what = groups["what"]
+    what.add_argument(
         "--scope",
         choices=SCOPES,
-        help="percentile over all layers or per layer (default global; a sweep runs both)",
+        help="magnitude: percentile over all layers or per layer (default global; a sweep runs both)",
     )
-    group.add_argument("--include-bias", action="store_true", help="prune biases too (seed 000 does)")
-    group.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="never prune layers matching (repeatable)",
+    what.add_argument(
+        "--include-bias", action="store_true", help="magnitude: prune biases too (seed 000 does)"
     )
-    group.add_argument(
-        "--layer-amount",
-        action="append",
-        default=[],
-        type=_parse_override,
-        metavar="PATTERN=AMOUNT",
-        help="own amount for layers matching PATTERN, e.g. 'classifier.*=0.8' (repeatable)",
-    )
-    group.add_argument(
-        "--keep-first-last", action="store_true", help="leave the first conv and the last linear layer dense"
-    )
-    group.add_argument(
-        "--schedule",
-        choices=SCHEDULES,
-        default="oneshot",
-        help="when to prune while fine-tuning (default oneshot)",
-    )
-    group.add_argument(
-        "--steps", type=positive_int, default=3, help="iterative rounds / AGP pruning steps (default 3)"
-    )
-    group.add_argument(
-        "--compressed",
+    what.add_argument(
+        "--keep-first-last",
         action="store_true",
-        help=f"write the sparse container (also when -o ends in {COMPRESSED_SUFFIX})",
+        help="magnitude: leave the first conv and the last linear layer dense",
     )
-    group.add_argument(
-        "--amounts", type=parse_float_list, help="sweep these amounts, e.g. 0,0.25,0.5,0.75 (needs --dataset)"
+    schedule = groups["schedule"]
+    schedule.add_argument(
+        "--steps", type=positive_int, default=3, help="magnitude: iterative rounds / AGP steps (default 3)"
     )
-    group.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table and plot here")
-    group.add_argument(
-        "--latency-rounds", type=nonneg_int, default=10, help="sweep: timing rounds at batch 64 (0: skip)"
-    )
-    group.add_argument(
+    schedule.add_argument(
         "--dynamic",
         action="store_true",
-        help="raise sparsity while the task's metric stays within --budget, fine-tuning --finetune-epochs "
-        "per step",
+        help="magnitude: raise sparsity while the task's metric stays within --budget, fine-tuning "
+        "--finetune-epochs per step",
     )
-    group.add_argument(
+    schedule.add_argument(
         "--budget",
         type=nonneg_float,
         default=0.01,
         help="dynamic: allowed drop of the task's metric in its unit, 0.01 = 1 point of accuracy",
     )
-    group.add_argument(
+    schedule.add_argument(
         "--dynamic-step",
         type=ranged(float, 0.0, 1.0, open_low=True, open_high=True),
         default=0.05,
         help="dynamic: first sparsity step (default 0.05)",
+    )
+    sweep = groups["sweep"]
+    sweep.add_argument(
+        "--amounts", type=parse_float_list, help="sweep these amounts, e.g. 0,0.25,0.5,0.75 (needs --dataset)"
+    )
+    sweep.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table and plot here")
+    sweep.add_argument(
+        "--latency-rounds", type=nonneg_int, default=10, help="timing rounds at batch 64 (0: skip)"
+    )
+    add_format_option(sweep)
+    groups["output"].add_argument(
+        "--compressed",
+        action="store_true",
+        help=f"magnitude: write the sparse container (also when -o ends in {COMPRESSED_SUFFIX})",
     )
 
 
@@ -164,7 +144,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             task=task,
         )
         summary = {**result.prune.to_dict(), "schedule": args.schedule, "schedule_events": result.events}
-    after = evaluate(model, loaders.test, task).score if loaders else None
+    pruned = evaluate(model, loaders.test, task) if loaders else None
+    after = pruned.score if pruned is not None else None
     make_permanent(model)
     report = sparsity_report(model, include_bias=config.include_bias)
     if mode == "single" and amount > 0 or mode == "dynamic":
@@ -180,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dense_bytes": sizes["dense_bytes"],
         "compressed_bytes": sizes["file_bytes"],
         "output": _save(args, model, meta, summary, None if after is None else {task.primary: after}),
+        "warnings": list(pruned.warnings) if pruned is not None else [],
     }
     output["output_bytes"] = Path(output["output"]).stat().st_size if output["output"] else None
     print_human(args, _summary_line(output, task.primary_metric))
@@ -212,9 +194,10 @@ def _sweep(
         example_input=example,
         latency_rounds=args.latency_rounds,
         task=task,
+        sweep_dir=args.sweep_dir,
     )
-    paths = write_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
-    print_human(args, markdown_table(rows))
+    paths = sweep_paths(args.sweep_dir, "sweep") if args.sweep_dir else {}
+    print_table(args, rows_table(rows, "magnitude pruning sweep"))
     return {"method": "magnitude", "rows": rows, "outputs": paths}
 
 
@@ -248,19 +231,5 @@ def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
         before, after = spec.format(output["accuracy_before"]), spec.format(output["accuracy_after"])
         text += f"  {spec.label or spec.name} {before} -> {after}"
     text += f"  compressed {output['compressed_bytes']:,} B (dense {output['dense_bytes']:,} B)"
-    return text + (f"  -> {output['output']}" if output["output"] else "")
-
-
-def _parse_override(text: str) -> tuple[str, float]:
-    pattern, sep, value = text.rpartition("=")
-    try:
-        if not sep or not pattern:
-            raise ValueError
-        amount = float(value)
-        if not 0.0 <= amount < 1.0:
-            raise ValueError
-        return pattern, amount
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected PATTERN=AMOUNT like 'classifier.*=0.8', got {text!r}"
-        ) from None
+    text += f"  -> {output['output']}" if output["output"] else ""
+    return "\n".join([text, *(f"warning: {line}" for line in output["warnings"])])

@@ -33,71 +33,41 @@ from prunequant.tasks import Inputs, Task, default_task
 from prunequant.tasks.io import take
 from prunequant.training import TrainConfig, evaluate, finetune_then_refine
 
-SCHEDULES = ("oneshot", "stepwise", "layerwise", "scratch")
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The channel/layer-only options of `prunequant prune`."""
-    group = parser.add_argument_group("channel / layer (structured) pruning")
-    group.add_argument(
+def add_arguments(groups: dict[str, argparse._ArgumentGroup]) -> None:
+    """The channel/layer-only options of `prunequant prune`, each in its section of `groups`."""
+    groups["what"].add_argument("--blocks", type=positive_int, help="layer: residual blocks to remove")
+    what = groups["criteria"]
+    what.add_argument(
         "--importance",
         help=f"channel criterion: {', '.join(available_importances())} (default l1); "
         "layer criterion: bn_gamma, l1, random (default bn_gamma)",
     )
-    group.add_argument(
-        "--allocation", choices=ALLOCATIONS, default="uniform", help="per-group amounts (default uniform)"
+    what.add_argument(
+        "--allocation",
+        choices=ALLOCATIONS,
+        default="uniform",
+        help="channel: per-group amounts (default uniform)",
     )
-    group.add_argument(
-        "--round-to", type=positive_int, default=1, help="keep channel counts multiples of this (e.g. 8)"
+    what.add_argument(
+        "--round-to",
+        type=positive_int,
+        default=1,
+        help="channel: keep channel counts multiples of this (e.g. 8)",
     )
-    group.add_argument(
+    what.add_argument(
         "--min-channels",
         type=positive_int,
         default=1,
-        help="never keep fewer channels in a group (default 1)",
+        help="channel: never keep fewer channels in a group (default 1)",
     )
-    group.add_argument(
-        "--ignore",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="leave layers matching as they are (repeatable)",
-    )
-    group.add_argument(
-        "--group-amount",
-        action="append",
-        default=[],
-        type=_parse_amount,
-        metavar="PATTERN=AMOUNT",
-        help="own amount for the channel groups of layers matching PATTERN, e.g. 'layer3.*=0.7' (repeatable)",
-    )
-    group.add_argument("--blocks", type=positive_int, help="--method layer: residual blocks to remove")
-    group.add_argument(
+    what.add_argument(
         "--calib-batches",
         type=positive_int,
         default=8,
-        help="batches for data-driven criteria and for re-estimating BatchNorm statistics (default 8)",
+        help="channel / layer: batches for data-driven criteria and for re-estimating BatchNorm statistics "
+        "(default 8)",
     )
-    group.add_argument(
-        "--structured-schedule",
-        choices=SCHEDULES,
-        default="oneshot",
-        help="oneshot: prune then fine-tune; stepwise: cubic ramp during fine-tuning; layerwise: one group "
-        "after another during fine-tuning (seed 003); scratch: train the pruned shape from new weights",
-    )
-
-
-def _parse_amount(text: str) -> tuple[str, float]:
-    pattern, sep, value = text.rpartition("=")
-    try:
-        amount = float(value) if sep else float("nan")  # NaN: no own amount given
-        if sep and not 0.0 <= amount < 1.0:
-            raise ValueError
-        return pattern, amount
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected PATTERN=AMOUNT like 'layer3.*=0.7', got {text!r}"
-        ) from None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,9 +77,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     single = take(example, 1)
     task = resolve_task(args) or default_task()
     loaders = load_data(args, args.dataset or meta.get("dataset"))[1] if args.dataset else None
-    schedule = args.structured_schedule
+    schedule = args.schedule
     if schedule != "oneshot" and (loaders is None or not args.finetune_epochs):
-        raise ConfigError(f"--structured-schedule {schedule} needs --dataset and --finetune-epochs > 0")
+        raise ConfigError(f"--schedule {schedule} needs --dataset and --finetune-epochs > 0")
     before = profile(model, single, latency=False).total
     output: dict[str, Any] = {"method": args.method, "metric": task.primary}
     if loaders is not None:
@@ -162,8 +132,8 @@ def _config(args: argparse.Namespace) -> ChannelPruneConfig:
         importance=args.importance or "l1",
         allocation=args.allocation,
         round_to=args.round_to,
-        ignored_layers=tuple(args.ignore),
-        per_layer=tuple(args.group_amount),
+        ignored_layers=tuple(args.exclude),
+        per_layer=tuple(args.layer_amount),
         min_channels=args.min_channels,
         calib_batches=args.calib_batches,
         seed=args.seed,
@@ -172,8 +142,8 @@ def _config(args: argparse.Namespace) -> ChannelPruneConfig:
 
 def _channel(args: argparse.Namespace, model: torch.nn.Module, example: Inputs, loaders: Any, task: Task):
     config = _config(args)
-    if args.structured_schedule in ("stepwise", "layerwise"):  # pruned during fine-tuning, in _finetune
-        return model, {"method": "channel", "schedule": args.structured_schedule, "amount": config.amount}, []
+    if args.schedule in ("stepwise", "layerwise"):  # pruned during fine-tuning, in _finetune
+        return model, {"method": "channel", "schedule": args.schedule, "amount": config.amount}, []
     result = prune_channels(
         model,
         example,
@@ -191,9 +161,9 @@ def _channel(args: argparse.Namespace, model: torch.nn.Module, example: Inputs, 
         task=task,
     )
     pruned = result.model
-    if args.structured_schedule == "scratch":
+    if args.schedule == "scratch":
         pruned = reinitialize(pruned, seed=args.seed)
-    record = {**result.meta(), "schedule": args.structured_schedule}
+    record = {**result.meta(), "schedule": args.schedule}
     return pruned, record, sorted(result.skipped_layers)
 
 
@@ -208,10 +178,10 @@ def _finetune(
     """Fine-tune then refine-tune `model` in place (stepwise/layerwise schedules prune it on the way)."""
     train = TrainConfig(epochs=args.finetune_epochs, lr=args.lr, batch_size=args.batch_size)
     callbacks = []
-    if args.method == "channel" and args.structured_schedule in ("stepwise", "layerwise"):
+    if args.method == "channel" and args.schedule in ("stepwise", "layerwise"):
         config = _config(args)
         total = args.finetune_epochs * len(loaders.train)
-        if args.structured_schedule == "stepwise":
+        if args.schedule == "stepwise":
             steps = max(1, min(10, total // 2))  # the cubic ramp spans the first half of fine-tuning
             frequency = max(1, total // 2 // steps)
             callbacks.append(StepwisePruning(example, config, steps=steps, frequency=frequency))

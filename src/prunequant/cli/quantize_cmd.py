@@ -7,22 +7,22 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prunequant.cli.common import (
+from prunequant.cli.common import load_data, print_human, resolve_model, resolve_task
+from prunequant.cli.numbers import nonneg_int, positive_float, positive_int, ranged
+from prunequant.cli.options import (
+    add_alias,
     add_common,
     add_data_options,
+    add_format_option,
     add_model_source,
-    load_data,
-    print_human,
-    resolve_model,
-    resolve_task,
 )
-from prunequant.cli.numbers import nonneg_int, positive_float, positive_int, ranged
 from prunequant.cli.paths import declare_paths, written_together
 from prunequant.export.storage.quantized_codec import save_quantized
 from prunequant.models import save_checkpoint
 from prunequant.quantization import (
     CALIBRATIONS,
     QuantConfig,
+    float_layers,
     memory_report,
     parse_bits,
     quantization_aware_finetune,
@@ -30,6 +30,7 @@ from prunequant.quantization import (
     sweep_quantization,
     zero_share,
 )
+from prunequant.quantization.sweep import MODES
 from prunequant.seeding import seed_everything
 from prunequant.tasks import MetricSpec, default_task
 from prunequant.training import TrainConfig, evaluate
@@ -51,7 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--a-bits", type=_bits, default=8, help="activation bits 2..16, or 'none' for float (default 8)"
     )
     group.add_argument(
-        "--mode", choices=("ptq", "qat"), default="ptq", help="post-training or aware (default ptq)"
+        "--mode",
+        choices=("ptq", "qat"),
+        help="post-training or aware (default ptq; a --bits sweep runs both unless --mode is given)",
     )
     group.add_argument(
         "--calib-batches", type=positive_int, default=32, help="calibration batches (default 32)"
@@ -96,23 +99,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATTERN=wBaB",
         help="mixed precision, e.g. 'layer3.*=w4' or 'fc=w8a8' (repeatable)",
     )
-    train = parser.add_argument_group("quantization-aware training (--mode qat, sweeps)")
-    train.add_argument("--epochs", type=nonneg_int, default=1, help="fine-tune epochs at --lr (default 1)")
+    train = parser.add_argument_group("fine-tuning (--mode qat, and the aware rows of a sweep)")
+    epochs = train.add_argument(
+        "--finetune-epochs", type=nonneg_int, default=1, help="fine-tune epochs at --lr (default 1)"
+    )
+    add_alias(train, epochs, "--epochs")
     train.add_argument(
         "--lr", type=positive_float, default=0.01, help="fine-tune learning rate (default 0.01)"
     )
     train.add_argument(
-        "--refine-epochs", type=nonneg_int, help="refine epochs at lr * factor (default --epochs)"
+        "--refine-epochs", type=nonneg_int, help="refine epochs at lr * factor (default --finetune-epochs)"
     )
     train.add_argument(
         "--refine-lr-factor", type=positive_float, default=0.1, help="refine LR factor (seeds: 0.1)"
     )
     train.add_argument("--max-batches", type=nonneg_int, default=0, help="cap batches per epoch (0: all)")
-    out = parser.add_argument_group("outputs")
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument("--bits", help="sweep these widths, e.g. 16,14,12,10,8,6,4,fp16,bf16")
+    sweep.add_argument(
+        "--sweep-dir", help="write the sweep's CSV, markdown table, plot and packed files here"
+    )
+    add_format_option(sweep)
+    out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", help="quantized checkpoint to write (weights_only loadable)")
     out.add_argument("--packed", help="also write the bit-packed container here (.pqz)")
-    out.add_argument("--bits", help="sweep these widths, e.g. 16,14,12,10,8,6,4,fp16,bf16")
-    out.add_argument("--sweep-dir", help="write the sweep's CSV, markdown table, plot and packed files here")
     add_common(parser)
     declare_paths(
         parser,
@@ -140,7 +150,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     bits = parse_bits(args.bits.split(",")) if args.bits is not None else None
     train_config = TrainConfig(
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_batches_per_epoch=args.max_batches
+        epochs=args.finetune_epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_batches_per_epoch=args.max_batches,
     )
     seed_everything(args.seed)
     model, meta = resolve_model(args)
@@ -148,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     task = resolve_task(args) or default_task()
     if bits is not None:
         return _sweep(args, model, config, bits, loaders, train_config, task)
+    args.mode = args.mode or "ptq"
     qmodel = quantize(model, config, loaders.train, calib_batches=args.calib_batches, task=task)
     if args.mode == "qat":
         quantization_aware_finetune(
@@ -161,7 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             task=task,
         )
     spec = task.primary_metric
-    baseline, score = evaluate(model, loaders.test, task).score, evaluate(qmodel, loaders.test, task).score
+    quantized = evaluate(qmodel, loaders.test, task)
+    baseline, score = evaluate(model, loaders.test, task).score, quantized.score
     density = score if spec.higher_is_better and spec.unit == "%" else None  # PD: a fraction metric only
     memory = memory_report(qmodel, task.inputs(next(iter(loaders.test))), accuracy=density)
     shares = zero_share(qmodel) if config.w_bits is not None else None
@@ -186,6 +201,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "output": args.output,
         "packed": args.packed,
         "packed_bytes": None,
+        "warnings": list(quantized.warnings),
+        "float_layers": float_layers(qmodel),
     }
     with written_together(args.output, args.packed):  # both files, or neither new one
         if args.output:
@@ -197,8 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, Any]:
-    from prunequant.quantization.sweep_report import write_quant_sweep
-    from prunequant.sweep_output import markdown_table
+    from prunequant.cli.tables import print_table, rows_table
+    from prunequant.sweep_output import sweep_paths
 
     packed_dir = Path(args.sweep_dir) / "packed" if args.sweep_dir else None
     rows = sweep_quantization(
@@ -207,6 +224,7 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         loaders.test,
         bits,
         config=config,
+        modes=("post",) if args.mode == "ptq" else MODES,
         train_config=train_config,
         refine_epochs=args.refine_epochs,
         calib_batches=args.calib_batches,
@@ -215,9 +233,10 @@ def _sweep(args, model, config, bits, loaders, train_config, task) -> dict[str, 
         pack=(lambda qmodel, label: save_quantized(qmodel, packed_dir / f"{label}.pqz"))
         if packed_dir
         else None,
+        sweep_dir=args.sweep_dir,
     )
-    paths = write_quant_sweep(rows, args.sweep_dir, task=task) if args.sweep_dir else {}
-    print_human(args, markdown_table(rows))
+    paths = sweep_paths(args.sweep_dir, "quant_sweep") if args.sweep_dir else {}
+    print_table(args, rows_table(rows, "quantization sweep"))
     return {"rows": rows, "outputs": paths}
 
 
@@ -243,7 +262,7 @@ def _summary_line(output: dict[str, Any], spec: MetricSpec) -> str:
     )
     for key in ("output", "packed"):
         text += f"  -> {output[key]}" if output[key] else ""
-    return text
+    return "\n".join([text, *(f"warning: {line}" for line in output["warnings"])])
 
 
 def _bits(text: str) -> int | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from prunequant.cli.common import add_common, print_human
+from prunequant.cli.common import print_human
+from prunequant.cli.options import add_common
 from prunequant.cli.paths import declare_paths
 from prunequant.cli.recipe_paths import check_recipe_paths
 
@@ -14,16 +15,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run or resume a compression recipe (TOML)", description=__doc__
     )
     parser.add_argument("recipe", help="recipe file, e.g. recipes/seed000.toml")
-    parser.add_argument(
+    output = parser.add_argument_group("output")
+    output.add_argument(
         "-o", "--output", required=True, help="run directory, e.g. runs/seed000 (resumed if it exists)"
     )
-    parser.add_argument(
+    output.add_argument("--no-report", action="store_true", help="skip writing report.md / report.html")
+    where = parser.add_argument_group("backend")
+    where.add_argument(
         "--backend", choices=("local", "ray"), default="local", help="where trials run (default local)"
     )
-    parser.add_argument(
-        "--address", help="Ray cluster address for --backend ray (default: start a local Ray)"
-    )
-    parser.add_argument("--no-report", action="store_true", help="skip writing report.md / report.html")
+    where.add_argument("--address", help="Ray cluster address for --backend ray (default: start a local Ray)")
     add_common(parser)
     declare_paths(parser, inputs={"recipe": "file"}, outputs={"output": "dir"})
     # --seed overrides [run] seed only when given; failed trials make the exit code 3
@@ -33,15 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> dict:
     from dataclasses import replace
 
-    from prunequant.cli.common import progress_enabled
     from prunequant.lab import load_recipe, run_recipe
-    from prunequant.progress import set_progress
 
     recipe = load_recipe(args.recipe)
     check_recipe_paths(recipe, args.recipe)
-    progress = progress_enabled(args)
-    if not progress:
-        set_progress(False)  # no Trainer bars either
     if args.seed is not None:
         recipe = replace(recipe, run=replace(recipe.run, seed=args.seed))
     summary = run_recipe(
@@ -49,7 +45,7 @@ def run(args: argparse.Namespace) -> dict:
         args.output,
         backend=args.backend,
         address=args.address,
-        progress=progress,
+        progress=not args.quiet,  # a live view on a terminal, one line per trial otherwise (stderr)
         recipe_file=args.recipe,
     )
     summary["report"] = None

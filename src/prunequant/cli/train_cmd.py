@@ -6,19 +6,18 @@ import argparse
 
 import torch
 
-from prunequant.cli.common import (
+from prunequant.cli.common import load_data, print_human, resolve_task, shape_spec
+from prunequant.cli.eval_cmd import metrics_line
+from prunequant.cli.numbers import nonneg_float, nonneg_int, positive_float, positive_int
+from prunequant.cli.options import (
+    add_alias,
     add_common,
     add_data_options,
     add_input_shape,
+    add_model_kwargs,
     add_task_option,
-    load_data,
-    parse_kwargs,
-    print_human,
-    resolve_task,
-    shape_spec,
+    model_group,
 )
-from prunequant.cli.eval_cmd import metrics_line
-from prunequant.cli.numbers import nonneg_float, nonneg_int, positive_float, positive_int
 from prunequant.cli.paths import declare_paths
 from prunequant.errors import ConfigError
 from prunequant.seeding import seed_everything
@@ -27,26 +26,29 @@ from prunequant.training import LR_SCHEDULES_HELP, TrainConfig, Trainer, evaluat
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a model and save a checkpoint", description=__doc__)
-    parser.add_argument(
+    model = model_group(parser)
+    model.add_argument(
         "--model", required=True, help="zoo name (e.g. lenet5, resnet20) or 'pkg.module:factory'"
     )
+    add_model_kwargs(model)
+    add_input_shape(model)
+    add_task_option(model)
     add_data_options(parser, required=True)
-    parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default 10)")
-    parser.add_argument("--lr", type=positive_float, default=0.05, help="learning rate (default 0.05)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)")
-    parser.add_argument(
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default 10)")
+    train.add_argument("--lr", type=positive_float, default=0.05, help="learning rate (default 0.05)")
+    train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="optimizer (default sgd)")
+    train.add_argument(
         "--weight-decay", type=nonneg_float, default=5e-4, help="L2 weight decay (default 5e-4)"
     )
-    parser.add_argument("--schedule", default="cosine", help=LR_SCHEDULES_HELP)
-    parser.add_argument(
+    add_alias(
+        train, train.add_argument("--lr-schedule", default="cosine", help=LR_SCHEDULES_HELP), "--schedule"
+    )
+    train.add_argument(
         "--patience", type=nonneg_int, default=0, help="early-stopping patience in epochs (0: off)"
     )
-    parser.add_argument("-o", "--output", required=True, help="checkpoint file to write")
-    add_task_option(parser)
-    add_input_shape(parser)
-    parser.add_argument(
-        "--model-kwargs", type=parse_kwargs, default={}, help="JSON object of factory arguments for --model"
-    )
+    output = parser.add_argument_group("output")
+    output.add_argument("-o", "--output", required=True, help="checkpoint file to write")
     add_common(parser)
     declare_paths(parser, inputs={"data_dir": "dir"}, outputs={"output": "file"})
     parser.set_defaults(run=run)
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
         lr=args.lr,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
-        lr_schedule=args.schedule,
+        lr_schedule=args.lr_schedule,
         batch_size=args.batch_size,
         early_stopping_patience=args.patience,
     )

@@ -73,6 +73,7 @@ def _register_cifar(
             data_dir,
             holds_data=lambda path: all((path / file).is_file() for file in files),
             how_to_get=how_to_get,
+            expected=", ".join(files),
             layouts=("", folder_name),
         )
         batches = [read_batch(folder / file, label_key) for file in train_files]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from prunequant.data.generated import Arrays, cached
-from prunequant.data.idx import _FASHION_CLASSES, _holds_idx, _read_split
+from prunequant.data.idx import _FASHION_CLASSES, EXPECTED_IDX, _holds_idx, _read_split
 from prunequant.data.locate import find_data_dir
 from prunequant.validation import check_int_range
 
@@ -33,13 +33,16 @@ class Garments:
 
 
 def fashion_folder(data_dir: str | os.PathLike | None) -> Path:
-    """The folder of the four Fashion-MNIST IDX files (data_dir, $PRUNEQUANT_DATA or the system copy)."""
+    """The folder of the four Fashion-MNIST IDX files: data_dir (the generated datasets' cache root, which
+    need not hold them), then $PRUNEQUANT_DATA, then the system copy."""
     return find_data_dir(
         "fashion-mnist",
         data_dir,
         holds_data=_holds_idx,
         how_to_get=_HOW_TO_GET,
+        expected=f"Fashion-MNIST's {EXPECTED_IDX}",
         layouts=("", "FashionMNIST/raw"),
+        only_given=False,
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from prunequant.data.locate import find_data_dir
 from prunequant.data.registry import register_dataset
 from prunequant.data.splits import RawDataset
-from prunequant.errors import DataError
+from prunequant.errors import ConfigError, DataError
 
 _UBYTE = 0x08
 _FILES = {
@@ -24,6 +24,9 @@ _FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 _ALL_FILES = ", ".join(stem + ".gz" for pair in _FILES.values() for stem in pair)
+EXPECTED_IDX = (
+    f"the four IDX files ({', '.join(stem for pair in _FILES.values() for stem in pair)}, raw or .gz)"
+)
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -76,13 +79,23 @@ def _register_idx(
     """Register `name` as a folder of the four IDX files; `layout` is torchvision's sub-folder for it."""
 
     @register_dataset(name)
-    def load(data_dir: Path | None, seed: int) -> RawDataset:
+    def load(data_dir: Path | None, seed: int, normalize: bool = True) -> RawDataset:
+        """The IDX files as a RawDataset; `normalize=False` serves pixels in [0, 1] (mean 0, std 1), as a
+        VAE with a Bernoulli (BCE) likelihood needs, instead of (x - mean) / std."""
+        if not isinstance(normalize, bool):
+            raise ConfigError(f"normalize must be true or false, got {normalize!r}")
         folder = find_data_dir(
-            name, data_dir, holds_data=_holds_idx, how_to_get=how_to_get, layouts=("", layout)
+            name,
+            data_dir,
+            holds_data=_holds_idx,
+            how_to_get=how_to_get,
+            expected=EXPECTED_IDX,
+            layouts=("", layout),
         )
         train_images, train_labels = _read_split(folder, "train")
         test_images, test_labels = _read_split(folder, "test")
-        return RawDataset(train_images, train_labels, classes, test_images, test_labels, (mean,), (std,))
+        stats = ((mean,), (std,)) if normalize else ((0.0,), (1.0,))
+        return RawDataset(train_images, train_labels, classes, test_images, test_labels, *stats)
 
 
 _register_idx(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from prunequant.validation import check_fraction, check_int_range
 
 Loader = Callable[..., RawDataset]
 _LOADERS: dict[str, Loader] = {}
+LIMIT_ENV = "PRUNEQUANT_LIMIT"
+"""Environment variable: cap every dataset at this many samples (a smoke run of any command or recipe)."""
 
 
 def _canonical(name: str) -> str:
@@ -27,6 +30,15 @@ def register_dataset(name: str) -> Callable[[Loader], Loader]:
     (e.g. `GeneratedData`), for datasets that are not images with class labels.
 
     The loader's keyword parameters after `seed` are the dataset's options; `load_dataset` rejects others.
+
+    Parameters
+    ----------
+    name:
+        The dataset name (case and '_'/'-' insensitive); a name already taken is a ConfigError.
+
+    Returns
+    -------
+    The decorator; it returns the loader unchanged.
     """
     key = _canonical(name)
 
@@ -65,12 +77,39 @@ def load_dataset(
     check_int_range("seed", seed, 0, 2**63 - 1)
     if limit is not None:
         check_int_range("limit", limit, 1, 2**63 - 1)
+    limit = smoke_limit(limit)
     loader = _LOADERS[key]
     _check_options(key, loader, options)
     raw = loader(Path(data_dir).expanduser() if data_dir else None, seed, **options)  # "" means unset
     if not isinstance(raw, RawDataset):  # a generated dataset (data/generated.py) splits itself
         return raw.split(key, val_fraction=val_fraction, seed=seed, limit=limit)
     return build_splits(key, raw, val_fraction=val_fraction, seed=seed, limit=limit)
+
+
+def smoke_limit(limit: int | None) -> int | None:
+    """`limit`, lowered to $PRUNEQUANT_LIMIT when that is set (with a warning: figures are then smoke-scale).
+
+    Parameters
+    ----------
+    limit: the caller's own cap, or None.
+
+    Returns
+    -------
+    The smaller of the two caps, or `limit` when the variable is unset.
+    """
+    text = os.environ.get(LIMIT_ENV, "").strip()
+    if not text:
+        return limit
+    try:
+        cap = int(text)
+    except ValueError:
+        raise ConfigError(f"{LIMIT_ENV}={text!r} is not a whole number; unset it or give e.g. 256") from None
+    check_int_range(LIMIT_ENV, cap, 1, 2**63 - 1)
+    warnings.warn(
+        f"{LIMIT_ENV}={cap}: datasets are capped at {cap} samples (a smoke run; its figures mean nothing)",
+        stacklevel=3,
+    )
+    return cap if limit is None else min(limit, cap)
 
 
 def _check_options(name: str, loader: Loader, options: dict[str, Any]) -> None:

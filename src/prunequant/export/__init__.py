@@ -1,4 +1,5 @@
-"""Deployment: ONNX export (fp32, int8 QDQ), onnxruntime runner, parity and side-by-side benchmarks.
+"""Deployment: ONNX export (fp32, int8 QDQ), onnxruntime runner, parity and side-by-side benchmarks; the
+torch-native int8 path (PT2E .pt2 artifacts compiled with inductor).
 
 Names are imported on first use, so `prunequant.export.storage` loads without torch.onnx or onnxruntime.
 """
@@ -21,6 +22,11 @@ _EXPORTS = {
     "BenchReport": "bench",
     "BenchRow": "bench",
     "Candidate": "bench",
+    "export_pt2e_int8": "pt2e_int8",
+    "Pt2eResult": "pt2e_int8",
+    "run_pt2e": "pt2e_runner",
+    "Pt2eRun": "pt2e_runner",
+    "load_program": "pt2e_artifact",
     "check_supported": "validate",
     "unsupported_nodes": "validate",
 }

@@ -1,7 +1,11 @@
 """Side-by-side latency of torch (.pt) and onnxruntime (.onnx) models: one process, interleaved rounds.
 
-Every round times each model in turn (A B C A B C ...), so load on a shared machine hits all of them alike;
-medians and p90s pool the samples of all rounds and ratios are against the first model. Peak memory, when
+Timed by prunequant.timing.compare: every round times each model in turn, the order rotating (A B C,
+B C A, ...), so load on a shared machine hits all of them alike. Medians, p10 and p90 pool the calls of
+all rounds; the speedup is the first model's median / this model's (> 1 = faster), with the p10-p90 of
+the per-round ratios. On an oversubscribed machine torch and onnxruntime both fall back to 1 thread
+(recorded in the report). An int8 ONNX slower than its fp32 ONNX (same stem without the precision token,
+else any fp32 ONNX of the same inputs) is flagged with the likely cause. Peak memory, when
 asked for, is measured in a fresh subprocess per model and batch: the growth of the resident set from just
 before the model is loaded to its peak (VmHWM, reset first) after 3 runs, with torch and onnxruntime
 already imported in both cases.
@@ -13,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +25,10 @@ import torch
 from torch import nn
 
 from prunequant.errors import ConfigError, ExportError
+from prunequant.export.int8_speed import model_key, slow_int8_cause
 from prunequant.export.runtime import OnnxRunner
-from prunequant.profiling.latency import summarize
 from prunequant.tasks import Inputs, run_model
+from prunequant.timing import Comparison, ThreadPlan, compare, plan_threads, torch_threads
 from prunequant.validation import check_int_range
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "67108864", "MALLOC_TRIM_THRESHOLD_": "268435456"}
@@ -34,7 +38,11 @@ _RESTART_GUARD = "PRUNEQUANT_MALLOC_RESTARTED"
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model to time: `predict` maps a prepared batch (from `prepare`) to outputs."""
+    """One model to time: `predict` maps a prepared batch (from `prepare`) to outputs.
+
+    ONNX candidates also carry their `precision`, file `metadata`, input `signature` (names and shapes,
+    to match an int8 file with its fp32 twin) and the `threads` their session was built with.
+    """
 
     name: str
     runtime: str
@@ -43,6 +51,10 @@ class Candidate:
     sample_shape: tuple[int, ...] | None
     bytes: int | None = None
     path: Path | None = None
+    precision: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    signature: tuple | None = None
+    threads: int | None = None
 
 
 def torch_candidate(
@@ -71,26 +83,44 @@ def onnx_candidate(name: str, runner: OnnxRunner) -> Candidate:
         shape,
         runner.bytes,
         runner.path,
+        runner.precision,
+        dict(runner.metadata),
+        (tuple(runner.input_names), tuple(runner.sample_shapes)),
+        runner.threads,
     )
 
 
 def load_candidate(path: str | os.PathLike[str], threads: int | None = None) -> Candidate:
-    """A .pt checkpoint (torch eager) or an .onnx file (onnxruntime), named by its path."""
+    """A .pt checkpoint (torch eager), an .onnx file (onnxruntime) or a .pt2 PT2E artifact (compiled in its
+    own worker process, see pt2e_worker), named by its path."""
     path = Path(path)
     if path.suffix == ".onnx":
         return onnx_candidate(str(path), OnnxRunner(path, threads))
+    if path.suffix == ".pt2":
+        from prunequant.export.pt2e_worker import pt2e_candidate
+
+        return pt2e_candidate(path, threads)
     if path.suffix in (".pt", ".pth"):
         import prunequant.quantization  # noqa: F401  (registers the codecs of fake-quant checkpoints)
         from prunequant.models import load_checkpoint
 
         model, meta = load_checkpoint(path)
         return torch_candidate(str(path), model, meta.get("input_shape"), path)
-    raise ConfigError(f"cannot bench {path}: give .pt checkpoints (torch eager) or .onnx files (onnxruntime)")
+    raise ConfigError(
+        f"cannot bench {path}: give .pt checkpoints (torch eager), .onnx files (onnxruntime) or .pt2 "
+        "PT2E artifacts (torch-int8)"
+    )
 
 
 @dataclass(frozen=True)
 class BenchRow:
-    """Latency of one model at one batch size; ratio_vs_first > 1 means faster than the first model."""
+    """Latency of one model at one batch size.
+
+    ratio_vs_first is the speedup: the first model's median / this one's (> 1 = faster), from the same
+    rounds as `median_ms`; speedup_p10 / speedup_p90 spread the per-round ratios. `noisy`: the rounds
+    spread wider than prunequant.timing.NOISY_SPREAD or the machine was busier than its cores.
+    `int8_slower`: set on an int8 ONNX slower than its fp32 ONNX, with the likely cause.
+    """
 
     model: str
     runtime: str
@@ -100,14 +130,40 @@ class BenchRow:
     ratio_vs_first: float
     bytes: int | None
     peak_rss_delta_mb: float | None = None
+    p10_ms: float | None = None
+    speedup_p10: float | None = None
+    speedup_p90: float | None = None
+    noisy: bool = False
+    int8_slower: str | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        """'noisy' and the int8-slower note, for display."""
+        return [text for text in ("noisy" if self.noisy else None, self.int8_slower) if text]
 
 
-COLUMNS = ("model", "runtime", "batch", "median ms", "p90 ms", "vs first", "MB on disk", "peak RSS +MB")
+COLUMNS = (
+    "model",
+    "runtime",
+    "batch",
+    "median ms",
+    "p10-p90 ms",
+    "speedup",
+    "speedup p10-p90",
+    "MB on disk",
+    "peak RSS +MB",
+    "flags",
+)
 
 
 @dataclass(frozen=True)
 class BenchReport:
-    """All rows, and the conditions they were measured under."""
+    """All rows, and the conditions they were measured under.
+
+    `threads` (= `threads_used`) ran every runtime; `threads_requested` were asked for; `oversubscribed`
+    and `thread_reason` say whether and why the bench fell back to 1 thread; `load_average` is the 1-minute
+    load at the start; `noisy` is any row noisy.
+    """
 
     rows: list[BenchRow]
     threads: int
@@ -115,9 +171,31 @@ class BenchReport:
     repeats: int
     malloc_tuned: bool
     memory: str = field(default="not measured")
+    threads_requested: int | None = None
+    oversubscribed: bool = False
+    thread_reason: str = ""
+    load_average: float | None = None
+
+    @property
+    def threads_used(self) -> int:
+        return self.threads
+
+    @property
+    def noisy(self) -> bool:
+        return any(row.noisy for row in self.rows)
+
+    @property
+    def flagged(self) -> list[str]:
+        """One line per flagged row: 'model @ batch B: flag; flag'."""
+        return [f"{row.model} @ batch {row.batch}: {'; '.join(row.flags)}" for row in self.rows if row.flags]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "rows": [asdict(row) for row in self.rows]}
+        return {
+            **asdict(self),
+            "threads_used": self.threads_used,
+            "noisy": self.noisy,
+            "rows": [asdict(row) for row in self.rows],
+        }
 
     def cells(self) -> list[list[str]]:
         """The rows as display strings, in COLUMNS order."""
@@ -127,10 +205,12 @@ class BenchReport:
                 row.runtime,
                 str(row.batch),
                 f"{row.median_ms:.2f}",
-                f"{row.p90_ms:.2f}",
+                "-" if row.p10_ms is None else f"{row.p10_ms:.2f}-{row.p90_ms:.2f}",
                 f"{row.ratio_vs_first:.2f}x",
+                "-" if row.speedup_p10 is None else f"{row.speedup_p10:.2f}-{row.speedup_p90:.2f}x",
                 "-" if row.bytes is None else f"{row.bytes / 1e6:.2f}",
                 "-" if row.peak_rss_delta_mb is None else f"{row.peak_rss_delta_mb:.1f}",
+                "; ".join(row.flags) or "-",
             ]
             for row in self.rows
         ]
@@ -153,17 +233,22 @@ def bench(
     memory: bool = False,
     seed: int = 0,
     example: Inputs | None = None,
+    thread_fallback: bool = True,
+    clock: Callable[[], float] | None = None,
 ) -> BenchReport:
-    """Time every entry at every batch size, interleaved over `rounds`; ratios are against entries[0].
+    """Time every entry at every batch size, interleaved over `rounds`; speedups are against entries[0].
 
     Paths are loaded with `load_candidate`; `memory=True` adds each path's peak RSS growth (subprocess).
-    torch and onnxruntime both use `threads` (default: all cores) for the whole run. `example` (a batched
-    tensor, tuple or dict, for models with several inputs) fixes the inputs' shapes, names and dtypes:
-    each batch holds random values of those shapes (memory is then measured for one-input models only).
+    torch and onnxruntime both use `threads` (default: all cores) for the whole run, or 1 thread when the
+    machine is oversubscribed (unless `thread_fallback` is False; see prunequant.timing.plan_threads).
+    `example` (a batched tensor, tuple or dict, for models with several inputs) fixes the inputs' shapes,
+    names and dtypes: each batch holds random values of those shapes (memory is then measured for
+    one-input models only). `clock` (seconds) is for tests; default time.perf_counter.
     """
     if not entries:
         raise ConfigError("nothing to bench: give at least one .pt or .onnx file")
-    threads = check_int_range("threads", threads or os.cpu_count() or 1, 1, 4096)
+    if threads is not None:
+        check_int_range("threads", threads, 1, 4096)
     for name, value in (("rounds", rounds), ("repeats", repeats)):
         check_int_range(name, value, 1, 100_000)
     check_int_range("warmup", warmup, 0, 100_000)
@@ -171,60 +256,115 @@ def bench(
         raise ConfigError("no batch sizes: give at least one, e.g. --batch 1,64")
     for batch in batches:
         check_int_range("batch size", batch, 1, 1_000_000)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        candidates = [e if isinstance(e, Candidate) else load_candidate(e, threads) for e in entries]
+    plan = plan_threads(threads, fallback=thread_fallback)
+    used = plan.used
+    with torch_threads(used):
+        candidates = [e if isinstance(e, Candidate) else load_candidate(e, used) for e in entries]
         shape = () if example is not None else _common_shape(candidates, input_shape)
+        timer = {"rounds": rounds, "repeats": repeats, "warmup": warmup, "threads": plan}
+        if clock is not None:
+            timer["clock"] = clock
         rows = []
         for batch in batches:
             data = random_inputs(example, batch, seed) if example is not None else None
-            rows.extend(_time_batch(candidates, batch, shape, rounds, repeats, warmup, seed, data))
-    finally:
-        torch.set_num_threads(previous_threads)
+            rows.extend(_time_batch(candidates, batch, shape, seed, timer, data))
     if memory and example is None:
-        rows = [_with_memory(row, candidates, shape, threads) for row in rows]
+        rows = [_with_memory(row, candidates, shape, used) for row in rows]
     return BenchReport(
         rows,
-        threads,
+        used,
         rounds,
         repeats,
         malloc_tuned(),
         "peak RSS growth in a fresh subprocess: VmHWM after 3 runs minus VmRSS before loading (Linux /proc)"
         if memory
         else "not measured",
+        plan.requested,
+        plan.oversubscribed,
+        _thread_reason(plan, candidates),
+        plan.load,
     )
+
+
+def _thread_reason(plan: ThreadPlan, candidates: list[Candidate]) -> str:
+    """The plan's reason, plus any ready-made session that runs at other threads than the rest."""
+    other = [f"{c.name} ({c.threads})" for c in candidates if c.threads not in (None, plan.used)]
+    if not other:
+        return plan.reason
+    return f"{plan.reason}; sessions built with other thread counts: {', '.join(other)}"
 
 
 def _time_batch(
     candidates: list[Candidate],
     batch: int,
     shape: tuple[int, ...],
-    rounds: int,
-    repeats: int,
-    warmup: int,
     seed: int,
+    timer: dict,
     data: Inputs | None = None,
 ) -> list[BenchRow]:
     if data is None:
         data = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
-    calls = [(c.predict, c.prepare(data)) for c in candidates]
-    for predict, prepared in calls:
-        for _ in range(warmup):
-            predict(prepared)
-    samples: list[list[float]] = [[] for _ in candidates]
-    for _ in range(rounds):
-        for (predict, prepared), store in zip(calls, samples, strict=True):
-            for _ in range(repeats):
-                start = time.perf_counter()
-                predict(prepared)
-                store.append((time.perf_counter() - start) * 1e3)
-    stats = [summarize(store) for store in samples]
-    first = stats[0].median_ms
-    return [
-        BenchRow(c.name, c.runtime, batch, s.median_ms, s.p90_ms, first / s.median_ms, c.bytes)
-        for c, s in zip(candidates, stats, strict=True)
-    ]
+    keys = [str(index) for index in range(len(candidates))]  # names may repeat
+    prepared = [c.prepare(data) for c in candidates]
+    calls = {key: _bound(c.predict, p) for key, c, p in zip(keys, candidates, prepared, strict=True)}
+    result = compare(calls, **timer)
+    slower = _int8_slower(candidates, keys, result)
+    rows = []
+    for key, candidate in zip(keys, candidates, strict=True):
+        timing = result[key]
+        rows.append(
+            BenchRow(
+                candidate.name,
+                candidate.runtime,
+                batch,
+                timing.median_ms,
+                timing.p90_ms,
+                timing.speedup.value,
+                candidate.bytes,
+                p10_ms=timing.p10_ms,
+                speedup_p10=timing.speedup.p10,
+                speedup_p90=timing.speedup.p90,
+                noisy=timing.noisy,
+                int8_slower=slower.get(key),
+            )
+        )
+    return rows
+
+
+def _bound(predict: Callable[[object], object], prepared: object) -> Callable[[], object]:
+    return lambda: predict(prepared)
+
+
+def _int8_slower(candidates: list[Candidate], keys: list[str], result: Comparison) -> dict[str, str]:
+    """Key -> note for each int8 ONNX slower than its fp32 ONNX in the same rounds."""
+    fp32 = [(k, c) for k, c in zip(keys, candidates, strict=True) if _is_onnx(c, "fp32")]
+    notes = {}
+    for key, candidate in zip(keys, candidates, strict=True):
+        if not _is_onnx(candidate, "int8"):
+            continue
+        twin = _fp32_twin(candidate, fp32)
+        if twin is None:
+            continue
+        speedup = result.ratio(twin[0], key)
+        if speedup.value >= 1.0:
+            continue
+        noise = "" if speedup.p90 < 1.0 else ", within the noise"
+        notes[key] = (
+            f"int8 slower than fp32 {twin[1].name}: {speedup.describe()}{noise}; likely cause: "
+            f"{slow_int8_cause(candidate.metadata, candidate.path)}"
+        )
+    return notes
+
+
+def _is_onnx(candidate: Candidate, precision: str) -> bool:
+    return candidate.runtime == "onnxruntime" and candidate.precision == precision
+
+
+def _fp32_twin(int8: Candidate, fp32: list[tuple[str, Candidate]]) -> tuple[str, Candidate] | None:
+    """The fp32 ONNX of the same stem, else the first fp32 ONNX with the same inputs."""
+    same_stem = [pair for pair in fp32 if model_key(pair[1].name) == model_key(int8.name)]
+    same_inputs = [pair for pair in fp32 if pair[1].signature == int8.signature]
+    return (same_stem or same_inputs or [None])[0]
 
 
 def random_inputs(example: Inputs, batch: int, seed: int = 0) -> Inputs:

@@ -18,6 +18,11 @@ INT8_LAYERS_KEY = "prunequant.int8_layers"
 FLOAT_LAYERS_KEY = "prunequant.float_layers"
 _WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _FLOAT_OPS = (*_WEIGHTED, "FusedConv", "FusedGemm", "FusedMatMul")
+_RUNTIME_QUANTIZED = (
+    "float weights in the file (not quantized by prunequant), but onnxruntime's WeightBiasQuantization pass "
+    "runs it as an integer kernel with its own per-tensor weight scale: results differ from the fake-quant "
+    "model"
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,8 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
         if node.op_type not in _FLOAT_OPS or len(node.input) < 2:
             continue
         name = _layer_name(node, producers)
-        if name not in layers:
-            continue
+        if name not in layers:  # e.g. a weight computed in forward, constant-folded under a new name
+            name = _scope_name(node)
         weight = producers.get(node.input[1])
         if weight is None and node.input[1] in initializers and not node.input[1].endswith("_dq"):
             floats[name] = "float weights (the layer was not quantized)"
@@ -72,7 +77,19 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
                 f"8-bit weights, but onnxruntime runs it as a float {node.op_type}: its input or output "
                 "is not quantized (e.g. it makes the model output, or reads a float op)"
             )
+    for node in proto.graph.node:
+        if not _weighted(node):
+            continue
+        source, name = original.get(node.input[1]), _layer_name(node, original)
+        if (source is None or source.op_type != "DequantizeLinear") and name not in floats:
+            floats[name] = _RUNTIME_QUANTIZED
     return LayerCoverage(len(layers), len(layers) - len(floats), floats)
+
+
+def _scope_name(node: onnx.NodeProto) -> str:
+    """The module path in an exported node name ("/conv2/Conv" -> "conv2"), else the node name."""
+    parts = node.name.strip("/").split("/")
+    return ".".join(parts[:-1]) if node.name.startswith("/") and len(parts) > 1 else node.name
 
 
 def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
@@ -91,4 +108,6 @@ def _layer_name(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> s
         weight = source.input[0]
     for suffix in ("_dq", "_quantized", ".weight"):
         weight = weight.removesuffix(suffix)
-    return weight or node.name
+    if not weight or weight.startswith("/"):  # a weight computed in forward ("/conv2/Sub_output_0")
+        return _scope_name(node)
+    return weight

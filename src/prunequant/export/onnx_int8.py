@@ -1,6 +1,6 @@
 """int8 ONNX (QDQ) from prunequant's fake-quant model, with OUR scales and zero points (`method="ours"`).
 
-1. The fake-quant model becomes a float model: every QuantConv2d / QuantLinear a plain layer holding its
+1. The fake-quant model becomes a float model: every quantized conv / linear a plain layer holding its
    fake-quant-rounded weights; every activation quantizer (QuantAct, whether after a ReLU or after the BN
    ending a residual branch; layer input / output quantizers) a fused `fake_quantize_per_tensor_affine`,
    which the TorchScript exporter writes as QuantizeLinear -> DequantizeLinear with exactly our uint8
@@ -12,12 +12,13 @@
    codes stay exact), and a bias reading a quantized input becomes int32 at scale x_scale * w_scale, as
    onnxruntime's QDQ fusion (QLinearConv, QGemm) requires.
 
-Weight storage (`weight_dtype`): "uint8" (default) stores each symmetric code c as c + 128 with zero point
-128, which onnxruntime runs with its u8u8 kernels: exact on every CPU. "int8" (zero point 0) runs the faster
-u8s8 kernels, which on x86 CPUs without VNNI (AVX2 only, e.g. AMD EPYC before Zen 4) multiply with
-VPMADDUBSW and saturate pairs of products at int16: an asymmetric model input (codes near 128) loses up to
-half its outputs (measured: agreement 0.70, mean logit error 0.12 on the tiny test CNN; onnxruntime issue
-16105). Use "int8" where the target CPU has VNNI (AVX512-VNNI / AVX-VNNI) or is ARM.
+Weight storage (`weight_dtype`): "uint8" stores each symmetric code c as c + 128 with zero point 128, which
+onnxruntime runs with its u8u8 kernels: exact on every CPU. "int8" (zero point 0) runs the faster u8s8
+kernels, which on x86 CPUs without VNNI (AVX2 only, e.g. AMD EPYC before Zen 4) multiply with VPMADDUBSW and
+saturate pairs of products at int16: an asymmetric model input (codes near 128) loses up to half its outputs
+(measured: agreement 0.70, mean logit error 0.12 on the tiny test CNN; onnxruntime issue 16105). "auto"
+(default) picks "int8" on x86 with VNNI (AVX512-VNNI / AVX-VNNI) or a non-x86 CPU, "uint8" otherwise
+(weight_dtype.py); the choice and its reason are in the result and the file's metadata.
 
 Nothing is recalibrated. Bit widths other than 8 run as float that reproduces the fake quantization
 exactly (`precision="float-dequantized(N-bit)"`), or, with `other_bits="int8"`, are clamped to int8 with a
@@ -51,32 +52,37 @@ from prunequant.export.onnx_fp32 import (
     torch_to_onnx,
 )
 from prunequant.export.ort_quantizer import OrtQuantConfig, quantize_with_ort
+from prunequant.export.weight_dtype import WeightDtypeChoice, choose_weight_dtype
 from prunequant.models.codecs import codec_for
 from prunequant.quantization import (
     QuantAct,
-    QuantConv2d,
     Quantizer,
-    QuantLinear,
     activation_quantizers,
     fold_batchnorm,
     is_quantized,
     quantized_layers,
 )
+from prunequant.quantization.block_output import OutputQuantizer
 from prunequant.quantization.integer_bias import bias_codes
+from prunequant.quantization.wrappers import float_class
 from prunequant.tasks import Inputs, Task
 from prunequant.validation import check_choice
 
 METHODS = ("ours", "ort")
 OTHER_BITS = ("dequantize", "int8")
-WEIGHT_DTYPES = ("uint8", "int8")
+WEIGHT_DTYPES = ("auto", "uint8", "int8")
 WEIGHT_DTYPE_KEY = "prunequant.weight_dtype"
 """metadata_props key recording how weights are stored ("uint8": exact everywhere; "int8": VNNI / ARM)."""
+WEIGHT_DTYPE_REASON_KEY = "prunequant.weight_dtype_reason"
 NOT_QUANTIZED = (
     "checkpoint is not quantized; pass --dataset to calibrate with --int8-method ort "
     "or quantize first with `prunequant quantize`"
 )
-_VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose")
-"""Ops between a DequantizeLinear and a conv/gemm input that keep values on the quantization grid."""
+_VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose", "Pad")
+"""Ops between a DequantizeLinear and a conv/gemm input that keep values on the quantization grid (Pad: only
+with mode reflect / edge, or constant 0, which the zero point holds exactly; see `_keeps_grid`)."""
+_WEIGHT_AXIS = {"Conv": 0, "Gemm": 0, "ConvTranspose": 1}
+"""The output-channel axis of each weighted op's weight (ConvTranspose: [in, out/groups, k...])."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,17 @@ class ExportResult:
     method: str
     layers: str = ""
     float_layers: dict[str, str] = field(default_factory=dict)
+    weight_dtype: str = ""
+    weight_dtype_reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        """The fields; `layers` / `float_layers` only for int8 files (the ones that have a coverage)."""
+        """The fields; `layers` / `float_layers` only for int8 files (the ones that have a coverage), the
+        weight dtype and its reason only where prunequant stored the weights."""
         fields = asdict(self)
         if not self.layers:
             del fields["layers"], fields["float_layers"]
+        if not self.weight_dtype:
+            del fields["weight_dtype"], fields["weight_dtype_reason"]
         return fields
 
 
@@ -107,15 +118,16 @@ def export_int8(
     calib_loader: Iterable | None = None,
     ort_config: OrtQuantConfig | None = None,
     other_bits: str = "dequantize",
-    weight_dtype: str = "uint8",
+    weight_dtype: str = "auto",
     task: Task | None = None,
 ) -> ExportResult:
     """Export a quantized model to an int8 QDQ ONNX file that onnxruntime runs with integer kernels.
 
     "ours" keeps the model's own (PTQ-calibrated or QAT-learned) qparams and needs a `quantize()`d model.
     "ort" exports the float weights and lets onnxruntime calibrate on `calib_loader` (any float model).
-    `weight_dtype` ("ours" only): "uint8" codes + 128 (exact on every CPU) or "int8" (faster u8s8 kernels,
-    which saturate on x86 CPUs without VNNI; see the module docstring). `example_input` is a tensor, a tuple
+    `weight_dtype` ("ours" only): "uint8" codes + 128 (exact on every CPU), "int8" (faster u8s8 kernels,
+    which saturate on x86 CPUs without VNNI; see the module docstring) or "auto" (int8 with VNNI or off
+    x86, else uint8; the result says which and why). `example_input` is a tensor, a tuple
     or a dict (named inputs, as in `export_onnx`); `task` splits `calib_loader` batches into every input.
     """
     check_choice("method", method, METHODS)
@@ -126,7 +138,7 @@ def export_int8(
         return _export_ort(qmodel, Path(path), example_input, calib_loader, config, task)
     if not is_quantized(qmodel):
         raise ExportError(NOT_QUANTIZED)
-    return _export_ours(qmodel, Path(path), example_input, other_bits, weight_dtype)
+    return _export_ours(qmodel, Path(path), example_input, other_bits, choose_weight_dtype(weight_dtype))
 
 
 def _export_ort(
@@ -148,7 +160,7 @@ def _export_ort(
 
 
 def _export_ours(
-    qmodel: nn.Module, path: Path, example: Inputs, other_bits: str, weight_dtype: str
+    qmodel: nn.Module, path: Path, example: Inputs, other_bits: str, weight_dtype: WeightDtypeChoice
 ) -> ExportResult:
     """int8 QDQ when every quantizer is 8-bit (or clamping is asked for); else exact dequantized float.
 
@@ -162,7 +174,7 @@ def _export_ours(
     if not activation_bits or (bits != [8] and other_bits == "dequantize"):
         width = "/".join(map(str, bits))
         precision = f"float-dequantized({width}-bit{'' if activation_bits else ' weights'})"
-        model, _ = deployable(qmodel, quantized_weights=True, activations="emulate")
+        model, _ = deployable(qmodel, quantized_weights=True, activations="emulate", example=example)
         proto = torch_to_onnx(model, example)
     else:
         if bits != [8]:
@@ -172,15 +184,25 @@ def _export_ours(
                 stacklevel=3,
             )
         precision = "int8"
-        model, codes = deployable(qmodel, quantized_weights=True, activations="qdq")
+        model, codes = deployable(qmodel, quantized_weights=True, activations="qdq", example=example)
         proto = torch_to_onnx(model, example, exporter="torchscript")
-        quantize_weights(proto.graph, codes, weight_dtype)
-        set_metadata(proto, {WEIGHT_DTYPE_KEY: weight_dtype})
+        quantize_weights(proto.graph, codes, weight_dtype.dtype)
+        set_metadata(
+            proto, {WEIGHT_DTYPE_KEY: weight_dtype.dtype, WEIGHT_DTYPE_REASON_KEY: weight_dtype.reason}
+        )
     set_precision(proto, precision)
-    return _result(save_model_atomic(proto, path), precision, "ours", proto if precision == "int8" else None)
+    int8 = precision == "int8"
+    written = save_model_atomic(proto, path)
+    return _result(written, precision, "ours", proto if int8 else None, weight_dtype if int8 else None)
 
 
-def _result(path: Path, precision: str, method: str, proto: onnx.ModelProto | None = None) -> ExportResult:
+def _result(
+    path: Path,
+    precision: str,
+    method: str,
+    proto: onnx.ModelProto | None = None,
+    weight_dtype: WeightDtypeChoice | None = None,
+) -> ExportResult:
     """The ExportResult; for an int8 graph (`proto`), its layer coverage, also written to the file.
 
     A mixed graph (some conv / linear layers float in onnxruntime) warns, naming them.
@@ -193,8 +215,16 @@ def _result(path: Path, precision: str, method: str, proto: onnx.ModelProto | No
     if coverage.float_layers:
         named = "; ".join(f"{name}: {reason}" for name, reason in coverage.float_layers.items())
         warnings.warn(f"{path.name} is {coverage.summary} ({named})", stacklevel=4)
+    dtype, reason = (weight_dtype.dtype, weight_dtype.reason) if weight_dtype else ("", "")
     return ExportResult(
-        str(path), path.stat().st_size, precision, method, coverage.summary, coverage.float_layers
+        str(path),
+        path.stat().st_size,
+        precision,
+        method,
+        coverage.summary,
+        coverage.float_layers,
+        dtype,
+        reason,
     )
 
 
@@ -235,7 +265,7 @@ def _as_uint8(scale: float, zero_point: int, qmin: int, qmax: int) -> tuple[floa
 
 
 def deployable(
-    qmodel: nn.Module, *, quantized_weights: bool, activations: str
+    qmodel: nn.Module, *, quantized_weights: bool, activations: str, example: Inputs | None = None
 ) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """A plain float copy of `qmodel` for export, and {layer name: integer weight codes} of the layers whose
     weights go int8 (None: more than 8 bits, to be re-quantized to int8 when clamping).
@@ -260,8 +290,13 @@ def deployable(
                 [] if activations == "drop" else [ExportQDQ(module.act_quantizer, activations == "emulate")]
             )
             model.set_submodule(name, nn.Sequential(module.activation, *tail))
+        elif isinstance(module, OutputQuantizer):  # applied by its module's forward hook
+            replacement = (
+                nn.Identity() if activations == "drop" else ExportQDQ(module, activations == "emulate")
+            )
+            model.set_submodule(name, replacement)
     try:
-        fold_batchnorm(model)
+        fold_batchnorm(model, example)
     except UnsupportedLayerError as err:
         warnings.warn(f"BatchNorm stays unfolded, so int8 convs may not fuse: {err}", stacklevel=3)
     if activations != "drop":
@@ -283,11 +318,15 @@ def _attach_layer_qdq(
             layer.register_forward_hook(lambda _, args, out, q=qdq: q(out))
 
 
-def _plain_layer(layer: QuantConv2d | QuantLinear, quantized_weights: bool) -> nn.Module:
-    """The nn.Conv2d / nn.Linear twin of `layer` holding its fake-quant-rounded weight and the bias it adds in
-    eval mode (on the int32 grid where its input scale is known), or its float weight and bias."""
-    codec = codec_for("Conv2d" if isinstance(layer, QuantConv2d) else "Linear")
+def _plain_layer(layer: nn.Module, quantized_weights: bool) -> nn.Module:
+    """The torch twin (nn.Conv2d, nn.ConvTranspose1d, nn.Linear, ...) of `layer` holding its
+    fake-quant-rounded weight and the bias it adds in eval mode (on the int32 grid where its input scale is
+    known), or its float weight and bias; a `pre` child (padding) runs first, from a forward pre-hook."""
+    codec = codec_for(float_class(type(layer)).__name__)
     plain = codec.from_config(codec.to_config(layer))
+    if layer.pre is not None:
+        plain.add_module(layer.pre, layer.get_submodule(layer.pre))
+        plain.register_forward_pre_hook(_run_pre)
     with torch.no_grad():
         plain.weight.copy_(layer.quantized_weight() if quantized_weights else layer.masked_weight())
         bias = layer.effective_bias() if quantized_weights else layer.bias
@@ -296,28 +335,38 @@ def _plain_layer(layer: QuantConv2d | QuantLinear, quantized_weights: bool) -> n
     return plain.eval()
 
 
+def _run_pre(layer: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: the layer's input through its one child (the `pre` module kept from a subclass)."""
+    return (next(layer.children())(args[0]),)
+
+
 def quantize_weights(
     graph: onnx.GraphProto, codes: dict[str, torch.Tensor | None], weight_dtype: str = "uint8"
 ) -> None:
-    """IN PLACE: the Conv/Gemm weights of the layers in `codes` become 8-bit + per-channel DequantizeLinear.
+    """IN PLACE: the Conv/ConvTranspose/Gemm weights of the layers in `codes` become 8-bit + per-channel
+    DequantizeLinear (axis 0; ConvTranspose: axis 1, its output-channel axis).
 
     Weights are found by parameter name ("<layer>.weight"); a layer with codes None is re-quantized to int8
     (symmetric per channel); other layers stay float. "uint8" stores the symmetric codes + 128 with zero
-    point 128 (same values, exact u8u8 kernels). Biases of layers with a quantized input become int32.
+    point 128 (same values, exact u8u8 kernels). Biases of Conv/Gemm layers with a quantized input become
+    int32 (ConvTranspose runs in float on onnxruntime and keeps its float bias). A Conv/Gemm whose input
+    reaches a DequantizeLinear only through value-preserving ops gets a Q -> DQ of that grid before it.
     """
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = {output: node for node in graph.node for output in node.output}
     new_nodes: list[onnx.NodeProto] = []
     for node in graph.node:
-        weight_name = node.input[1] if node.op_type in ("Conv", "Gemm") and len(node.input) > 1 else ""
+        weight_name = node.input[1] if node.op_type in _WEIGHT_AXIS and len(node.input) > 1 else ""
         module_name = weight_name.removesuffix(".weight")
         if module_name not in codes or weight_name not in initializers:
             continue
         if node.op_type == "Gemm" and _attribute(node, "transB", 0) != 1:
             continue
-        weight = numpy_helper.to_array(initializers[weight_name])
+        weight, axis = numpy_helper.to_array(initializers[weight_name]), _WEIGHT_AXIS[node.op_type]
         layer_codes = codes.get(module_name)
-        int8, scale = _int8_weight(weight, None if layer_codes is None else layer_codes.numpy(), module_name)
+        layer_codes = None if layer_codes is None else np.moveaxis(layer_codes.numpy(), axis, 0)
+        int8, scale = _int8_weight(np.moveaxis(weight, axis, 0), layer_codes, module_name)
+        int8 = np.ascontiguousarray(np.moveaxis(int8, 0, axis))
         stored, zero_point = _stored_weight(int8, scale.shape, weight_dtype)
         _replace_initializer(graph, initializers, weight_name, stored)
         scale_name = f"{weight_name}_scale"
@@ -329,12 +378,13 @@ def quantize_weights(
                 [weight_name, scale_name, f"{weight_name}_zero_point"],
                 [f"{weight_name}_dq"],
                 name=f"{module_name}/weight_dq",
-                axis=0,
+                axis=axis,
             )
         )
         node.input[1] = f"{weight_name}_dq"
-        if node.op_type == "Gemm":
-            new_nodes.extend(_requantize_input(node, producers, initializers, module_name))
+        if node.op_type == "ConvTranspose":
+            continue  # no integer kernel in onnxruntime: DQ -> float ConvTranspose, float bias
+        new_nodes.extend(_requantize_input(node, producers, initializers, module_name))
         input_scale = _input_scale(node.input[0], producers, initializers)
         if len(node.input) > 2 and node.input[2] in initializers and input_scale is not None:
             new_nodes.append(_quantize_bias(graph, initializers, node, scale * input_scale, module_name))
@@ -385,12 +435,17 @@ def _requantize_input(
     """Q -> DQ right before `node` when its input reaches a DequantizeLinear only through value-preserving
     ops (Flatten, Reshape, MaxPool, ...), with that DQ's scale and zero point: exact (the values are on
     that grid already), and onnxruntime then fuses the layer into an integer kernel (QGemm) instead of
-    leaving a float Gemm that dequantizes its weights on every call. [] when nothing is needed."""
+    leaving a float Gemm that dequantizes its weights on every call. A Conv needs it only after a Pad
+    (onnxruntime moves a DQ through MaxPool, Reshape, ... itself, but not through Pad). [] when nothing is
+    needed."""
     node_in = producers.get(node.input[0])
-    source = node_in
-    while source is not None and source.op_type in _VALUE_PRESERVING:
+    source, path = node_in, []
+    while source is not None and _keeps_grid(source, initializers):
+        path.append(source.op_type)
         source = producers.get(source.input[0])
     if node_in is None or node_in is source or source is None or source.op_type != "DequantizeLinear":
+        return []
+    if node.op_type == "Conv" and "Pad" not in path:
         return []
     if any(name not in initializers for name in source.input[1:3]):
         return []
@@ -405,12 +460,29 @@ def _requantize_input(
     return nodes
 
 
+def _keeps_grid(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto]) -> bool:
+    """Whether `node` only moves or repeats its input's values (or pads with 0, the zero point's value)."""
+    if node.op_type not in _VALUE_PRESERVING:
+        return False
+    if node.op_type != "Pad" or _string_attribute(node, "mode", "constant") != "constant":
+        return True
+    if len(node.input) < 3 or not node.input[2]:
+        return True  # the default constant is 0
+    value = initializers.get(node.input[2])
+    return value is not None and not numpy_helper.to_array(value).any()
+
+
+def _string_attribute(node: onnx.NodeProto, name: str, default: str) -> str:
+    value = next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _input_scale(
     tensor: str, producers: dict[str, onnx.NodeProto], initializers: dict[str, onnx.TensorProto]
 ) -> np.ndarray | None:
     """The scale of the DequantizeLinear that `tensor` comes from, through value-preserving ops only."""
     node = producers.get(tensor)
-    while node is not None and node.op_type in _VALUE_PRESERVING:
+    while node is not None and _keeps_grid(node, initializers):
         node = producers.get(node.input[0])
     if node is None or node.op_type != "DequantizeLinear" or node.input[1] not in initializers:
         return None

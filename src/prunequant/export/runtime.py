@@ -12,10 +12,10 @@ import onnx
 import torch
 
 from prunequant.errors import ExportError
-from prunequant.export.onnx_fp32 import precision_of
+from prunequant.export.onnx_fp32 import metadata_of, precision_of
 from prunequant.export.validate import check_supported, load_onnx, session_error
-from prunequant.profiling import LatencyStats, measure_latency
 from prunequant.tasks.io import Inputs, as_args, describe
+from prunequant.timing import ThreadPlan, Timing, measure, plan_threads
 from prunequant.validation import check_int_range
 
 _NUMPY_TYPES = {
@@ -33,13 +33,20 @@ class OnnxRunner:
 
     Called like the torch model: one tensor, several positional tensors (a tuple) or keyword tensors (a
     dict, by input name). Returns one tensor for a one-output graph, else a tuple of every output.
+    Without `threads`, prunequant.timing.plan_threads picks them: every core, or 1 on a busy machine
+    (`thread_plan` records why). `metadata` holds the file's metadata_props (e.g. int8 layer coverage).
     """
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
-        self.threads = check_int_range("threads", threads or os.cpu_count() or 1, 1, 4096)
+        if threads is None:
+            self.thread_plan: ThreadPlan | None = plan_threads(warn=False)  # latency() warns
+            threads = self.thread_plan.used
+        else:
+            self.thread_plan = None
+        self.threads = check_int_range("threads", threads, 1, 4096)
         proto = load_onnx(self.path)
         check_supported(proto)
         options = ort.SessionOptions()
@@ -62,6 +69,7 @@ class OnnxRunner:
         self.sample_shape = self.sample_shapes[0]
         self.output_names = [arg.name for arg in self.session.get_outputs()]
         self.precision = precision_of(proto)
+        self.metadata = metadata_of(proto)
         self.bytes = self.path.stat().st_size
 
     def feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
@@ -96,10 +104,12 @@ class OnnxRunner:
         outputs = self.session.run(None, feed if isinstance(feed, dict) else {self.input_name: feed})
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def latency(self, batch: Inputs, *, warmup: int = 3, repeats: int = 20) -> LatencyStats:
-        """Median / p90 wall time of one `batch` (tensor, tuple or dict) through the session."""
+    def latency(self, batch: Inputs, *, warmup: int = 3, repeats: int = 20) -> Timing:
+        """Wall time of one `batch` (tensor, tuple or dict) through the session, by prunequant.timing:
+        median, p10, p90 over `repeats` calls after `warmup` (noisy when spread or load is high)."""
         feed = self.feed(batch)
-        return measure_latency(lambda: self.run_numpy(feed), warmup=warmup, repeats=repeats)
+        plan = plan_threads(self.threads, fallback=False)  # the session's threads are fixed: record
+        return measure(lambda: self.run_numpy(feed), rounds=repeats, warmup=warmup, threads=plan)
 
     def optimized_ops(self) -> Counter[str]:
         """Op types of the graph onnxruntime actually runs (after fusion), e.g. how many QLinearConv."""

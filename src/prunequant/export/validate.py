@@ -57,9 +57,20 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[UnsupportedNode]:
             continue
         version = opsets.get(domain, 1)
         ranges = kernels.get((domain, node.op_type), [])
-        if not any(low <= version <= high for low, high in ranges):
+        if not any(low <= version <= high for low, high in ranges) and not _is_function_op(node, version):
             found.append(UnsupportedNode(node.name or f"#{index}", node.op_type, domain, version))
     return found
+
+
+def _is_function_op(node: onnx.NodeProto, version: int) -> bool:
+    """An ONNX op defined as a function of other ops (HardSwish, GELU, ...): onnxruntime runs it inlined."""
+    if node.domain not in _DEFAULT_DOMAINS:
+        return False
+    try:
+        schema = onnx.defs.get_schema(node.op_type, version)
+    except onnx.defs.SchemaError:
+        return False
+    return bool(schema.has_function or schema.has_context_dependent_function)
 
 
 def check_supported(model: onnx.ModelProto | str | os.PathLike[str]) -> None:

@@ -13,6 +13,7 @@ from prunequant.lab.env import Env, environment, model_from_bytes, model_to_byte
 from prunequant.lab.measure import evaluate_scores, measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.recipe import Recipe
+from prunequant.lab.recovery import recovery_options, recovery_record
 from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialTask, register_kind
 from prunequant.models import build_from_spec, load_checkpoint
@@ -109,13 +110,16 @@ def run_compress(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
     model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     applied = apply_steps(model, config["steps"], env)
     extra: dict[str, Any] = {"steps": applied.info}
+    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     finetune = config.get("finetune")
     if finetune:
         phases = _PhaseScores(env, recipe)
-        finetune_model(applied.model, env, recipe, finetune, [*applied.callbacks, *callbacks, phases])
+        callbacks = [*applied.callbacks, *callbacks, phases]
+        recovery = finetune_model(applied.model, env, recipe, finetune, callbacks, teacher=reference)
         extra["phases"] = phases.scores
+        if recovery:
+            extra["recovery"] = recovery
     _finish(applied.model)
-    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
     metrics, deployment = measure(
         applied.model, env, recipe, reference=reference, w_bits=applied.w_bits, a_bits=applied.a_bits
     )
@@ -125,19 +129,35 @@ def run_compress(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome
 
 
 def finetune_model(
-    model: nn.Module, env: Env, recipe: Recipe, finetune: dict[str, Any], callbacks: Sequence[Callback]
-) -> None:
-    """Fine-tune `epochs` at `lr`, then `refine_epochs` at lr * refine_factor (QAT for quantized models)."""
+    model: nn.Module,
+    env: Env,
+    recipe: Recipe,
+    finetune: dict[str, Any],
+    callbacks: Sequence[Callback],
+    *,
+    teacher: nn.Module | None = None,
+) -> dict[str, Any]:
+    """Fine-tune `epochs` at `lr`, then `refine_epochs` at lr * refine_factor (QAT for quantized models),
+    with the plan's [finetune] recovery options (distillation from `teacher`, the trial's original model).
+
+    Returns what recovery did (prunequant.lab.recovery.recovery_record), {} when none was asked.
+    """
     from prunequant.quantization import is_quantized, quantization_aware_finetune
 
-    config = recipe.baseline.train_config(epochs=finetune["epochs"], lr=finetune["lr"])
+    options = recovery_options(finetune, teacher)
+    config = recipe.baseline.train_config(
+        epochs=finetune["epochs"], lr=finetune["lr"], early_stopping_patience=options.early_stop_patience
+    )
     kwargs = dict(
         refine_epochs=finetune["refine_epochs"],
         refine_factor=recipe.baseline.refine_factor,
         callbacks=list(callbacks),
+        distill=options.distill,
+        bn_recalibrate=options.bn_recalibrate,
     )
     train = quantization_aware_finetune if is_quantized(model) else finetune_then_refine
-    with_task(train, model, env.loaders.train, env.loaders.val, config, task=env.task, **kwargs)
+    result = with_task(train, model, env.loaders.train, env.loaders.val, config, task=env.task, **kwargs)
+    return recovery_record(options, env.task, result)
 
 
 def _finish(model: nn.Module) -> None:

@@ -1,5 +1,6 @@
-"""Progress of a run: an Observer interface, and a rich live display of the trials, the current trial's
-bars and the best model so far (stderr; off when not a TTY or with --quiet)."""
+"""Progress of a run, on stderr: an Observer interface; on a terminal a rich live display (trial N/M, stage,
+elapsed, ETA, recent trials, the current trial's bars, the best model so far), elsewhere one plain line
+per stage and per finished trial; nothing with --quiet. A resumed run says how many trials were done."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
+from prunequant.lab.run_status import RunStatus, duration
 from prunequant.lab.store import TrialRow
 from prunequant.lab.trials import TrialSpec
 from prunequant.progress import progress_active, set_progress
@@ -25,7 +28,10 @@ STATUS_STYLE = {"done": "green", "pruned": "yellow", "failed": "red", "running":
 
 
 class Observer:
-    """Receives the run's events; the base class ignores them (used for --quiet and non-TTY runs)."""
+    """Receives the run's events; the base class ignores them (used for --quiet)."""
+
+    def run_started(self, stages: Sequence[str], rows: Sequence[TrialRow]) -> None:
+        """The recipe's stages, and the rows the store already holds (finished ones: a resume)."""
 
     def stage_started(self, stage: str, specs: Sequence[TrialSpec]) -> None: ...
 
@@ -72,6 +78,7 @@ class LiveDisplay(Observer):
         self.title, self.metric, self.rows_shown = title, metric, rows_shown
         self.rows: dict[str, TrialRow] = {}
         self.stage, self.current, self.best = "", "", None
+        self.status = RunStatus()
         self.bars = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn())
         self.train = _TrainProgress(self.bars)
         self.console = Console(stderr=True)
@@ -80,15 +87,25 @@ class LiveDisplay(Observer):
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
 
+    def run_started(self, stages: Sequence[str], rows: Sequence[TrialRow]) -> None:
+        self.status.run_started(stages, rows)
+        resumed = self.status.resumed_line()
+        if resumed:
+            self.live.console.print(f"[bold]{self.title}[/]: {resumed}")
+        self._refresh()
+
     def stage_started(self, stage: str, specs: Sequence[TrialSpec]) -> None:
+        self.status.stage_started(stage, specs)
         self.stage = f"{stage} ({len(specs)} trials)"
         self._refresh()
 
     def trial_started(self, spec: TrialSpec) -> None:
+        self.status.trial_started(spec)
         self.current = spec.label
         self._refresh()
 
     def trial_finished(self, row: TrialRow, best: TrialRow | None) -> None:
+        self.status.trial_finished(row)
         self.rows[row.trial_id] = row
         self.best, self.current = best, ""
         self.train.hide()
@@ -124,7 +141,7 @@ class LiveDisplay(Observer):
                 _num(row.get("speedup"), 1, 2),
                 _num(row.duration_s, 1, 1),
             )
-        parts: list = [table]
+        parts: list = [_StatusLine(self), table]
         if self.current:
             parts += [f"[cyan]running[/] {self.current}", self.bars]
         if self.best is not None:
@@ -137,11 +154,54 @@ class LiveDisplay(Observer):
         return Group(*parts)
 
 
+class _StatusLine:
+    """'trial N/M  stage ...  elapsed ...  ETA ...', rendered afresh at every refresh of the live view."""
+
+    def __init__(self, display: LiveDisplay) -> None:
+        self.display = display
+
+    def __rich__(self) -> Text:
+        return Text(self.display.status.line(running=bool(self.display.current)), style="bold")
+
+
+class LineLog(Observer):
+    """Plain lines on stderr (a pipe, a log file, CI): the resume count, each stage, each finished trial."""
+
+    def __init__(self, title: str, metric: MetricSpec) -> None:
+        self.title, self.metric = title, metric
+        self.status = RunStatus()
+
+    def run_started(self, stages: Sequence[str], rows: Sequence[TrialRow]) -> None:
+        self.status.run_started(stages, rows)
+        resumed = self.status.resumed_line()
+        if resumed:
+            self._say(resumed)
+
+    def stage_started(self, stage: str, specs: Sequence[TrialSpec]) -> None:
+        self.status.stage_started(stage, specs)
+        self._say(f"{self.status.stage_text()}: {len(specs)} trial{'s' if len(specs) != 1 else ''}")
+
+    def trial_started(self, spec: TrialSpec) -> None:
+        self.status.trial_started(spec)
+
+    def trial_finished(self, row: TrialRow, best: TrialRow | None) -> None:
+        self.status.trial_finished(row)
+        took = "" if row.duration_s is None else f" in {duration(row.duration_s)}"
+        score = f", {self.metric.name} {self.metric.format(row.get('score'))}" if row.status == "done" else ""
+        self._say(f"{row.label}: {row.status}{took}{score}  [{self.status.line()}]")
+
+    def _say(self, text: str) -> None:
+        sys.stderr.write(f"{self.title}: {text}\n")
+        sys.stderr.flush()
+
+
 def make_observer(title: str, enabled: bool, metric: MetricSpec) -> Observer:
-    """A LiveDisplay of `metric` when `enabled` and stderr is a terminal, else a silent Observer."""
-    if enabled and sys.stderr.isatty():
+    """When `enabled`: a LiveDisplay of `metric` if stderr is a terminal, else a LineLog; else silent."""
+    if not enabled:
+        return Observer()
+    if Console(stderr=True).is_terminal:
         return LiveDisplay(title, metric)
-    return Observer()
+    return LineLog(title, metric)
 
 
 def _num(value: float | None, scale: float, digits: int) -> str:

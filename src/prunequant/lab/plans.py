@@ -6,17 +6,20 @@ from typing import Any
 
 from prunequant.lab import sections as sec
 from prunequant.lab.recipe import Recipe
+from prunequant.lab.recovery import recovery_plan
 from prunequant.lab.trials import TrialSpec
 
 
 def finetune_plan(recipe: Recipe, section: sec.Finetune | None, lr: float | None = None) -> dict[str, Any]:
-    """{"epochs", "lr", "refine_epochs"}: the section's values, else the [baseline] hyper-parameters."""
+    """{"epochs", "lr", "refine_epochs"}: the section's values, else the [baseline] hyper-parameters;
+    plus the recipe's [finetune] recovery options when it sets any."""
     base = recipe.baseline
     epochs = base.epochs if section is None or section.epochs is None else section.epochs
     refine = section.refine_epochs if section is not None and section.refine_epochs is not None else None
     if refine is None:
         refine = base.refine_epochs if base.refine_epochs is not None else epochs
-    return {"epochs": epochs, "lr": base.lr if lr is None else lr, "refine_epochs": refine}
+    lr = base.lr if lr is None else lr
+    return {"epochs": epochs, "lr": lr, "refine_epochs": refine, **recovery_plan(recipe)}
 
 
 def compress_spec(

@@ -1,8 +1,8 @@
 """Recipes: one TOML file declares the model, data, baseline hyper-parameters, budget and the stages to run.
 
 ```toml
-[run]        seed, objective (latency|size), threads, eval_batches, deploy_batch, timing_rounds,
-             timing_repeats
+[run]        seed, objective (latency|size), threads, eval_batches, device (auto|cpu|cuda|cuda:N),
+             deploy_batch, timing_rounds, timing_repeats
 [task]       name (built-in task or "module:factory"), options, metric (default: the task's primary),
              max_drop (budget: absolute in the metric's unit, or relative like "3%")
 [model]      arch (zoo name or "module:factory"), kwargs, checkpoint ("builtin:NAME", a path relative to
@@ -12,8 +12,11 @@
              returning train/val/test datasets or loaders
 [baseline]   lr, epochs, batch_size, optimizer, momentum, weight_decay, max_batches_per_epoch,
              refine_factor, refine_epochs   (the "original LR" and "LR/10" of the seeds)
-[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [sensitivity]
-[search] [export] [bench]   stages; each runs when its table is present (see prunequant.lab.sections)
+[finetune]   distill, distill_weight, distill_temperature, distill_kind, distill_features,
+             early_stop_patience, bn_recalibrate, bn_batches   (recovery in every fine-tune)
+[profile] [post_prune] [aware_prune] [post_quant] [aware_quant] [combine] [structured] [joint]
+[iterative] [slimming] [layer_prune] [sensitivity] [search] [export] [bench]   stages; each runs when
+             its table is present (see prunequant.lab.sections, recovery_sections and slim_sections)
 ```
 Everything is checked before any work starts; a mistake is one ConfigError naming file, line and key.
 """
@@ -33,9 +36,12 @@ from prunequant.builtin import resolve_checkpoint as resolve_builtin
 from prunequant.errors import CheckpointError, ConfigError
 from prunequant.lab import sections as sec
 from prunequant.lab.budget import Budget, parse_drop
+from prunequant.lab.recovery_sections import FinetuneSection, IterativeSection, JointSection
+from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection
 from prunequant.lab.tomlfields import Source, build_section, suggest
 from prunequant.tasks import Task, build_task
 from prunequant.training import TrainConfig
+from prunequant.training.device import check_device_name
 from prunequant.validation import check_choice, check_fraction, check_int_range, check_positive
 
 MOVED_TO_TASK = ("metric", "max_drop")
@@ -44,19 +50,21 @@ MOVED_TO_TASK = ("metric", "max_drop")
 
 @dataclass(frozen=True)
 class RunSection:
-    """Seed, what 'best' minimises, threads, evaluation cap and how deployable forms are timed.
+    """Seed, what 'best' minimises, threads, evaluation cap, training device and how deployable forms
+    are timed.
 
     `objective` "latency" ships the fastest deployable form within the budget (speedup at `deploy_batch`),
     "size" the smallest file. `threads` fixes torch's thread count in every trial (0: leave it; timing
-    then runs at 1 thread), `eval_batches` caps evaluation batches (0: all). Forms are timed against the
-    original at batch 1 and `deploy_batch`, over `timing_rounds` interleaved rounds of `timing_repeats`
-    calls each.
+    then runs at 1 thread), `eval_batches` caps evaluation batches (0: all), `device` is where trials
+    train ("auto": CUDA if available, else "cpu"; "cuda:N"). Forms are timed against the original at
+    batch 1 and `deploy_batch`, over `timing_rounds` interleaved rounds of `timing_repeats` calls each.
     """
 
     seed: int = 0
     objective: str = "latency"
     threads: int = 0
     eval_batches: int = 0
+    device: str = "auto"
     deploy_batch: int = 64
     timing_rounds: int = 5
     timing_repeats: int = 5
@@ -66,6 +74,7 @@ class RunSection:
         check_choice("objective", self.objective, sec.OBJECTIVES)
         check_int_range("threads", self.threads, 0, 1024)
         check_int_range("eval_batches", self.eval_batches, 0, 10**9)
+        check_device_name(self.device)
         check_int_range("deploy_batch", self.deploy_batch, 1, 1 << 16)
         check_int_range("timing_rounds", self.timing_rounds, 1, 10_000)
         check_int_range("timing_repeats", self.timing_repeats, 1, 10_000)
@@ -202,6 +211,10 @@ STAGE_SECTIONS: dict[str, type] = {
     "aware_quant": sec.AwareQuantSweep,
     "combine": sec.CombineSection,
     "structured": sec.StructuredSection,
+    "joint": JointSection,
+    "iterative": IterativeSection,
+    "slimming": SlimmingSection,
+    "layer_prune": LayerPruneSection,
     "sensitivity": sec.SensitivitySection,
     "search": sec.SearchSection,
     "export": sec.ExportSection,
@@ -219,6 +232,7 @@ class Recipe:
     baseline: BaselineSection
     run: RunSection = field(default_factory=RunSection)
     task: TaskSection = field(default_factory=TaskSection)
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
     profile: sec.ProfileSection = field(default_factory=sec.ProfileSection)
     post_prune: sec.PruneSweep | None = None
     aware_prune: sec.AwarePruneSweep | None = None
@@ -226,6 +240,10 @@ class Recipe:
     aware_quant: sec.AwareQuantSweep | None = None
     combine: sec.CombineSection | None = None
     structured: sec.StructuredSection | None = None
+    joint: JointSection | None = None
+    iterative: IterativeSection | None = None
+    slimming: SlimmingSection | None = None
+    layer_prune: LayerPruneSection | None = None
     sensitivity: sec.SensitivitySection | None = None
     search: sec.SearchSection | None = None
     export: sec.ExportSection | None = None
@@ -273,7 +291,7 @@ def parse_recipe(text: str, *, name: str = "recipe.toml", base_dir: str | Path =
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc})") from None
-    known = ("run", "task", "model", "data", "baseline", *STAGE_SECTIONS)
+    known = ("run", "task", "model", "data", "baseline", "finetune", *STAGE_SECTIONS)
     for key in document:
         if key not in known:
             raise ConfigError(f"{source.where(key)}: unknown section [{key}]{suggest(key, known)}")
@@ -289,6 +307,7 @@ def parse_recipe(text: str, *, name: str = "recipe.toml", base_dir: str | Path =
         "model": build_section(ModelSection, document["model"], "model", source),
         "data": build_section(DataSection, document["data"], "data", source),
         "baseline": build_section(BaselineSection, document["baseline"], "baseline", source),
+        "finetune": build_section(FinetuneSection, document.get("finetune", {}), "finetune", source),
     }
     for stage, cls in STAGE_SECTIONS.items():
         if stage in document:

@@ -239,6 +239,7 @@ def run_recipe(
         atomic_write(run_dir / "recipe.toml", Path(recipe_file).read_bytes())
     observer = make_observer(f"prunequant run {run_dir.name}", progress, budget_of(recipe).metric)
     try:
+        observer.run_started(recipe.stages(), store.rows())
         session = Session(recipe, run_dir, store, executor, observer)
         for stage in recipe.stages():
             STAGES[stage](session)

@@ -23,8 +23,9 @@ from prunequant.export.bench import Candidate, onnx_candidate
 from prunequant.lab.env import Env
 from prunequant.lab.taskcall import with_task
 from prunequant.quantization import is_quantized
+from prunequant.timing import NO_SPEED_GAIN_DENSE
 
-NO_SPEED_GAIN = "no speed gain: dense kernels"
+NO_SPEED_GAIN = NO_SPEED_GAIN_DENSE
 """Why a masked (unstructured) model has no deployable speed form."""
 
 

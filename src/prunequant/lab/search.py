@@ -17,6 +17,7 @@ from prunequant.errors import ConfigError
 from prunequant.lab import sections as sec
 from prunequant.lab.budget import Budget
 from prunequant.lab.plans import compress_spec, percent
+from prunequant.lab.recovery import recovery_plan
 from prunequant.lab.runner import Session
 from prunequant.lab.sensitivity import allocate
 from prunequant.lab.store import TrialRow
@@ -90,7 +91,7 @@ def trial_spec(params: dict[str, Any], session: Session, groups: list[str]) -> T
                 "groups": quantized,
             }
         )
-    finetune = {"epochs": epochs, "lr": recipe.baseline.lr, "refine_epochs": epochs}
+    finetune = {"epochs": epochs, "lr": recipe.baseline.lr, "refine_epochs": epochs, **recovery_plan(recipe)}
     label = (
         f"search: ch {percent(channel)}, prune {percent(amount)} {allocation}, "
         f"bits {'/'.join(str(bits[g]) for g in groups)}, {epochs} ep"

@@ -16,6 +16,11 @@ from prunequant.tasks import MetricSpec
 
 TIE_FLOOR = 0.9
 """A form ties with the fastest only if its median speedup is at least this fraction of the fastest's."""
+TIE_RULE = (
+    f"forms whose speedup spreads overlap the fastest's, at {100 * TIE_FLOOR:.0f}% of its median or more, "
+    "are tied; ties go to the smaller file, then the better validation score, then the trial id"
+)
+"""How best_choice breaks ties, as the model card states it."""
 
 
 def within_budget(row: TrialRow, baseline: TrialRow, budget: Budget) -> bool:

@@ -22,7 +22,7 @@ from prunequant.lab.forms import deploy_batches, time_against_original, timing_t
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runner import Session
 from prunequant.lab.runtimes import RUNTIMES
-from prunequant.lab.select import Choice, best_choice, closest_choice, fastest_choice
+from prunequant.lab.select import TIE_RULE, Choice, best_choice, closest_choice, fastest_choice
 from prunequant.lab.store import TrialRow
 from prunequant.training import evaluate
 
@@ -41,6 +41,7 @@ def run_ship(session: Session) -> dict[str, Any]:
         "recipe_hash": recipe.context_hash(),
         "threads": timing_threads(recipe),
         "batches": deploy_batches(recipe),
+        "selection": TIE_RULE,
     }
     fastest = fastest_choice(rows)
     card["fastest_any_budget"] = None if fastest is None else summary_of(fastest, baseline, budget)

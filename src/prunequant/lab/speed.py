@@ -1,23 +1,19 @@
 """Speed of deployable forms against the original in torch eager fp32: one process, interleaved rounds.
 
-Every round is one `prunequant.export.bench` pass over [original, form 1, form 2, ...] (A B C A B C ...)
-at each batch size, so load on a shared machine hits them alike. A form's speedup is the median over
-rounds of original median / form median; p10 and p90 over rounds give its spread. The load average is
+`prunequant.export.bench` times [original, form 1, form 2, ...] interleaved (A B C A B C ...) at each
+batch size, so load on a shared machine hits them alike. Its rows carry the speedup (original median /
+form median), the p10/p90 of the per-round ratios and whether the rounds were noisy. The load average is
 read before and after, so figures taken on a busy machine say so.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from prunequant.export.bench import Candidate, bench, malloc_tuned
+from prunequant.export.bench import BenchRow, Candidate, bench, malloc_tuned
 from prunequant.tasks import Inputs
-
-NOISY_SPREAD = 0.25
-"""A speedup whose p10-p90 range exceeds this fraction of its median is flagged `noisy`."""
 
 
 @dataclass(frozen=True)
@@ -72,59 +68,48 @@ def measure_speeds(
     forms:
         The deployable forms to time (torch, onnxruntime, ...).
     rounds, repeats:
-        Interleaved bench passes, and timed calls per model within each.
+        Interleaved rounds, and timed calls per model within each.
 
     Returns
     -------
     One {batch: Speed} per form (in `forms` order) and the measurement Conditions.
     """
     load_before = os.getloadavg()[0]
-    ratios: list[dict[int, list[float]]] = [{batch: [] for batch in batches} for _ in forms]
-    medians: list[dict[int, list[float]]] = [{batch: [] for batch in batches} for _ in [original, *forms]]
-    for index in range(rounds):
-        report = bench(
-            [original, *forms],
-            batches,
-            threads,
-            rounds=1,
-            repeats=repeats,
-            seed=seed + index,
-            example=example,
-        )
-        for row_index, row in enumerate(report.rows):
-            position = row_index % (len(forms) + 1)
-            medians[position][row.batch].append(row.median_ms)
-            if position:
-                ratios[position - 1][row.batch].append(row.ratio_vs_first)
+    report = bench(
+        [original, *forms], batches, threads, rounds=rounds, repeats=repeats, seed=seed, example=example
+    )
+    speeds = _from_spread(report.rows, forms)
+    return speeds, _conditions(threads, rounds, repeats, batches, load_before)
+
+
+def _from_spread(rows: Sequence[BenchRow], forms: Sequence[Candidate]) -> list[dict[int, Speed]]:
+    """Speeds from bench rows (per batch: the original, then each form), with their per-round spread; a
+    spread bench could not compute (a single round) is the speedup itself."""
+    per_batch = len(forms) + 1
+    speeds: list[dict[int, Speed]] = [{} for _ in forms]
+    for start in range(0, len(rows), per_batch):
+        first, *others = rows[start : start + per_batch]
+        for index, row in enumerate(others):
+            speeds[index][row.batch] = Speed(
+                row.ratio_vs_first,
+                row.ratio_vs_first if row.speedup_p10 is None else row.speedup_p10,
+                row.ratio_vs_first if row.speedup_p90 is None else row.speedup_p90,
+                row.median_ms,
+                first.median_ms,
+                row.noisy,
+            )
+    return speeds
+
+
+def _conditions(
+    threads: int, rounds: int, repeats: int, batches: Sequence[int], load_before: float
+) -> Conditions:
     load = max(load_before, os.getloadavg()[0])
-    speeds = [
-        {batch: _speed(ratios[i][batch], medians[i + 1][batch], medians[0][batch]) for batch in batches}
-        for i in range(len(forms))
-    ]
-    conditions = Conditions(
+    return Conditions(
         threads, rounds, repeats, list(batches), malloc_tuned(), round(load, 2), under_load(load, threads)
     )
-    return speeds, conditions
 
 
 def under_load(load_avg: float, threads: int) -> bool:
     """True when more runnable processes than our own `threads` (plus half a core of slack) share the CPU."""
     return load_avg > threads + 0.5
-
-
-def _speed(ratios: list[float], form_ms: list[float], original_ms: list[float]) -> Speed:
-    median = statistics.median(ratios)
-    p10, p90 = _percentile(ratios, 0.1), _percentile(ratios, 0.9)
-    return Speed(
-        median,
-        p10,
-        p90,
-        statistics.median(form_ms),
-        statistics.median(original_ms),
-        (p90 - p10) > NOISY_SPREAD * median,
-    )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -1,8 +1,9 @@
 """The stages of a recipe, in order: each is one function of the Session that plans trials and runs them.
 
-profile -> post_prune -> aware_prune -> post_quant -> aware_quant -> combine -> structured -> sensitivity
--> search -> export -> bench. Later stages read earlier results from the store (combine picks levels,
-search reads sensitivity, export and bench take the best models).
+profile -> post_prune -> aware_prune -> post_quant -> aware_quant -> combine -> structured -> joint
+-> iterative -> slimming -> layer_prune -> sensitivity -> search -> export -> bench. Later stages read
+earlier results from the store (combine picks levels, search reads sensitivity, export and bench take the
+best models).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from collections.abc import Callable
 
 from prunequant.lab.combine import run_combine
 from prunequant.lab.deploy import run_bench, run_export
+from prunequant.lab.iterative import run_iterative
+from prunequant.lab.joint import run_joint
+from prunequant.lab.layer_prune import run_layer_prune
 from prunequant.lab.plans import compress_spec, finetune_plan, lrs_of, percent, prune_step, quant_step
 from prunequant.lab.runner import Session
 from prunequant.lab.search import run_search
 from prunequant.lab.sensitivity import run_sensitivity
+from prunequant.lab.slimming import run_slimming
 from prunequant.lab.structured import run_structured
 from prunequant.lab.trials import TrialSpec
 
@@ -69,6 +74,10 @@ STAGES: dict[str, Callable[[Session], None]] = {
     "aware_quant": run_aware_quant,
     "combine": run_combine,
     "structured": run_structured,
+    "joint": run_joint,
+    "iterative": run_iterative,
+    "slimming": run_slimming,
+    "layer_prune": run_layer_prune,
     "sensitivity": run_sensitivity,
     "search": run_search,
     "export": run_export,

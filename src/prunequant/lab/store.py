@@ -86,7 +86,19 @@ METRIC_COLUMNS = {
 }
 """Metric columns a trial may fill; anything else a trial reports goes to `extra`."""
 
-MODEL_STAGES = ("post_prune", "aware_prune", "post_quant", "aware_quant", "combine", "structured", "search")
+MODEL_STAGES = (
+    "post_prune",
+    "aware_prune",
+    "post_quant",
+    "aware_quant",
+    "combine",
+    "structured",
+    "joint",
+    "iterative",
+    "slimming",
+    "layer_prune",
+    "search",
+)
 """Stages whose trials are candidate models (profile is the baseline; the others measure or deploy)."""
 
 DB_NAME = "results.sqlite"

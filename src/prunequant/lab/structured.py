@@ -23,6 +23,7 @@ from prunequant.lab.measure import measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.plans import finetune_plan, lrs_of, percent
 from prunequant.lab.recipe import Recipe
+from prunequant.lab.recovery import without_early_stop
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
@@ -58,46 +59,83 @@ def pruning_schedule(model: nn.Module, config: dict[str, Any], env: Env, batches
     return LayerwisePruning(env.sample, prune, interval=interval, calib_loader=calib)
 
 
+def source_models(task: TrialTask, source: str, original: str) -> tuple[Env, nn.Module, dict, nn.Module]:
+    """(env, model of trial `source` to compress, its meta, the model of trial `original`): the original
+    is the reference of the speedup and the distillation teacher."""
+    env = environment(task.recipe)
+    model, meta = model_from_bytes(task.inputs[source], task.recipe.model.arch)
+    reference, _ = model_from_bytes(task.inputs[original], task.recipe.model.arch)
+    return env, model, meta, reference
+
+
+def channels_step(config: dict[str, Any]) -> dict[str, Any]:
+    """The "channels" op of a trial config's amount, importance and round_to."""
+    return {
+        "op": "channels",
+        "amount": config["amount"],
+        "importance": config["importance"],
+        "round_to": config["round_to"],
+        "calib_batches": CALIB_BATCHES,
+    }
+
+
 @register_kind("structured")
 def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
     """Prune channels by config["schedule"], quantize to config["format"], fine-tune and refine, measure."""
     from prunequant.pruning.structured import reinitialize
 
     recipe, config = task.recipe, task.spec.config
-    env = environment(recipe)
-    model, meta = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
+    env, model, meta, reference = source_models(task, config["source"], config["source"])
     finetune, schedule = config["finetune"], config["schedule"]
     extra: dict[str, Any] = {}
     phase_callbacks = list(callbacks)
     if schedule in ("one-shot", "from-scratch"):
-        step = {
-            "op": "channels",
-            "amount": config["amount"],
-            "importance": config["importance"],
-            "round_to": config["round_to"],
-            "calib_batches": CALIB_BATCHES,
-        }
-        applied = apply_steps(model, [step], env)
+        applied = apply_steps(model, [channels_step(config)], env)
         model, extra["channels"] = applied.model, applied.info["channels"]
         if schedule == "from-scratch":
             model = reinitialize(model, recipe.run.seed)
     else:
-        batches = finetune["epochs"] * _batches_per_epoch(env, recipe)
+        batches = finetune["epochs"] * batches_per_epoch(env, recipe)
         phase_callbacks.append(pruning_schedule(model, config, env, batches))
-    finetune_model(model, env, recipe, {**finetune, "refine_epochs": 0}, phase_callbacks)
+        finetune = without_early_stop(finetune)  # the schedule must reach its target amount
+    recovery = [
+        finetune_model(
+            model, env, recipe, {**finetune, "refine_epochs": 0}, phase_callbacks, teacher=reference
+        )
+    ]
     w_bits, a_bits = parse_format("format", config["format"])
     if (w_bits, a_bits) != (32, 32):
         quantize = {"op": "quantize", "w_bits": w_bits, "a_bits": a_bits, "granularity": "channel"}
         model = apply_steps(model, [quantize], env).model
-    finetune_model(model, env, recipe, {**finetune, "epochs": 0}, callbacks)
-    reference, _ = model_from_bytes(task.inputs[config["source"]], recipe.model.arch)
-    metrics, deployment = measure(model, env, recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
+    refine = {**config["finetune"], "epochs": 0}
+    recovery.append(finetune_model(model, env, recipe, refine, callbacks, teacher=reference))
+    return measured_outcome(
+        task, (model, meta), env, reference, {**extra, "recovery": recovery}, w_bits, a_bits
+    )
+
+
+def measured_outcome(
+    task: TrialTask,
+    model_meta: tuple[nn.Module, dict],
+    env: Env,
+    reference: nn.Module,
+    extra: dict[str, Any],
+    w_bits: int = 32,
+    a_bits: int = 32,
+) -> TrialOutcome:
+    """Measure the model against `reference` and pack the trial's outcome; extra["recovery"] (the records
+    of each fine-tune) is kept only when some recovery was asked."""
+    model, meta = model_meta
+    if not any(extra.get("recovery", ())):
+        extra.pop("recovery", None)
+    metrics, deployment = measure(model, env, task.recipe, reference=reference, w_bits=w_bits, a_bits=a_bits)
     extra["deploy"] = deployment.info
-    meta["lab"] = {"stage": task.spec.stage, "config": config}
+    meta["lab"] = {"stage": task.spec.stage, "config": task.spec.config}
     return TrialOutcome(metrics, extra, model_to_bytes(model, **meta), files=deployment.files)
 
 
-def _batches_per_epoch(env: Env, recipe: Recipe) -> int:
+def batches_per_epoch(env: Env, recipe: Recipe) -> int:
+    """Optimizer steps in one fine-tune epoch ([baseline] max_batches_per_epoch caps the train loader)."""
     limit = recipe.baseline.max_batches_per_epoch
     return min(len(env.loaders.train), limit) if limit else len(env.loaders.train)
 

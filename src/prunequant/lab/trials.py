@@ -21,9 +21,19 @@ import torch
 from prunequant.lab.recipe import Recipe
 from prunequant.seeding import seed_everything
 from prunequant.training import Callback
+from prunequant.training.device import default_device
 
-KIND_MODULES = ("prunequant.lab.compress", "prunequant.lab.sensitivity", "prunequant.lab.deploy")
-"""Modules whose import registers the trial kinds."""
+KIND_MODULES = (
+    "prunequant.lab.compress",
+    "prunequant.lab.sensitivity",
+    "prunequant.lab.deploy",
+    "prunequant.lab.structured",
+    "prunequant.lab.joint",
+    "prunequant.lab.iterative",
+    "prunequant.lab.slimming",
+    "prunequant.lab.layer_prune",
+)
+"""Modules whose import registers the trial kinds and step ops (a Ray worker imports only these)."""
 
 
 def trial_id(stage: str, config: dict[str, Any]) -> str:
@@ -114,7 +124,8 @@ def run_trial(task: TrialTask, callbacks: Sequence[Callback] = ()) -> TrialOutco
     seed_everything((task.recipe.run.seed + int(task.spec.trial_id[:8], 16)) % 2**31)
     start = time.perf_counter()
     try:
-        outcome = _KINDS[task.spec.kind](task, callbacks)
+        with default_device(task.recipe.run.device):  # where the trial's Trainers train
+            outcome = _KINDS[task.spec.kind](task, callbacks)
     finally:  # an in-process run leaves the caller's torch thread count as it found it
         torch.set_num_threads(previous_threads)
     outcome.duration_s = time.perf_counter() - start

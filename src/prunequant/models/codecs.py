@@ -21,6 +21,7 @@ class Codec:
 
 
 _CODECS: dict[str, Codec] = {}
+CONV_CLASSES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 def register_module_codec(
@@ -53,8 +54,9 @@ def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _conv_config(conv: nn.Conv2d) -> dict[str, Any]:
-    return {
+def _conv_config(conv: nn.modules.conv._ConvNd) -> dict[str, Any]:
+    """Conv1d/2d/3d and transposed convs (which add output_padding)."""
+    config = {
         "in_channels": conv.in_channels,
         "out_channels": conv.out_channels,
         "kernel_size": conv.kernel_size,
@@ -65,6 +67,9 @@ def _conv_config(conv: nn.Conv2d) -> dict[str, Any]:
         "bias": conv.bias is not None,
         "padding_mode": conv.padding_mode,
     }
+    if conv.transposed:
+        config["output_padding"] = conv.output_padding
+    return config
 
 
 def _linear_config(linear: nn.Linear) -> dict[str, Any]:
@@ -86,10 +91,21 @@ def _batch_norm_config(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> dict[str, Any]:
 
 
 for _cls, _to_config in (
-    (nn.Conv2d, _conv_config),
+    *((cls, _conv_config) for cls in CONV_CLASSES),
     (nn.Linear, _linear_config),
     (nn.BatchNorm1d, _batch_norm_config),
     (nn.BatchNorm2d, _batch_norm_config),
     (nn.Identity, lambda module: {}),
 ):
     register_module_codec(_cls, _to_config, lambda config, cls=_cls: cls(**config))
+for _cls in (
+    nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
+    nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d,
+):  # fmt: skip
+    register_module_codec(_cls, lambda pad: {"padding": pad.padding}, lambda config, cls=_cls: cls(**config))
+for _cls in (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d):
+    register_module_codec(
+        _cls,
+        lambda pad: {"padding": pad.padding, "value": pad.value},
+        lambda config, cls=_cls: cls(**config),
+    )

@@ -26,7 +26,16 @@ def register_model(
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that adds a factory `f(*, num_classes, in_channels, input_size, **options)` to the zoo.
 
-    `task` names the kind of outputs the model gives (a built-in task name, e.g. "segmentation").
+    Parameters
+    ----------
+    name:
+        The zoo name (`build(name)`); a name another factory holds is a ModelError.
+    task:
+        The kind of outputs the model gives (a built-in task name, e.g. "segmentation").
+
+    Returns
+    -------
+    The decorator; it returns the factory unchanged.
     """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:

@@ -1,7 +1,6 @@
 """Profiling: params, MACs/FLOPs, activation memory and latency, per layer and per module group."""
 
-from prunequant.profiling.latency import LatencyStats, measure_latency
 from prunequant.profiling.profiler import profile
 from prunequant.profiling.report import ProfileReport
 
-__all__ = ["LatencyStats", "ProfileReport", "measure_latency", "profile"]
+__all__ = ["ProfileReport", "profile"]

@@ -1,7 +1,16 @@
-"""profile(model, example_input): per-layer costs from one hooked forward, grouped by top-level module."""
+"""profile(model, example_input): per-layer costs from one hooked forward, grouped by top-level module.
+
+Latency: TOTAL is the median (with p10-p90) of plain forwards timed by prunequant.timing. Per-layer times
+come from separate hooked forwards, and each layer gets its median SHARE of its own forward times the
+TOTAL, so layers and groups add up to TOTAL with the rest in `other_latency_ms`: what runs outside modules
+(functional ops such as `x + shortcut` or F.relu, Python between layers, hook overhead). Raw hooked
+medians do not add up: a sum of per-layer medians drops the stalls a whole forward pays, and layers
+timed at another moment than TOTAL see another load.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import defaultdict
 
@@ -9,10 +18,10 @@ import torch
 from torch import nn
 
 from prunequant.models.layers import layer_role
-from prunequant.profiling.latency import measure_latency, summarize
 from prunequant.profiling.layer_costs import layer_cost
 from prunequant.profiling.report import ProfileReport
 from prunequant.tasks.io import Inputs, as_args, batch_size_of, run_model, take
+from prunequant.timing import Timing, measure, plan_threads, torch_threads
 
 
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -82,10 +91,11 @@ def _count_layers(model: nn.Module, example_input: Inputs) -> list[dict]:
     return rows
 
 
-def _layer_latency(model: nn.Module, example_input: Inputs, repeats: int) -> dict[str, float]:
-    """Median per-module time in ms, from pre/post forward hooks on every leaf."""
-    samples: dict[str, list[float]] = defaultdict(list)
+def _layer_shares(model: nn.Module, example_input: Inputs, passes: int) -> dict[str, float]:
+    """Each leaf's median share of its hooked forward pass (time in the leaf / time of the whole pass)."""
+    spent: dict[str, float] = defaultdict(float)
     starts: dict[str, float] = {}
+    shares: dict[str, list[float]] = defaultdict(list)
 
     def pre(name: str):
         def start(module: nn.Module, inputs: tuple) -> None:
@@ -95,7 +105,7 @@ def _layer_latency(model: nn.Module, example_input: Inputs, repeats: int) -> dic
 
     def post(name: str):
         def stop(module: nn.Module, inputs: tuple, output: object) -> None:
-            samples[name].append((time.perf_counter() - starts[name]) * 1e3)
+            spent[name] += time.perf_counter() - starts[name]
 
         return stop
 
@@ -105,12 +115,31 @@ def _layer_latency(model: nn.Module, example_input: Inputs, repeats: int) -> dic
         handles.append(module.register_forward_hook(post(name)))
     try:
         with torch.inference_mode():
-            for _ in range(repeats):
+            run_model(model, example_input)  # warm-up
+            for _ in range(passes):
+                spent.clear()
+                start = time.perf_counter()
                 run_model(model, example_input)
+                whole = time.perf_counter() - start
+                for name, seconds in spent.items():
+                    shares[name].append(seconds / whole if whole > 0 else 0.0)
     finally:
         for handle in handles:
             handle.remove()
-    return {name: summarize(values).median_ms for name, values in samples.items()}
+    medians = {name: statistics.median(values) for name, values in shares.items()}
+    scale = max(1.0, sum(medians.values()))  # medians of shares may exceed 1 together; never the total
+    return {name: share / scale for name, share in medians.items()}
+
+
+def _attribute_latency(
+    model: nn.Module, example_input: Inputs, layers: list[dict], total: Timing, passes: int
+) -> float:
+    """Set each layer's `latency_ms` to its share of `total`; return what no module accounts for."""
+    shares = _layer_shares(model, example_input, passes)
+    for row in layers:
+        share = shares.get(row["name"])
+        row["latency_ms"] = None if share is None else share * total.median_ms
+    return total.median_ms * (1.0 - sum(shares.values()))
 
 
 def profile(
@@ -129,6 +158,8 @@ def profile(
 
     Params are exact tensor counts, with seed 000 eq. (1)/(2) alongside; FLOPs follow eq. (3)/(4) and
     MACs are multiply-accumulates. Zeroed weights show up in `nonzero_params` and `effective_macs`.
+    Latency (TOTAL median, p10, p90, noisy flag and threads in `total`) is timed by prunequant.timing;
+    per-layer latencies are shares of it (see the module docstring), with `other_latency_ms` the rest.
     The model is put in eval mode and not otherwise changed.
     """
     was_training = model.training
@@ -137,23 +168,23 @@ def profile(
         layers = _count_layers(model, example_input)
         params = sum(p.numel() for p in model.parameters())
         nonzero = sum(int(torch.count_nonzero(p.detach())) for p in model.parameters())
-        latency_ms = None
+        timing, plan, other_ms = None, None, None
         if latency:
-            with torch.inference_mode():
-                stats = measure_latency(
-                    lambda: run_model(model, example_input), warmup=warmup, repeats=repeats
+            plan = plan_threads(torch.get_num_threads())
+            with torch_threads(plan.used):  # TOTAL and the shares at the same threads
+                timing = measure(
+                    lambda: run_model(model, example_input), rounds=repeats, warmup=warmup, threads=plan
                 )
-            latency_ms = stats.median_ms
-            per_layer = _layer_latency(model, example_input, max(3, repeats // 2))
-            for row in layers:
-                row["latency_ms"] = per_layer.get(row["name"])
+                other_ms = _attribute_latency(model, example_input, layers, timing, max(3, repeats // 2))
     finally:
         model.train(was_training)
     return ProfileReport.build(
         layers,
         params=params,
         nonzero_params=nonzero,
-        latency_ms=latency_ms,
+        latency=timing,
+        threads=plan,
+        other_latency_ms=other_ms,
         batch_size=batch_size_of(example_input),
         input_shape=_input_shape(example_input),
     )

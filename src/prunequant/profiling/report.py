@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from prunequant.timing import ThreadPlan, Timing
+
 SUMMED = ("params", "nonzero_params", "macs", "effective_macs", "flops", "activation_bytes")
 
 
@@ -26,7 +28,9 @@ class ProfileReport:
         *,
         params: int,
         nonzero_params: int,
-        latency_ms: float | None,
+        latency: Timing | None,
+        threads: ThreadPlan | None,
+        other_latency_ms: float | None,
         batch_size: int,
         input_shape: list[int],
     ) -> ProfileReport:
@@ -35,7 +39,7 @@ class ProfileReport:
             params=params,
             nonzero_params=nonzero_params,
             formula_params=sum(row["formula_params"] or 0 for row in layers),
-            latency_ms=latency_ms,
+            **_latency_fields(latency, threads, other_latency_ms),
             batch_size=batch_size,
             input_shape=input_shape,
             conventions="macs: multiply-accumulates per sample; flops: seed 000 eq. (3)/(4) per sample",
@@ -76,7 +80,19 @@ class ProfileReport:
             table.add_column(column, justify="left" if column == "group" else "right")
         for group in self.groups:
             table.add_row(*_cells(group, f"{group['layers']}"))
+        if self.total.get("other_latency_ms") is not None:
+            other = f"{self.total['other_latency_ms']:.3f}"
+            table.add_row("(outside modules)", *[""] * 6, other)
         table.add_row(*_cells({**self.total, "name": "TOTAL"}, str(len(self.layers))), style="bold")
+        latency = self.total.get("latency_ms")
+        if latency is not None:
+            noisy = " NOISY" if self.total["latency_noisy"] else ""
+            table.caption = (
+                f"TOTAL latency: median {latency:.3f} ms (p10-p90 {self.total['latency_p10_ms']:.3f}-"
+                f"{self.total['latency_p90_ms']:.3f}) at {self.total['latency_threads']['used']} thread(s)"
+                f"{noisy}; layer latencies are their share of TOTAL, '(outside modules)' holds functional "
+                "ops and Python glue"
+            )
         return table
 
 
@@ -100,3 +116,17 @@ def _si(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.2f}{unit}"
     return f"{value:.0f}"
+
+
+def _latency_fields(latency: Timing | None, threads: ThreadPlan | None, other_ms: float | None) -> dict:
+    """TOTAL latency (median, p10, p90), its noisy flag and threads, and the time outside modules."""
+    if latency is None:
+        return {"latency_ms": None}
+    return {
+        "latency_ms": latency.median_ms,
+        "latency_p10_ms": latency.p10_ms,
+        "latency_p90_ms": latency.p90_ms,
+        "latency_noisy": latency.noisy,
+        "latency_threads": threads.to_dict() if threads else None,
+        "other_latency_ms": other_ms,
+    }

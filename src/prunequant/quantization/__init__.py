@@ -7,12 +7,17 @@ from prunequant.quantization.config import CALIBRATIONS, LayerQuant, QuantConfig
 from prunequant.quantization.float_cast import FLOAT_FORMATS, cast_weights
 from prunequant.quantization.memory import MemoryReport, memory_report
 from prunequant.quantization.qat import qat, quantization_aware_finetune, refresh_weight_qparams
-from prunequant.quantization.quantize import quantize
+from prunequant.quantization.quantize import float_layers, quantize
 from prunequant.quantization.quantizers import Quantizer, QuantizerSpec
 from prunequant.quantization.sweep import SWEEP_COLUMNS, parse_bits, sweep_quantization
 from prunequant.quantization.wrappers import (
     QuantAct,
+    QuantConv1d,
     QuantConv2d,
+    QuantConv3d,
+    QuantConvTranspose1d,
+    QuantConvTranspose2d,
+    QuantConvTranspose3d,
     QuantLinear,
     activation_quantizers,
     is_quantized,
@@ -28,7 +33,12 @@ __all__ = [
     "MemoryReport",
     "QuantAct",
     "QuantConfig",
+    "QuantConv1d",
     "QuantConv2d",
+    "QuantConv3d",
+    "QuantConvTranspose1d",
+    "QuantConvTranspose2d",
+    "QuantConvTranspose3d",
     "QuantLinear",
     "Quantizer",
     "QuantizerSpec",
@@ -36,6 +46,7 @@ __all__ = [
     "activation_quantizers",
     "calibrate",
     "cast_weights",
+    "float_layers",
     "fold_batchnorm",
     "is_quantized",
     "memory_report",

@@ -9,7 +9,7 @@ from torch import nn
 
 from prunequant.errors import ConfigError, DataError
 from prunequant.quantization.wrappers import activation_quantizers
-from prunequant.tasks import Task, default_task, run_model
+from prunequant.tasks import BatchTransform, Task, default_task, run_model, with_transform
 from prunequant.validation import check_int_range
 
 
@@ -19,7 +19,12 @@ def batch_inputs(batch: object, task: Task | None = None) -> object:
 
 
 def calibrate(
-    qmodel: nn.Module, loader: Iterable, num_batches: int = 32, *, task: Task | None = None
+    qmodel: nn.Module,
+    loader: Iterable,
+    num_batches: int = 32,
+    *,
+    task: Task | None = None,
+    transform_fn: BatchTransform | None = None,
 ) -> nn.Module:
     """Set every activation range of `qmodel` from its first `num_batches` batches; IN PLACE, returns it.
 
@@ -29,11 +34,13 @@ def calibrate(
         Batches the task splits into model inputs (`task.inputs(batch)`): every input (tuple or dict) is fed.
     task:
         How a batch becomes inputs; default classification ((x, y) -> x; (a, b, ..., y) -> (a, b, ...)).
+    transform_fn:
+        ``batch -> (inputs, target)`` for batches of any other shape (dicts, extra fields).
 
     Previous ranges are forgotten. The model runs in eval mode (BN uses running statistics) with weights
     fake-quantized and activations passed through unquantized while observed.
     """
-    task = task or default_task()
+    task = with_transform(task, transform_fn)
     check_int_range("num_batches", num_batches, 1, 10**9)
     quantizers = activation_quantizers(qmodel)
     if not quantizers:

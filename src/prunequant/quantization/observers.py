@@ -75,6 +75,13 @@ class RangeObserver(nn.Module):
             self.upper.lerp_(high, 1 - self.ema_decay)
         self.steps += 1
 
+    @torch.no_grad()
+    def fix(self, lower: float, upper: float) -> None:
+        """Set the bounds to [lower, upper] (a known range), counting as one batch seen."""
+        self.lower.fill_(lower)
+        self.upper.fill_(upper)
+        self.steps += 1
+
     def _batch_range(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.statistic == "percentile":
             flat = x.flatten()

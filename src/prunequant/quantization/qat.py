@@ -10,7 +10,14 @@ from prunequant.errors import ConfigError
 from prunequant.quantization.calibrate import calibrate
 from prunequant.quantization.wrappers import activation_quantizers, is_quantized, quantized_layers
 from prunequant.tasks import Task
-from prunequant.training import Callback, FinetuneResult, TrainConfig, Trainer, finetune_then_refine
+from prunequant.training import (
+    Callback,
+    Distillation,
+    FinetuneResult,
+    TrainConfig,
+    Trainer,
+    finetune_then_refine,
+)
 
 
 class RefreshWeightScales(Callback):
@@ -38,6 +45,8 @@ def quantization_aware_finetune(
     calib_batches: int = 32,
     callbacks: Sequence[Callback] = (),
     task: Task | None = None,
+    distill: Distillation | None = None,
+    bn_recalibrate: int = 0,
 ) -> FinetuneResult:
     """Fine-tune a `quantize()`d model IN PLACE: config.epochs at config.lr, then `refine_epochs` at
     lr * refine_factor (seeds 000/003), with straight-through gradients through every fake quantizer.
@@ -50,7 +59,7 @@ def quantization_aware_finetune(
     ----------
     qmodel:
         A model returned by `quantize()`.
-    train_loader, val_loader, config, refine_epochs, refine_factor, callbacks:
+    train_loader, val_loader, config, refine_epochs, refine_factor, callbacks, distill, bn_recalibrate:
         As for finetune_then_refine.
     calib_batches:
         Training batches that calibrate still-uncalibrated activation ranges.
@@ -76,6 +85,8 @@ def quantization_aware_finetune(
         refine_factor=refine_factor,
         callbacks=[*callbacks, RefreshWeightScales()],
         task=task,
+        distill=distill,
+        bn_recalibrate=bn_recalibrate,
     )
 
 

@@ -23,6 +23,8 @@ class QuantizerSpec:
     """Plain-data description of a Quantizer (stored in the checkpoint manifest).
 
     `symmetric` selects the signed symmetric range with zero point 0; otherwise unsigned with a zero point.
+    `fixed_range` (low, high): the range is these bounds, whatever is observed (an activation with a known
+    output range: Sigmoid [0, 1], Tanh [-1, 1]).
     """
 
     bits: int
@@ -33,10 +35,18 @@ class QuantizerSpec:
     percentile: float = 99.99
     ema_decay: float | None = None
     pow2_scale: bool = False
+    fixed_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if check_bits("bits", self.bits) is None:
             raise ConfigError("a quantizer needs bits in 2..16")
+        if self.fixed_range is not None:
+            low, high = (float(bound) for bound in self.fixed_range)
+            if not low < high:
+                raise ConfigError(
+                    f"fixed_range must be (low, high) with low < high, got {self.fixed_range!r}"
+                )
+            object.__setattr__(self, "fixed_range", (low, high))
         check_choice("statistic", self.statistic, STATISTICS)
         check_choice("averaging", self.averaging, AVERAGING)
         check_percentile(self.percentile)
@@ -68,8 +78,10 @@ _ACTIVATION_RANGES = {
 }
 
 
-def activation_spec(layer: LayerQuant) -> QuantizerSpec | None:
-    """Activations: asymmetric per tensor, ranged as `layer.calibration` says."""
+def activation_spec(
+    layer: LayerQuant, fixed_range: tuple[float, float] | None = None
+) -> QuantizerSpec | None:
+    """Activations: asymmetric per tensor, ranged as `layer.calibration` says, or over `fixed_range`."""
     if layer.a_bits is None:
         return None
     statistic, averaging = _ACTIVATION_RANGES[layer.calibration]
@@ -81,6 +93,7 @@ def activation_spec(layer: LayerQuant) -> QuantizerSpec | None:
         percentile=layer.percentile,
         ema_decay=layer.ema_decay,
         pow2_scale=layer.pow2_scale,
+        fixed_range=fixed_range,
     )
 
 
@@ -118,8 +131,11 @@ class Quantizer(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        """Observe `x` and recompute scale and zero point from the bounds."""
-        self.observer.update(x)
+        """Observe `x` (or, with a fixed range, set its bounds) and recompute scale and zero point."""
+        if self.spec.fixed_range is None:
+            self.observer.update(x)
+        else:
+            self.observer.fix(*self.spec.fixed_range)
         scale, zero_point = compute_qparams(
             self.observer.lower,
             self.observer.upper,

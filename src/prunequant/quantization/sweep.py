@@ -4,7 +4,9 @@ and aware (seed 000 Figs. 1-2 and Table II; seed 003 Table 4)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,9 +18,11 @@ from prunequant.quantization.float_cast import FLOAT_FORMATS, cast_weights
 from prunequant.quantization.memory import memory_report
 from prunequant.quantization.qat import quantization_aware_finetune
 from prunequant.quantization.quantize import quantize
+from prunequant.quantization.sweep_report import quant_sweep_files
 from prunequant.quantization.zero_share import ZeroShare, count_zeros, zero_share
 from prunequant.sweep_output import baseline_column
 from prunequant.tasks import Task, default_task
+from prunequant.timing import BASELINE_SPEED, FAKE_QUANT_SPEED, FLOAT_CAST_SPEED
 from prunequant.training import TrainConfig, evaluate
 
 
@@ -36,6 +40,7 @@ def sweep_columns(task: Task | None = None) -> tuple[str, ...]:
         "activation_mb",
         "pd",
         "packed_bytes",
+        "speed",
     )
 
 
@@ -79,6 +84,7 @@ def sweep_quantization(
     pack: Packer | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     task: Task | None = None,
+    sweep_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Rows (`sweep_columns(task)`) for the float baseline, then each bit width and mode; `model` is kept.
 
@@ -89,7 +95,11 @@ def sweep_quantization(
     through that format (post only; an accuracy variant). The task's primary metric (`task`, default
     classification) is measured on `eval_loader`, in the column named after it; memory on the inputs of
     its first batch; `pack` adds the packed file size. PD (accuracy per megabit) needs an accuracy: it is
-    None when the primary metric is not a higher-is-better share ("%" unit).
+    None when the primary metric is not a higher-is-better share ("%" unit). `speed` labels each row
+    instead of timing it: fake quantization in eager torch and float casts have no deployable speed
+    (export to int8 ONNX or PT2E and time that with `bench`). `modes=("post",)` runs no aware training
+    at all. With `sweep_dir`, `quant_sweep.csv/.md/.png` are rewritten after every row, so an interrupted
+    sweep (Ctrl-C) leaves valid files marked "partial: K of N levels".
     """
     bits = parse_bits(bits)
     if not modes or any(mode not in MODES for mode in modes):
@@ -103,6 +113,8 @@ def sweep_quantization(
     is_accuracy = metric.unit == "%" and metric.higher_is_better
     example = task.inputs(next(iter(eval_loader)))
     rows: list[dict[str, Any]] = []
+    total = 1 + sum(1 if isinstance(width, str) else len(modes) for width in bits)
+    files = quant_sweep_files(sweep_dir, total, task=task) if sweep_dir else None
 
     def emit(variant: nn.Module, label: str, mode: str, shares: ZeroShare, packed: int | None = None) -> None:
         score = evaluate(variant, eval_loader, task).score
@@ -119,32 +131,44 @@ def sweep_quantization(
             "activation_mb": memory.activation_mb,
             "pd": memory.pd,
             "packed_bytes": packed,
+            "speed": _speed_label(label),
         }
         rows.append(row)
         if on_row is not None:
             on_row(row)
+        if files is not None:
+            files.add(row)
 
-    emit(model, "fp32", "baseline", ZeroShare(0, 0, 0))
-    for width in bits:
-        if isinstance(width, str):
-            variant = cast_weights(model, width)
-            emit(variant, width, "post", _cast_zero_share(model, variant))
-            continue
-        layer_bits = {"w_bits": width, "a_bits": None if config.a_bits is None else width}
-        qmodel = quantize(model, replace(config, **layer_bits), train_loader, calib_batches=calib_batches)
-        for mode in modes:
-            if mode == "aware":
-                quantization_aware_finetune(
-                    qmodel,
-                    train_loader,
-                    val_loader or eval_loader,
-                    train_config,
-                    refine_epochs=refine_epochs,
-                    task=task,
-                )
-            packed = pack(qmodel, f"{mode}-w{width}") if pack is not None else None
-            emit(qmodel, str(width), mode, zero_share(qmodel), packed)
+    with files.interruptible() if files else nullcontext():
+        emit(model, "fp32", "baseline", ZeroShare(0, 0, 0))
+        for width in bits:
+            if isinstance(width, str):
+                variant = cast_weights(model, width)
+                emit(variant, width, "post", _cast_zero_share(model, variant))
+                continue
+            layer_bits = {"w_bits": width, "a_bits": None if config.a_bits is None else width}
+            qmodel = quantize(
+                model, replace(config, **layer_bits), train_loader, calib_batches=calib_batches, task=task
+            )
+            for mode in modes:
+                if mode == "aware":
+                    quantization_aware_finetune(
+                        qmodel,
+                        train_loader,
+                        val_loader or eval_loader,
+                        train_config,
+                        refine_epochs=refine_epochs,
+                        task=task,
+                    )
+                packed = pack(qmodel, f"{mode}-w{width}") if pack is not None else None
+                emit(qmodel, str(width), mode, zero_share(qmodel), packed)
     return rows
+
+
+def _speed_label(label: str) -> str:
+    if label == "fp32":
+        return BASELINE_SPEED
+    return FLOAT_CAST_SPEED if label in FLOAT_FORMATS else FAKE_QUANT_SPEED
 
 
 @torch.no_grad()

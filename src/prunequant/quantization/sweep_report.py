@@ -7,8 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from prunequant.quantization.sweep import MODES
-from prunequant.sweep_output import baseline_column, plot_metric_lines, write_sweep_outputs
+from prunequant.sweep_output import SweepFiles, baseline_column, plot_metric_lines, write_sweep_outputs
 from prunequant.tasks import Task, default_task
 
 
@@ -18,15 +17,25 @@ def write_quant_sweep(
     *,
     stem: str = "quant_sweep",
     task: Task | None = None,
+    total: int | None = None,
 ) -> dict[str, str]:
     """Write `<stem>.csv`, `<stem>.md` and `<stem>.png` into `out_dir`; return their paths by kind.
 
     `task` (default classification) names the plotted metric; it must be the task the rows were made with.
+    `total`: the levels the sweep planned; fewer rows are marked "partial: K of N levels".
     """
-    return write_sweep_outputs(rows, out_dir, stem=stem, plot=partial(plot_quant_sweep, task=task))
+    plot = partial(plot_quant_sweep, task=task)
+    return write_sweep_outputs(rows, out_dir, stem=stem, plot=plot, total=total)
 
 
-def plot_quant_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, task: Task | None = None) -> None:
+def quant_sweep_files(out_dir: str | Path, total: int, *, task: Task | None = None) -> SweepFiles:
+    """The files of a quantization sweep of `total` levels, rewritten as each finishes."""
+    return SweepFiles(out_dir, stem="quant_sweep", plot=partial(plot_quant_sweep, task=task), total=total)
+
+
+def plot_quant_sweep(
+    rows: Sequence[dict[str, Any]], path: str | Path, *, task: Task | None = None, note: str = ""
+) -> None:
     """The task's primary metric per bit width (in sweep order), one line per mode, the float baseline red."""
     task = task or default_task()
     labels = list(dict.fromkeys(row["bits"] for row in rows if row["mode"] != "baseline"))
@@ -34,7 +43,7 @@ def plot_quant_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, task: 
         f"{mode}-training quantization": [
             (labels.index(row["bits"]), row[task.primary]) for row in rows if row["mode"] == mode
         ]
-        for mode in MODES
+        for mode in dict.fromkeys(row["mode"] for row in rows if row["mode"] != "baseline")
     }
     plot_metric_lines(
         path,
@@ -45,4 +54,5 @@ def plot_quant_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, task: 
         title="Uniform quantization",
         baseline_label="float32 baseline",
         xticks=labels,
+        note=note,
     )

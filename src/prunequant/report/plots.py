@@ -13,10 +13,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from prunequant.lab.runtimes import NO_SPEED_GAIN
 from prunequant.lab.store import TrialRow
 from prunequant.report.run_data import RunData
 from prunequant.report.tables import step_of
+from prunequant.timing import NO_SPEED_GAIN_DENSE
 
 STAGE_COLORS = {
     "post_prune": "#1f77b4",
@@ -25,6 +25,8 @@ STAGE_COLORS = {
     "aware_quant": "#8c564b",
     "combine": "#d62728",
     "structured": "#ff7f0e",
+    "joint": "#bcbd22",
+    "iterative": "#7f7f7f",
     "search": "#17becf",
 }
 STAGE_NAMES = {
@@ -34,6 +36,8 @@ STAGE_NAMES = {
     "aware_quant": "aware quant",
     "combine": "combined",
     "structured": "structured",
+    "joint": "joint (seed 003)",
+    "iterative": "iterative channels",
     "search": "search",
 }
 AWARE_COLORS = ("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2")
@@ -171,7 +175,8 @@ def deployed_latency(row: TrialRow) -> float | None:
     """Runtime of the row's fastest deployable form relative to the original in torch eager fp32; None
     without one (masked zeros only, or a run from before deployable forms, whose eager timing of a
     fake-quant or masked model is not a speed)."""
-    return row.cost("latency") if "deploy" in row.extra else None
+    deploy = row.extra.get("deploy")
+    return None if deploy is None or deploy.get("no_speed_gain") else row.cost("latency")
 
 
 def _tradeoff(data: RunData, objective: str, scale: float, xlabel: str, title: str) -> Figure | None:
@@ -243,31 +248,46 @@ def metric_vs_size(data: RunData) -> Figure | None:
 
 
 def runtime_vs_level(data: RunData) -> Figure | None:
-    """Seed 000 Fig. 6: runtime per pruning level and per bit width, relative to the original (each trial
-    timed interleaved with the original, so machine load cancels out)."""
+    """Seed 000 Fig. 6: per pruning level and per bit width, the speedup of each trial's fastest deployable
+    form over the original in torch eager fp32 (> 1 = faster, timed interleaved in the trial). Masked zeros
+    alone have no faster form: their panel says "no speed gain: dense kernels" instead of a point."""
     panels = [
-        (("post_prune", "aware_prune"), _amount, "weights pruned (%)", "Runtime vs. pruning level"),
-        (("post_quant", "aware_quant"), _bits, "weight bits", "Runtime vs. bit width"),
+        (("post_prune", "aware_prune"), _amount, "weights pruned (%)", "pruning level", NO_SPEED_GAIN_DENSE),
+        (
+            ("post_quant", "aware_quant"),
+            _bits,
+            "weight bits",
+            "bit width",
+            "no deployable form timed",
+        ),
     ]
     panels = [panel for panel in panels if any(data.stage(s) for s in panel[0])]
     if not panels:
         return None
-    figure, axes = _figure(5.0 * len(panels), 4.0, len(panels))
-    for ax, (stages, level, xlabel, title) in zip(axes, panels, strict=True):
+    figure, axes = _figure(5.5 * len(panels), 4.2, len(panels))
+    for ax, (stages, level, xlabel, name, reason) in zip(axes, panels, strict=True):
+        measured = []
         for stage in stages:
             points = sorted(
-                (level(r), deployed_latency(r)) for r in data.stage(stage) if deployed_latency(r) is not None
+                (level(r), 1.0 / deployed_latency(r)) for r in data.stage(stage) if deployed_latency(r)
             )
             if points:
                 xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, marker="o", color=STAGE_COLORS[stage], label=STAGE_NAMES[stage])
-        if len(ax.get_lines()) == 0:
-            ax.text(0.5, 0.5, NO_SPEED_GAIN, ha="center", va="center", transform=ax.transAxes)
-        ax.axhline(1.0, color="red", lw=1.5, label="original")
+                measured.extend(ys)
+                ax.plot(
+                    xs, ys, marker="o", color=STAGE_COLORS[stage], label=f"{STAGE_NAMES[stage]}: deployed"
+                )
+        if not measured:
+            ax.text(0.5, 0.6, reason, ha="center", va="center", transform=ax.transAxes)
+        ax.axhline(1.0, color="red", lw=1.5, label="original (torch eager fp32)")
         if level is _bits:
             _bit_ticks(ax, [row for stage in stages for row in data.stage(stage)])
-        ax.set(xlabel=xlabel, ylabel="deployed runtime / original's (torch eager fp32)", title=title)
-        ax.set_ylim(0, 1.3 * max(max(line.get_ydata()) for line in ax.get_lines()))
+        ax.set(
+            xlabel=xlabel,
+            ylabel="speedup of the fastest deployable form (x, > 1 faster)",
+            title=f"Deployed speed vs. {name}",
+        )
+        ax.set_ylim(0, max(2.0, 1.15 * max(measured, default=1.0)))
         ax.legend(fontsize=8, loc="lower left")
     return figure
 
@@ -356,9 +376,10 @@ PLOTS: dict[str, tuple[Callable[[RunData], Figure | None], str]] = {
     ),
     "runtime_vs_level": (
         runtime_vs_level,
-        "Deployed runtime per pruning level and bit width (fastest deployable form), relative to the "
-        "original in torch eager fp32 timed interleaved in the same trial (seed 000 Fig. 6). Masked zeros "
-        "alone have no faster form: dense kernels run them at the original's speed.",
+        "Deployed speed per pruning level and bit width: the speedup of each trial's fastest deployable "
+        "form (int8 ONNX, or the physically smaller model on onnxruntime) over the original in torch eager "
+        "fp32, timed interleaved in the trial (seed 000 Fig. 6). Masked zeros alone have no faster form: "
+        "dense kernels run them at the original's speed, so no point is drawn for them.",
     ),
     "sensitivity": (
         sensitivity_heatmap,

@@ -11,13 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prunequant.lab.select import TIE_FLOOR
 from prunequant.tasks import MetricSpec
-
-TIE_RULE = (
-    f"forms whose speedup spreads overlap the fastest's, at {100 * TIE_FLOOR:.0f}% of its median or more, "
-    "are tied; ties go to the smaller file, then the better validation score, then the trial id"
-)
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
         f"Speed vs the original in torch eager fp32: {speed_text(card['speed'], batches)}; "
         f"{conditions_text(card['conditions'])}.",
         f"Parity with the PyTorch model (full test split): {parity_text(card['parity'])}.",
-        f"Chosen by objective '{card['objective']}'; {TIE_RULE}.",
+        f"Chosen by objective '{card['objective']}'; {card.get('selection', 'tie rule not recorded')}.",
     ]
     fastest = card.get("fastest_any_budget")
     if fastest and (fastest["trial_id"], fastest["runtime"]) != (card["trial_id"], card["runtime"]):

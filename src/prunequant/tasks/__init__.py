@@ -25,6 +25,7 @@ from prunequant.tasks.metric import MetricSpec
 from prunequant.tasks.reconstruction import InputTargetTask, ReconstructionTask
 from prunequant.tasks.registry import available_tasks, build_task, register_task, resolve_callable
 from prunequant.tasks.segmentation import SegmentationTask
+from prunequant.tasks.transform import with_transform
 from prunequant.tasks.vae import VAETask, kl_divergence
 
 register_task("classification")(ClassificationTask)
@@ -76,4 +77,5 @@ __all__ = [
     "resolve_callable",
     "run_model",
     "to_device",
+    "with_transform",
 ]

@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+
+from prunequant.errors import DataError
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...] | dict[str, torch.Tensor]
 Outputs = torch.Tensor | tuple[Any, ...] | list[Any] | dict[str, Any]
 
 
 def run_model(model: Any, inputs: Inputs) -> Outputs:
-    """Call `model` with `inputs`: a tuple is spread as positional args, a dict as keyword args."""
+    """Call `model` with `inputs`: a tuple is spread as positional args, a dict as keyword args.
+
+    Inputs the model's signature cannot take (a dict batch with extra fields, a tuple with ids) raise
+    DataError, one line naming the inputs, the signature and the fix (transform_fn or target_key).
+    """
+    args, kwargs = _arguments(inputs)
+    try:
+        return model(*args, **kwargs)
+    except TypeError as err:
+        signature = _signature(model)
+        if signature is None or _binds(signature, args, kwargs):
+            raise
+        raise DataError(
+            f"{_name(model)}({', '.join(signature.parameters)}) cannot take the inputs split from the "
+            f"batch: {describe(inputs)}; "
+            "pass transform_fn=lambda batch: (inputs, target) (or target_key= for dict batches) to the "
+            "function or the task"
+        ) from err
+
+
+def _arguments(inputs: Inputs) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(inputs, Mapping):
-        return model(**inputs)
+        return (), dict(inputs)
     if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
+        return tuple(inputs), {}
+    return (inputs,), {}
+
+
+def _signature(model: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(model.forward if isinstance(model, torch.nn.Module) else model)
+    except (TypeError, ValueError):
+        return None
+
+
+def _binds(signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+def _name(model: Any) -> str:
+    name = type(model).__name__
+    return f"{name}.forward" if isinstance(model, torch.nn.Module) else name
 
 
 def as_args(inputs: Inputs) -> tuple[torch.Tensor, ...]:
@@ -85,6 +128,8 @@ def describe(value: Any) -> str:
     if isinstance(value, Mapping):
         return "dict(" + ", ".join(f"{k}={describe(v)}" for k, v in value.items()) + ")"
     if isinstance(value, (tuple, list)):
+        if len(value) > 4 and not any(isinstance(v, torch.Tensor) for v in value):
+            return f"{type(value).__name__}[{len(value)}]"
         return f"{type(value).__name__}(" + ", ".join(describe(v) for v in value) + ")"
     return type(value).__name__
 

@@ -12,6 +12,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 
 from prunequant.errors import DataError, ModelError
 from prunequant.tasks.base import BatchTransform, Task, mismatch
+from prunequant.tasks.fid import FID_SPEC, FrechetState, load_features
 from prunequant.tasks.io import Inputs, Outputs
 from prunequant.tasks.metric import MetricSpec
 from prunequant.tasks.select import check_output_index, select_output
@@ -27,15 +28,34 @@ class InputTargetTask(Task):
         ``"input"``: the target is the first element of the batch, which is also the input (the batch's
         own target, e.g. a class label, is ignored); ``"target"``: split as `Task` does (paired data,
         e.g. style transfer or denoising with a clean image).
+    fid:
+        A Fashion-MNIST classifier checkpoint (e.g. ``"builtin:fashion-mnist"``) adds the metric
+        ``fid_fmnist``: the Fréchet distance between its features of the outputs and of the targets
+        (prunequant.tasks.fid; not comparable to Inception FID). Empty: no FID.
+    fid_pixels:
+        ``"unit"`` (images in [0, 1]) or ``"normalized"`` (served as Fashion-MNIST's (x - mean) / std).
     transform_fn, target_key:
         See `Task`; a transform_fn takes precedence over `target`.
     """
 
     def __init__(
-        self, *, target: str = "input", transform_fn: BatchTransform | None = None, target_key: str = "target"
+        self,
+        *,
+        target: str = "input",
+        fid: str = "",
+        fid_pixels: str = "unit",
+        transform_fn: BatchTransform | None = None,
+        target_key: str = "target",
     ) -> None:
         super().__init__(transform_fn=transform_fn, target_key=target_key)
         self.target_source = check_choice("target", target, ("input", "target"))
+        self.fid_features = load_features(fid, fid_pixels) if fid else None
+        if self.fid_features is not None:
+            self.metrics = (*type(self).metrics, FID_SPEC)
+
+    def fid_state(self) -> FrechetState | None:
+        """A fresh FID-FMNIST accumulator, or None when the task was built without `fid`."""
+        return FrechetState(self.fid_features) if self.fid_features is not None else None
 
     def split(self, batch: Any) -> tuple[Inputs, Any]:
         """(inputs, target); with ``target="input"`` both are the batch's first tensor."""
@@ -70,7 +90,7 @@ class ReconstructionTask(InputTargetTask):
         ``"mse"`` (default) or ``"psnr"``: the metric budgets and "best" follow.
     output_index:
         Which output is scored when the model returns several.
-    target, transform_fn, target_key:
+    target, fid, fid_pixels, transform_fn, target_key:
         See `InputTargetTask`.
     """
 
@@ -89,10 +109,14 @@ class ReconstructionTask(InputTargetTask):
         primary: str = "mse",
         output_index: int | str = 0,
         target: str = "input",
+        fid: str = "",
+        fid_pixels: str = "unit",
         transform_fn: BatchTransform | None = None,
         target_key: str = "target",
     ) -> None:
-        super().__init__(target=target, transform_fn=transform_fn, target_key=target_key)
+        super().__init__(
+            target=target, fid=fid, fid_pixels=fid_pixels, transform_fn=transform_fn, target_key=target_key
+        )
         self.loss_kind = check_choice("loss", loss, ("mse", "l1"))
         self.data_range = check_positive("data_range", data_range)
         self.primary = check_choice("primary", primary, tuple(m.name for m in self.metrics))
@@ -119,12 +143,14 @@ class ReconstructionTask(InputTargetTask):
 
 
 class _ReconstructionState:
-    """MSE over every element seen; PSNR per sample (over all its elements), averaged over samples."""
+    """MSE over every element seen; PSNR per sample (over all its elements), averaged over samples; the
+    FID-FMNIST of the images against the targets when the task has `fid`."""
 
     def __init__(self, task: ReconstructionTask) -> None:
         self.task = task
         self.mse = MeanSquaredError()
         self.psnr: PeakSignalNoiseRatio | None = None
+        self.fid = task.fid_state()
 
     def update(self, outputs: Outputs, target: Any) -> None:
         image = self.task.image(outputs, target).detach().double().cpu()
@@ -136,8 +162,14 @@ class _ReconstructionState:
             )
         self.mse.update(image, target)
         self.psnr.update(image, target)
+        if self.fid is not None:
+            self.fid.update(image, target)
 
     def compute(self) -> dict[str, float]:
         if self.psnr is None:
-            return {"mse": float("nan"), "psnr": float("nan")}
-        return {"mse": float(self.mse.compute()), "psnr": float(self.psnr.compute())}
+            result = {"mse": float("nan"), "psnr": float("nan")}
+        else:
+            result = {"mse": float(self.mse.compute()), "psnr": float(self.psnr.compute())}
+        if self.fid is not None:
+            result[FID_SPEC.name] = self.fid.compute()
+        return result

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanSquaredError
 
-from prunequant.errors import ModelError
+from prunequant.errors import DataError, ModelError
 from prunequant.tasks.base import BatchTransform, mismatch
+from prunequant.tasks.fid import FID_SPEC
 from prunequant.tasks.io import Outputs
 from prunequant.tasks.metric import MetricSpec
 from prunequant.tasks.reconstruction import InputTargetTask
@@ -38,8 +39,9 @@ class VAETask(InputTargetTask):
         ``"bce"`` or ``"mse"``.
     beta:
         KL weight of the training loss (beta-VAE); the ``elbo`` metric always uses 1.
-    target, transform_fn, target_key:
-        See `InputTargetTask` (the target is the input by default).
+    target, fid, fid_pixels, transform_fn, target_key:
+        See `InputTargetTask` (the target is the input by default); ``fid="builtin:fashion-mnist"`` adds
+        ``fid_fmnist``, the FID-FMNIST of the reconstructions against the inputs.
     """
 
     name = "vae"
@@ -56,10 +58,14 @@ class VAETask(InputTargetTask):
         recon: str = "bce",
         beta: float = 1.0,
         target: str = "input",
+        fid: str = "",
+        fid_pixels: str = "unit",
         transform_fn: BatchTransform | None = None,
         target_key: str = "target",
     ) -> None:
-        super().__init__(target=target, transform_fn=transform_fn, target_key=target_key)
+        super().__init__(
+            target=target, fid=fid, fid_pixels=fid_pixels, transform_fn=transform_fn, target_key=target_key
+        )
         self.recon = check_choice("recon", recon, ("bce", "mse"))
         self.beta = check_positive("beta", beta)
 
@@ -73,15 +79,22 @@ class VAETask(InputTargetTask):
                 or mu.shape[:1] != recon.shape[:1]:
             raise ModelError(mismatch(self, outputs, target, EXPECTED))
         if self.recon == "bce" and recon.numel():
-            self._check_probabilities(recon)
+            self._check_probabilities(recon, target)
         return recon, mu, logvar
 
-    def _check_probabilities(self, recon: torch.Tensor) -> None:
+    def _check_probabilities(self, recon: torch.Tensor, target: torch.Tensor) -> None:
         low, high = float(recon.detach().min()), float(recon.detach().max())
         if low < 0 or high > 1:
             raise ModelError(
                 f"task 'vae' with recon='bce' needs recon in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
                 "end the decoder with a sigmoid or use recon='mse'"
+            )
+        low, high = float(target.detach().min()), float(target.detach().max())
+        if low < 0 or high > 1:
+            raise DataError(
+                f"task 'vae' with recon='bce' needs targets in [0, 1] (pixel intensities), got values in "
+                f"[{low:.3g}, {high:.3g}]: the data is normalized; load it with options "
+                "{ normalize = false } or use recon='mse'"
             )
 
     def check(self, outputs: Outputs, target: Any) -> None:
@@ -106,7 +119,8 @@ class VAETask(InputTargetTask):
 
 
 class _VAEState:
-    """Per-sample sums of the ELBO and KL (float64); reconstruction MSE through torchmetrics."""
+    """Per-sample sums of the ELBO and KL (float64); reconstruction MSE through torchmetrics; FID-FMNIST of
+    the reconstructions against the targets when the task has `fid`."""
 
     def __init__(self, task: VAETask) -> None:
         self.task = task
@@ -114,6 +128,7 @@ class _VAEState:
         self.kl_sum = 0.0
         self.samples = 0
         self.mse = MeanSquaredError()
+        self.fid = task.fid_state()
 
     def update(self, outputs: Outputs, target: Any) -> None:
         outputs = tuple(t.detach().double() for t in self.task.unpack(outputs, target))
@@ -123,12 +138,18 @@ class _VAEState:
         self.kl_sum += float(kl.sum())
         self.samples += kl.shape[0]
         self.mse.update(outputs[0].cpu(), target.cpu())
+        if self.fid is not None:
+            self.fid.update(outputs[0], target)
 
     def compute(self) -> dict[str, float]:
         if not self.samples:
-            return {"elbo": float("nan"), "recon_mse": float("nan"), "kl": float("nan")}
-        return {
-            "elbo": self.elbo_sum / self.samples,
-            "recon_mse": float(self.mse.compute()),
-            "kl": self.kl_sum / self.samples,
-        }
+            result = {"elbo": float("nan"), "recon_mse": float("nan"), "kl": float("nan")}
+        else:
+            result = {
+                "elbo": self.elbo_sum / self.samples,
+                "recon_mse": float(self.mse.compute()),
+                "kl": self.kl_sum / self.samples,
+            }
+        if self.fid is not None:
+            result[FID_SPEC.name] = self.fid.compute()
+        return result

@@ -8,19 +8,27 @@ from dataclasses import dataclass, replace
 import torch
 
 from prunequant.tasks import Task, default_task
+from prunequant.training.bn_recalibration import recalibrate_bn, tracked_batchnorms
 from prunequant.training.callbacks import Callback
 from prunequant.training.config import TrainConfig
+from prunequant.training.distill import Distillation
 from prunequant.training.evaluate import EvalResult, evaluate
 from prunequant.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """Validation results (task metrics) after the fine-tune and the refine phase (None when skipped)."""
+    """Validation results (task metrics) after the fine-tune and the refine phase (None when skipped).
+
+    `bn_recalibrated`: BatchNorm layers re-estimated before training (None: not asked); `early_stopped`:
+    per phase, the epoch early stopping ended it at (None: it ran all epochs or had no early stopping).
+    """
 
     finetuned: EvalResult | None
     refined: EvalResult | None
     history: list[dict[str, float]]
+    bn_recalibrated: int | None = None
+    early_stopped: tuple[int | None, ...] = ()
 
 
 def finetune_then_refine(
@@ -33,6 +41,8 @@ def finetune_then_refine(
     refine_factor: float = 0.1,
     callbacks: Sequence[Callback] = (),
     task: Task | None = None,
+    distill: Distillation | None = None,
+    bn_recalibrate: int = 0,
 ) -> FinetuneResult:
     """Fine-tune `model` in place for config.epochs at config.lr, then `refine_epochs` at lr*refine_factor.
 
@@ -48,6 +58,12 @@ def finetune_then_refine(
         Given to the Trainer of both phases (a schedule keeps counting across them).
     task:
         Splits batches, gives the loss and the validation metrics; defaults to classification.
+    distill:
+        Knowledge distillation from a teacher in both phases (see Distillation).
+    bn_recalibrate:
+        Training batches that re-estimate BatchNorm statistics before the first phase (0: none).
+    config.early_stopping_patience:
+        Applies to each phase: it stops on the primary metric and restores that phase's best weights.
 
     Returns
     -------
@@ -56,13 +72,26 @@ def finetune_then_refine(
     task = task or default_task()
     refine_epochs = config.epochs if refine_epochs is None else refine_epochs
     history: list[dict[str, float]] = []
-    finetuned = refined = None
-    if config.epochs:
-        phase = replace(config, lr_schedule="constant")
-        history += Trainer(model, train_loader, val_loader, phase, callbacks, task).fit()
-        finetuned = evaluate(model, val_loader, task)
-    if refine_epochs:
-        phase = replace(config, lr=config.lr * refine_factor, epochs=refine_epochs, lr_schedule="constant")
-        history += Trainer(model, train_loader, val_loader, phase, callbacks, task).fit()
-        refined = evaluate(model, val_loader, task)
-    return FinetuneResult(finetuned=finetuned, refined=refined, history=history)
+    bn_count = None
+    stopped: list[int | None] = []
+    if bn_recalibrate:
+        bn_count = len(tracked_batchnorms(model))
+        recalibrate_bn(model, train_loader, max_batches=bn_recalibrate, task=task)
+    phases = [(config.epochs, config.lr), (refine_epochs, config.lr * refine_factor)]
+    results: list[EvalResult | None] = [None, None]
+    for index, (epochs, lr) in enumerate(phases):
+        if not epochs:
+            continue
+        phase = replace(config, lr=lr, epochs=epochs, lr_schedule="constant")
+        trainer = Trainer(model, train_loader, val_loader, phase, callbacks, task, distill=distill)
+        history += trainer.fit()
+        stopped.append(trainer.early_stopping.stopped_epoch if trainer.early_stopping else None)
+        results[index] = evaluate(model, val_loader, task)
+    finetuned, refined = results
+    return FinetuneResult(
+        finetuned=finetuned,
+        refined=refined,
+        history=history,
+        bn_recalibrated=bn_count,
+        early_stopped=tuple(stopped),
+    )

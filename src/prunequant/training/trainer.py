@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
 from prunequant.progress import progress_bar
-from prunequant.tasks import Task, batch_size_of, default_task, run_model
+from prunequant.tasks import BatchTransform, Task, batch_size_of, run_model, to_device, with_transform
 from prunequant.training.callbacks import Callback
 from prunequant.training.config import TrainConfig
+from prunequant.training.device import Device, placed_on, resolve_device
+from prunequant.training.distill import Distillation, Distiller
+from prunequant.training.early_stopping import EarlyStopping
 from prunequant.training.evaluate import evaluate
 from prunequant.training.lr_schedules import build_optimizer, build_scheduler
 
@@ -19,11 +21,15 @@ from prunequant.training.lr_schedules import build_optimizer, build_scheduler
 class Trainer:
     """Train `model` in place on `train_loader`, validating on `val_loader` after every epoch.
 
-    The task (classification by default) splits batches, computes the loss and scores validation; early
-    stopping follows its primary metric in its direction, and the weights of the best validation epoch are
-    restored at the end. During a batch, callbacks see `trainer.inputs`, `trainer.target`,
+    The task (classification by default) splits batches, computes the loss and scores validation. With
+    `config.early_stopping_patience` an EarlyStopping callback (first in the list) follows the task's
+    primary metric in its direction and restores the weights of the best validation epoch at the end
+    (`trainer.early_stopping`). With `distill` a Distiller mixes knowledge distillation from its teacher
+    into the loss (`trainer.distiller`). During a batch, callbacks see `trainer.inputs`, `trainer.target`,
     `trainer.outputs` and `trainer.loss`. Callbacks may set `trainer.stop_training = True` to end after the
-    current epoch.
+    current epoch. `transform_fn(batch) -> (inputs, target)` splits batches of any shape (see `Task`).
+    `device` ("auto", the default: CUDA if available, else the CPU; see `default_device`) is where `fit`
+    trains; the model is moved there and back to where it was when `fit` ends.
     """
 
     def __init__(
@@ -34,13 +40,25 @@ class Trainer:
         config: TrainConfig | None = None,
         callbacks: Sequence[Callback] = (),
         task: Task | None = None,
+        *,
+        distill: Distillation | None = None,
+        transform_fn: BatchTransform | None = None,
+        device: Device | None = None,
     ) -> None:
         self.model = model
-        self.task = task or default_task()
+        self.task = with_transform(task, transform_fn)
+        self.device = resolve_device(device)
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.config = config or TrainConfig()
         self.callbacks = list(callbacks)
+        patience = self.config.early_stopping_patience
+        self.early_stopping = EarlyStopping(patience) if patience else None
+        if self.early_stopping is not None:
+            self.callbacks.insert(0, self.early_stopping)  # restores the best weights before other hooks
+        self.distiller = Distiller(distill) if distill is not None else None
+        if self.distiller is not None:
+            self.callbacks.append(self.distiller)
         self.optimizer = build_optimizer(model, self.config)
         self.scheduler = build_scheduler(self.optimizer, self.config)
         self.epoch = 0
@@ -63,10 +81,9 @@ class Trainer:
 
     def fit(self) -> list[dict[str, float]]:
         """Run all epochs; returns the history (train_loss, lr, val_<metric>, val_loss, val_score)."""
-        metric = self.task.primary_metric
-        best_score, best_state, patience_left = None, None, self.config.early_stopping_patience
         self._call("on_train_start")
-        with progress_bar() as bar:
+        teacher = self.distiller.config.teacher if self.distiller is not None else None
+        with placed_on(self.model, self.device), placed_on(teacher, self.device), progress_bar() as bar:
             task = bar.add_task("train", total=self.config.epochs, status="") if bar else None
             for epoch in range(self.config.epochs):
                 self.epoch = epoch
@@ -74,18 +91,8 @@ class Trainer:
                 self.history.append(metrics)
                 if bar is not None:
                     bar.update(task, advance=1, status=self._status(metrics))
-                if self.config.early_stopping_patience and "val_score" in metrics:
-                    score = metrics["val_score"]
-                    if best_score is None or metric.is_better(score, best_score):
-                        best_score, patience_left = score, self.config.early_stopping_patience
-                        best_state = copy.deepcopy(self.model.state_dict())
-                    else:
-                        patience_left -= 1
-                        self.stop_training = self.stop_training or patience_left <= 0
                 if self.stop_training:
                     break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
         self._call("on_train_end")
         return self.history
 
@@ -97,7 +104,7 @@ class Trainer:
         for batch, data in enumerate(self.train_loader):
             if batch >= limit:
                 break
-            self.inputs, self.target = self.task.split(data)
+            self.inputs, self.target = to_device(self.task.split(data), self.device)
             self._call("on_batch_start", batch)
             self.outputs = run_model(self.model, self.inputs)
             loss = self.loss = self.task.loss(self.outputs, self.target)

@@ -6,7 +6,6 @@ Two tiers: `dependency_groups` + `remove_channels_` (low level: coupled channel 
 
 from prunequant.pruning.structured import codecs  # noqa: F401  (registers checkpoint codecs)
 from prunequant.pruning.structured.allocation import keep_count
-from prunequant.pruning.structured.bn_recalibration import recalibrate_bn
 from prunequant.pruning.structured.graph import DependencyGraph, dependency_groups
 from prunequant.pruning.structured.groups import ChannelGroup, Member
 from prunequant.pruning.structured.importance import (
@@ -15,6 +14,7 @@ from prunequant.pruning.structured.importance import (
     register_importance,
 )
 from prunequant.pruning.structured.layer_pruning import LayerPruneResult, prune_layers, residual_blocks
+from prunequant.pruning.structured.op_tables import register_op
 from prunequant.pruning.structured.prune import (
     ALLOCATIONS,
     ChannelPruneConfig,
@@ -33,6 +33,7 @@ from prunequant.pruning.structured.schedules import (
 )
 from prunequant.pruning.structured.sensitivity import SensitivityTable, amounts_from_table, sensitivity_scan
 from prunequant.pruning.structured.slimming import BNSparsity
+from prunequant.training.bn_recalibration import recalibrate_bn
 
 __all__ = [
     "ALLOCATIONS",
@@ -57,6 +58,7 @@ __all__ = [
     "prune_channels_",
     "prune_layers",
     "register_importance",
+    "register_op",
     "recalibrate_bn",
     "reinitialize",
     "remove_channels_",

@@ -1,12 +1,12 @@
-"""Checkpoint codecs for the layers structured pruning can shrink beyond the built-in ones (conv1d/3d,
-transposed convs, instance/group/layer norms, BatchNorm3d, PReLU), so pruned models reload by shape."""
+"""Checkpoint codecs for the layers structured pruning can shrink beyond the built-in ones (instance/group/
+layer norms, BatchNorm3d, PReLU; convs of every kind are in prunequant.models.codecs), so pruned models
+reload by shape."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from prunequant.models import register_module_codec
-from prunequant.models.codecs import _conv_config as base_conv_config
 
 
 def _norm_config(norm: nn.modules.batchnorm._NormBase) -> dict:
@@ -19,22 +19,12 @@ def _norm_config(norm: nn.modules.batchnorm._NormBase) -> dict:
     }
 
 
-def _conv_config(conv: nn.modules.conv._ConvNd) -> dict:
-    """The built-in Conv2d config, plus output_padding for transposed convs."""
-    config = base_conv_config(conv)
-    if conv.transposed:
-        config["output_padding"] = conv.output_padding
-    return config
-
-
 def _register(cls: type[nn.Module], to_config) -> None:
     register_module_codec(cls, to_config, lambda config, cls=cls: cls(**config))
 
 
 for _cls in (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.BatchNorm3d):
     _register(_cls, _norm_config)
-for _cls in (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):
-    _register(_cls, _conv_config)
 _register(
     nn.GroupNorm,
     lambda norm: {"num_groups": norm.num_groups, "num_channels": norm.num_channels, "eps": norm.eps,

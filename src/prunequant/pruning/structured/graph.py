@@ -14,9 +14,9 @@ from typing import Any
 
 from torch import fx, nn
 
+from prunequant.models.export_trace import op_name
 from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.pruning.structured import op_tables as ops
-from prunequant.pruning.structured.export_trace import op_name
 from prunequant.pruning.structured.groups import IN, OUT, ChannelGroup
 from prunequant.pruning.structured.spaces import FIXED_PADDING, Layout, Spaces
 from prunequant.pruning.structured.subclass_check import subclass_problem

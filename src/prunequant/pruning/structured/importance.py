@@ -75,7 +75,21 @@ _IMPORTANCES: dict[str, Importance] = {}
 
 
 def register_importance(name: str, *, needs_data: bool = False) -> Callable[[ImportanceFn], ImportanceFn]:
-    """Decorator adding a criterion `fn(group, context) -> scores | None` under `name`."""
+    """Decorator adding a channel-pruning criterion under `name` (then `importance=name` everywhere).
+
+    Parameters
+    ----------
+    name:
+        The criterion's name; registering a name again replaces it.
+    needs_data:
+        True when `fn` reads calibration batches (`context.activations()`); callers must then pass a
+        calib_loader.
+
+    Returns
+    -------
+    A decorator for `fn(group: ChannelGroup, context: ImportanceContext) -> scores | None`: a float tensor
+    of `group.channels` scores (higher is kept), or None where the criterion does not apply (l1 is used).
+    """
 
     def decorator(fn: ImportanceFn) -> ImportanceFn:
         _IMPORTANCES[name] = Importance(name, fn, needs_data)

@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 
 from prunequant.errors import ConfigError
-from prunequant.pruning.structured.export_trace import op_name
+from prunequant.models.export_trace import op_name
 from prunequant.tasks.io import Inputs, run_model, take
 from prunequant.validation import check_choice
 

@@ -5,7 +5,13 @@ Ops not listed here are unknown: every channel group they touch is left unpruned
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import nn
+
+from prunequant.errors import ConfigError
+from prunequant.models.export_trace import op_name
 
 ELEMENTWISE = frozenset(
     {
@@ -57,3 +63,53 @@ SPATIAL_MODULES: dict[type[nn.Module], int | None] = {
 }  # fmt: skip
 """Modules acting on the trailing N dimensions only, each channel on its own."""
 
+
+OP_KINDS = ("elementwise", "spatial")
+_OWN_RULES = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def register_op(
+    op: str | Callable[..., Any] | type[nn.Module], kind: str, *, dims: int | None = None
+) -> None:
+    """Teach the dependency graph how an op it does not know treats channels, so groups through it prune.
+
+    Parameters
+    ----------
+    op:
+        A function or method name as traced ("logsigmoid"), the function itself (torch.nn.functional.
+        logsigmoid), or a weightless torch.nn layer class the tracer keeps whole (nn.Softsign); a
+        user module class is traced through, so register the ops inside it instead.
+    kind:
+        "elementwise": each output channel is the same input channel (tensor operands of a binary op are
+        tied channel by channel); "spatial": the op acts on the trailing `dims` dimensions only (None:
+        all after the channels), each channel on its own, like pooling or resizing.
+    dims:
+        For "spatial" only.
+
+    Returns
+    -------
+    None; the op is known to every later `dependency_groups` / `prune_channels` call in this process.
+    ConfigError for an unknown kind, or for a layer type that has its own pruning rule.
+    """
+    global ELEMENTWISE, ELEMENTWISE_MODULES
+    if kind not in OP_KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(OP_KINDS)}, got {kind!r}")
+    if dims is not None and (
+        kind != "spatial" or isinstance(dims, bool) or not isinstance(dims, int) or dims < 1
+    ):
+        raise ConfigError(f"dims is a positive integer for kind 'spatial' only, got {dims!r} for {kind!r}")
+    if isinstance(op, type):
+        if not issubclass(op, nn.Module) or issubclass(op, _OWN_RULES):
+            raise ConfigError(f"{op.__name__} cannot be registered: give a weightless nn.Module class")
+        if kind == "elementwise":
+            ELEMENTWISE_MODULES = (*ELEMENTWISE_MODULES, op)
+        else:
+            SPATIAL_MODULES[op] = dims
+        return
+    name = op_name(op) if isinstance(op, str) or callable(op) else None
+    if not name or not name.isidentifier():
+        raise ConfigError(f"op must be a name, a function or an nn.Module class, got {op!r}")
+    if kind == "elementwise":
+        ELEMENTWISE = ELEMENTWISE | {name}
+    else:
+        SPATIAL_FUNCTIONS[name] = dims

@@ -26,7 +26,7 @@ from prunequant.pruning.structured.importance import ImportanceContext, get_impo
 from prunequant.pruning.structured.rewrite import remove_channels_
 from prunequant.pruning.structured.sensitivity import sensitivity_amounts
 from prunequant.pruning.structured.unpruned import unpruned_layers
-from prunequant.tasks import Task
+from prunequant.tasks import BatchTransform, Task, with_transform
 from prunequant.tasks.io import Inputs
 from prunequant.validation import check_choice, check_fraction, check_int_range
 
@@ -126,6 +126,7 @@ def prune_channels(
     seed: int = 0,
     return_result: bool = False,
     task: Task | None = None,
+    transform_fn: BatchTransform | None = None,
 ) -> nn.Module | StructuredPruneResult:
     """Return a pruned deep copy of `model` (the original is untouched) with channels physically removed.
 
@@ -143,6 +144,7 @@ def prune_channels(
     min_channels: no group keeps fewer channels than this.
     return_result: return a StructuredPruneResult (model, per-group plans, skipped layers, meta()).
     task: splits calibration batches, gives taylor's loss and the sensitivity metric (default classification).
+    transform_fn: ``batch -> (inputs, target)`` for calibration batches of any other shape (dicts, extras).
         `skipped_layers` names every conv, linear and norm layer left at its size, with the reason.
     Groups whose channels go in runs (GroupNorm groups, pixel-shuffle blocks) are counted, allocated and
     rounded in whole runs. Removing nothing while an amount > 0 was asked for warns (UserWarning).
@@ -159,7 +161,11 @@ def prune_channels(
         seed=seed,
     )
     result = prune_channels_(
-        copy.deepcopy(model), example_input, config, calib_loader=calib_loader, task=task
+        copy.deepcopy(model),
+        example_input,
+        config,
+        calib_loader=calib_loader,
+        task=with_transform(task, transform_fn),
     )
     return result if return_result else result.model
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from prunequant.pruning.structured.groups import OUT, ChannelGroup
 from prunequant.pruning.structured.layer_ops import dimension_size, keep_positions
+from prunequant.pruning.unstructured.masks import masks_follow_reshape
 
 
 def remove_channels_(
@@ -28,9 +29,10 @@ def remove_channels_(
         for member in group.members:
             positions[(member.module, member.role)].update(member.positions(channels).tolist())
     modules = dict(model.named_modules())
-    for (name, role), drop in sorted(positions.items(), key=lambda item: item[0][1] != OUT):
-        module = modules[name]
-        size = dimension_size(module, role)
-        keep = torch.tensor([p for p in range(size) if p not in drop], dtype=torch.long)
-        keep_positions(module, role, keep)
+    with masks_follow_reshape(model):  # unstructured masks are sliced with their weights
+        for (name, role), drop in sorted(positions.items(), key=lambda item: item[0][1] != OUT):
+            module = modules[name]
+            size = dimension_size(module, role)
+            keep = torch.tensor([p for p in range(size) if p not in drop], dtype=torch.long)
+            keep_positions(module, role, keep)
     return model

@@ -14,8 +14,8 @@ from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 from torch.fx.passes.shape_prop import ShapeProp
 
 from prunequant.errors import ModelError, UnsupportedLayerError
+from prunequant.models.export_trace import export_graph
 from prunequant.models.layers import layer_role
-from prunequant.pruning.structured.export_trace import export_graph
 from prunequant.tasks.io import Inputs, as_args, describe, take
 
 

@@ -158,9 +158,7 @@ def dynamic_prune(
         else:
             _restore(model, good)
             lowest_rejected, step = target, step / 2
-    return DynamicResult(
-        baseline, good_score, current, history, last, metric.name, metric.higher_is_better
-    )
+    return DynamicResult(baseline, good_score, current, history, last, metric.name, metric.higher_is_better)
 
 
 Snapshot = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
@@ -173,8 +171,8 @@ def _snapshot(model: nn.Module) -> Snapshot:
 
 def _restore(model: nn.Module, snapshot: Snapshot) -> None:
     state, masks = snapshot
+    remove_masks(model)  # before loading: it bakes the rejected masks in
     model.load_state_dict(state)
-    remove_masks(model)
     for name, mask in masks.items():
         module_name, _, param = name.rpartition(".")
         set_mask(model.get_submodule(module_name), param, mask)

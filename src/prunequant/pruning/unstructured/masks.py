@@ -1,27 +1,31 @@
-"""Pruning masks: a bool buffer `<param>_pq_mask` beside each pruned parameter; zeros live in the weights.
+"""Pruning masks: a bool buffer `<param>_pq_mask` beside each pruned parameter, held by hooks.
 
-Representation (chosen so plain checkpoints keep working):
-  * The parameter stays a normal `nn.Parameter` named as before (no `weight_orig` reparametrisation), and
-    its pruned entries are set to exactly 0.0 as soon as a mask is set; state_dict keys never change.
+Representation (chosen so plain checkpoints keep working and no training loop can lose the sparsity):
+  * The parameter stays a normal `nn.Parameter` named as before (no `weight_orig` reparametrisation, no
+    class swap), and its pruned entries are set to exactly 0.0 as soon as a mask is set; state_dict keys
+    never change.
+  * Hooks attached with the mask (see mask_guard) zero the pruned entries again before every forward,
+    before every state_dict and after every torch optimizer step, in any loop, with nothing to call.
+    `apply_masks` does it on demand (and masks an optimizer's state); `MaskCallback` also masks the
+    gradients, for clean optimizer state in the Trainer.
   * The mask is a *non-persistent* bool buffer, so `save_checkpoint`/`load_checkpoint` and the compressed
     container see an ordinary model whose pruned weights are zero. After loading, `restore_masks` derives
     the mask again as `weight != 0` (a weight that training drove to exactly 0.0 is then treated as pruned).
-  * Nothing runs in `forward`: masks are enforced where weights change, by `MaskCallback` during training
-    (gradients, weights and optimizer state) or by calling `apply_masks` in a custom loop.
+  * `make_permanent` (or `remove_masks`) bakes the zeros in and drops masks and hooks: a plain model again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from prunequant.errors import ConfigError
+from prunequant.pruning.unstructured.mask_guard import MASK_SUFFIX, guard, unguard, untrack, zero_pruned
 from prunequant.pruning.unstructured.targets import candidate_tensors
-
-MASK_SUFFIX = "_pq_mask"
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,8 @@ def set_mask(module: nn.Module, param: str, mask: torch.Tensor) -> None:
     module.register_buffer(
         param + MASK_SUFFIX, mask.to(device=weight.device, dtype=torch.bool), persistent=False
     )
-    with torch.no_grad():
-        weight.masked_fill_(~getattr(module, param + MASK_SUFFIX), 0.0)
+    zero_pruned(weight, getattr(module, param + MASK_SUFFIX))
+    guard(module)
 
 
 def masked_params(model: nn.Module) -> Iterator[MaskedParam]:
@@ -71,19 +75,26 @@ def has_masks(model: nn.Module) -> bool:
 
 
 def apply_masks(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> nn.Module:
-    """Zero every masked entry of the weights, and of `optimizer`'s per-parameter state. In place.
+    """Zero every masked entry of the weights now, and of `optimizer`'s per-parameter state. In place.
 
-    Optimizer state tensors shaped like the parameter (SGD momentum, Adam moments) are masked too, so a
-    pruned weight cannot be revived by momentum on the next step.
+    Not needed for correctness: the mask hooks do it before every forward, every state_dict and after
+    every optimizer step. Call it after changing weights by hand when you read the stored tensors before
+    the next forward, or to mask an optimizer's state (momentum, Adam moments) built before pruning.
+
+    Parameters
+    ----------
+    model:
+        A model with prunequant masks (others are returned unchanged).
+    optimizer:
+        Optional; its state tensors shaped like a masked parameter are masked too.
+
+    Returns
+    -------
+    `model`.
     """
-    with torch.no_grad():
-        for item in masked_params(model):
-            tensor = item.tensor
-            tensor.masked_fill_(~item.mask, 0.0)
-            state = optimizer.state.get(tensor, {}) if optimizer is not None else {}
-            for value in state.values():
-                if isinstance(value, torch.Tensor) and value.shape == tensor.shape:
-                    value.masked_fill_(~item.mask, 0.0)
+    for item in masked_params(model):
+        state = optimizer.state.get(item.tensor) if optimizer is not None else None
+        zero_pruned(item.tensor, item.mask, state)
     return model
 
 
@@ -96,9 +107,16 @@ def mask_gradients(model: nn.Module) -> None:
 
 
 def remove_masks(model: nn.Module) -> nn.Module:
-    """Drop the mask buffers, leaving the weights as they are. In place."""
+    """Bake the masks in and drop them: pruned entries stay exactly zero, masks and hooks go. In place.
+
+    The model is then a plain model (fine-tuning it may revive the zeros; `restore_masks` re-attaches
+    masks derived from them). `make_permanent` does this and also converts torch.nn.utils.prune's masks.
+    """
     for item in list(masked_params(model)):
+        zero_pruned(item.tensor, item.mask)
+        untrack(item.tensor)
         delattr(item.module, item.param + MASK_SUFFIX)
+        unguard(item.module)
     return model
 
 
@@ -109,7 +127,7 @@ def make_permanent(model: nn.Module) -> nn.Module:
     """
     from prunequant.pruning.unstructured.torch_prune_interop import from_torch_prune  # imports this module
 
-    return remove_masks(apply_masks(from_torch_prune(model)))
+    return remove_masks(from_torch_prune(model))
 
 
 def restore_masks(model: nn.Module, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
@@ -133,3 +151,20 @@ def restore_masks(model: nn.Module, names: Sequence[str] | None = None) -> dict[
         set_mask(target.module, target.param, tensor.detach().ne(0))
         restored[target.name] = getattr(target.module, target.param + MASK_SUFFIX)
     return restored
+
+
+@contextmanager
+def masks_follow_reshape(model: nn.Module) -> Iterator[None]:
+    """Carry the masks through a change of layer shapes (channel removal). In place.
+
+    On entry the masks are baked into the weights and dropped; on exit they are derived again from the
+    zeros (`weight != 0`) of the masked tensors that still exist, so they are sliced with the weights.
+    """
+    names = list(get_masks(model))
+    remove_masks(model)
+    try:
+        yield
+    finally:
+        if names:
+            existing = {target.name for target in candidate_tensors(model, include_bias=True)}
+            restore_masks(model, [name for name in names if name in existing])

@@ -7,21 +7,34 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from prunequant.sweep_output import baseline_column, plot_metric_lines, write_sweep_outputs
+from prunequant.sweep_output import SweepFiles, baseline_column, plot_metric_lines, write_sweep_outputs
 from prunequant.tasks import Task, default_task
 
 
 def write_sweep(
-    rows: Sequence[dict[str, Any]], out_dir: str | Path, *, stem: str = "sweep", task: Task | None = None
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    *,
+    stem: str = "sweep",
+    task: Task | None = None,
+    total: int | None = None,
 ) -> dict[str, str]:
     """Write `<stem>.csv`, `<stem>.md` and `<stem>.png` into `out_dir`; return their paths by kind.
 
     `task` (default classification) names the plotted metric; it must be the task the rows were made with.
+    `total`: the levels the sweep planned; fewer rows are marked "partial: K of N levels".
     """
-    return write_sweep_outputs(rows, out_dir, stem=stem, plot=partial(plot_sweep, task=task))
+    return write_sweep_outputs(rows, out_dir, stem=stem, plot=partial(plot_sweep, task=task), total=total)
 
 
-def plot_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, task: Task | None = None) -> None:
+def sweep_files(out_dir: str | Path, total: int, *, task: Task | None = None) -> SweepFiles:
+    """The files of an unstructured sweep of `total` levels, rewritten as each finishes."""
+    return SweepFiles(out_dir, stem="sweep", plot=partial(plot_sweep, task=task), total=total)
+
+
+def plot_sweep(
+    rows: Sequence[dict[str, Any]], path: str | Path, *, task: Task | None = None, note: str = ""
+) -> None:
     """The task's primary metric vs prune ratio, one line per (scope, mode), the unpruned baseline in red."""
     task = task or default_task()
     lines = {
@@ -38,4 +51,5 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, task: Task |
         xlabel="prune ratio (share of weights zeroed)",
         title="Unstructured magnitude pruning",
         baseline_label="unpruned",
+        note=note,
     )

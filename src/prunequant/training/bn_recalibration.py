@@ -17,6 +17,13 @@ from prunequant.tasks import Task, default_task, run_model
 from prunequant.validation import check_int_range
 
 
+def tracked_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The BatchNorm layers of `model` that keep running statistics (what recalibration re-estimates)."""
+    return [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
 def recalibrate_bn(
     model: nn.Module, loader: Iterable, *, max_batches: int = 20, task: Task | None = None
 ) -> nn.Module:
@@ -39,9 +46,7 @@ def recalibrate_bn(
     """
     task = task or default_task()
     check_int_range("max_batches", max_batches, 1, 10**9)
-    norms = [
-        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-    ]
+    norms = tracked_batchnorms(model)
     momenta = [bn.momentum for bn in norms]
     model.eval()
     for bn in norms:
