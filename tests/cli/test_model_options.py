@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from prunequant.cli.argtypes import parse_named_shape
-from prunequant.cli.common import call_with_task, example_input, shape_spec
+from prunequant.cli.common import example_input, shape_spec
 from prunequant.cli.main import main
 from prunequant.errors import ConfigError
 
@@ -35,17 +35,6 @@ def test_one_several_and_named_inputs() -> None:
         shape_spec([("a", (1,)), ("a", (2,))])
 
 
-def test_a_task_a_step_cannot_take_is_refused_not_ignored() -> None:
-    class Flow:
-        name = "flow"
-
-    def step(x):
-        return x
-
-    assert call_with_task(step, 1, task=None) == 1
-    with pytest.raises(ConfigError, match="does not take a task yet, so --task flow"):
-        call_with_task(step, 1, task=Flow(), what="the parity check")
-    assert call_with_task(lambda x, task=None: (x, task), 1, task=Flow())[1].name == "flow"
 
 
 def test_eval_takes_task_and_model(tmp_path, capsys) -> None:

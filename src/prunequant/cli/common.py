@@ -112,24 +112,6 @@ def input_shape_of(meta: dict[str, Any]) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def call_with_task(func: Any, *args: Any, task: Any = None, what: str = "", **kwargs: Any) -> Any:
-    """Call `func`, passing `task` when it takes one; a non-default task `func` cannot take is an error."""
-    import inspect
-
-    try:
-        accepts = "task" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    if accepts:
-        return func(*args, task=task, **kwargs)
-    if task is not None and getattr(task, "name", "classification") != "classification":
-        raise ConfigError(
-            f"{what or getattr(func, '__name__', 'this step')} does not take a task yet, so --task "
-            f"{task.name} cannot be used here; drop --task or use a command that supports it"
-        )
-    return func(*args, **kwargs)
-
-
 def load_data(args: argparse.Namespace, dataset: str | None = None, **options: Any):
     """Load the dataset named by --dataset (or `dataset`) and return (splits, loaders).
 

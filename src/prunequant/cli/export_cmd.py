@@ -10,7 +10,6 @@ from typing import Any
 import torch
 
 from prunequant.cli.common import (
-    call_with_task,
     example_input,
     load_data,
     print_human,
@@ -106,13 +105,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes = [str(w.message) for w in caught if w.category is UserWarning]
     output: dict[str, Any] = {"format": args.format, **result.to_dict(), "warnings": notes}
     if loaders is not None:
-        output["parity"] = call_with_task(
-            parity,
+        output["parity"] = parity(
             model,
             result.output,
             loaders.test,
             task=task,
-            what="the parity check",
             max_batches=args.parity_batches,
             threads=args.threads,
         ).to_dict()

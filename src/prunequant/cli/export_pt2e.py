@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from prunequant.cli.common import call_with_task, print_human
+from prunequant.cli.common import print_human
 from prunequant.errors import ConfigError
 from prunequant.export.pt2e_int8 import export_pt2e_int8
 from prunequant.export.pt2e_runner import run_pt2e
@@ -37,14 +37,12 @@ def export_pt2e(
         raise ConfigError(f"ONNX options that --format pt2e does not use: {', '.join(ignored)}")
     if Path(args.output).suffix != ".pt2":
         raise ConfigError(f"--format pt2e writes a torch.export file: give -o NAME.pt2, not {args.output}")
-    result = call_with_task(
-        export_pt2e_int8,
+    result = export_pt2e_int8(
         model,
         args.output,
         example,
         loaders.train,
         task=task,
-        what="PT2E calibration",
         calib_batches=args.calib_batches,
     )
     checked = run_pt2e(

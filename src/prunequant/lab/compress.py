@@ -14,7 +14,6 @@ from prunequant.lab.measure import evaluate_scores, measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.recovery import recovery_options, recovery_record
-from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialTask, register_kind
 from prunequant.models import build_from_spec, load_checkpoint
 from prunequant.models.registry import ARCH_ATTR
@@ -156,7 +155,7 @@ def finetune_model(
         bn_recalibrate=options.bn_recalibrate,
     )
     train = quantization_aware_finetune if is_quantized(model) else finetune_then_refine
-    result = with_task(train, model, env.loaders.train, env.loaders.val, config, task=env.task, **kwargs)
+    result = train(model, env.loaders.train, env.loaders.val, config, task=env.task, **kwargs)
     return recovery_record(options, env.task, result)
 
 

@@ -15,7 +15,6 @@ from prunequant.lab.measure import deployed_fp32, evaluate_scores
 from prunequant.lab.runner import Session
 from prunequant.lab.select import best_choice, within_budget
 from prunequant.lab.store import MODEL_STAGES, TrialRow
-from prunequant.lab.taskcall import with_task
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.quantization import is_quantized
 from prunequant.tasks import run_model
@@ -65,8 +64,7 @@ def run_export_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOut
         if config["int8"]:
             calib = env.calibration(config["calib_batches"])
             method = "ours" if is_quantized(model) else "ort"
-            result = with_task(
-                export_int8,
+            result = export_int8(
                 model,
                 Path(folder) / "model.int8.onnx",
                 env.sample,

@@ -15,7 +15,6 @@ from torch import nn
 
 from prunequant.errors import ConfigError
 from prunequant.lab.env import Env
-from prunequant.lab.taskcall import with_task
 from prunequant.training import Callback
 
 FLOAT_BITS = 32
@@ -95,8 +94,8 @@ def _quantize(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
         overrides=overrides or None,
     )
     calib = env.calibration(step.get("calib_batches", 4)) if a_bits < FLOAT_BITS else None
-    applied.model = with_task(
-        quantize, applied.model, config, calib, calib_batches=step.get("calib_batches", 4), task=env.task
+    applied.model = quantize(
+        applied.model, config, calib, calib_batches=step.get("calib_batches", 4), task=env.task
     )
     applied.w_bits = max(groups.values()) if groups else w_bits
     applied.a_bits = a_bits
@@ -131,8 +130,7 @@ def _channels(applied: Applied, step: dict[str, Any], env: Env) -> Applied:
     from prunequant.pruning.structured import prune_channels
 
     calib = env.calibration(step.get("calib_batches", 4))
-    result = with_task(
-        prune_channels,
+    result = prune_channels(
         applied.model,
         env.sample,
         step["amount"],

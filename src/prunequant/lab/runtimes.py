@@ -21,7 +21,6 @@ from torch import nn
 
 from prunequant.export.bench import Candidate, onnx_candidate
 from prunequant.lab.env import Env
-from prunequant.lab.taskcall import with_task
 from prunequant.quantization import is_quantized
 from prunequant.timing import NO_SPEED_GAIN_DENSE
 
@@ -101,8 +100,7 @@ def _export_int8(model: nn.Module, env: Env, path: Path, calib: list[Any]) -> di
     from prunequant.export.ort_quantizer import OrtQuantConfig
 
     method, signed = ("ours" if is_quantized(model) else "ort"), signed_weights_exact()
-    result = with_task(
-        export_int8,
+    result = export_int8(
         model,
         path,
         env.sample,
