@@ -10,8 +10,6 @@ A further runtime (e.g. a torch-native PT2E int8 file) is one more entry of RUNT
 
 from __future__ import annotations
 
-import functools
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from prunequant.export.bench import Candidate, onnx_candidate
+from prunequant.export.weight_dtype import choose_weight_dtype
 from prunequant.lab.env import Env
 from prunequant.quantization import is_quantized
 from prunequant.timing import NO_SPEED_GAIN_DENSE
@@ -79,42 +78,22 @@ def _export_fp32(model: nn.Module, env: Env, path: Path, calib: list[Any]) -> di
     return {"precision": "fp32", "method": "float"}
 
 
-@functools.cache
-def signed_weights_exact() -> bool:
-    """True when this CPU runs onnxruntime's fast u8s8 kernels exactly: x86 with VNNI, or ARM.
-
-    Without VNNI (AVX2 only) those kernels saturate pairs of products at int16 (see
-    prunequant.export.onnx_int8), so int8 files then store unsigned weights (slower, exact everywhere).
-    """
-    if platform.machine().lower() in ("aarch64", "arm64"):
-        return True
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
-
-
 def _export_int8(model: nn.Module, env: Env, path: Path, calib: list[Any]) -> dict[str, Any]:
     from prunequant.export.onnx_int8 import export_int8
     from prunequant.export.ort_quantizer import OrtQuantConfig
 
-    method, signed = ("ours" if is_quantized(model) else "ort"), signed_weights_exact()
+    method, choice = ("ours" if is_quantized(model) else "ort"), choose_weight_dtype("auto")
     result = export_int8(
         model,
         path,
         env.sample,
         method,
         calib_loader=calib,
-        ort_config=OrtQuantConfig(weights="s8" if signed else "u8", calib_batches=len(calib)),
-        weight_dtype="int8" if signed else "uint8",
+        ort_config=OrtQuantConfig(weights="s8" if choice.dtype == "int8" else "u8", calib_batches=len(calib)),
+        weight_dtype=choice.dtype,
         task=env.task,
     )
-    weights = (
-        "S8 (this CPU has VNNI or is ARM: fast u8s8 kernels; AVX2-only x86 would saturate them)"
-        if signed
-        else "U8 (no VNNI here: exact u8u8 kernels)"
-    )
+    weights = f"{'S8' if choice.dtype == 'int8' else 'U8'} ({choice.reason})"
     return {"precision": result.precision, "method": method, "layers": result.layers, "weights": weights}
 
 
