@@ -45,7 +45,7 @@ def test_ties_within_the_spread_break_by_file_size_then_score_then_trial_id(make
     b = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.89, 60, 6.80, spread=0.5))
     far = forms_row("aware_quant", 0.9, make_form("onnxruntime-int8", 0.90, 50, 4.0, spread=0.5))
     budget = top1(0.02)
-    # b is slower by noise only (its p90 7.3 reaches a's p10 6.55): the smaller file wins, in any order
+    # b is slower by run-to-run drift only (96% of a's speedup): the smaller file wins, in any order
     assert best_choice([a, b, far], baseline, budget, "latency").row is b
     assert best_choice([far, b, a], baseline, budget, "latency").row is b
     # re-measured a little differently, the pick does not move
@@ -60,7 +60,11 @@ def test_ties_within_the_spread_break_by_file_size_then_score_then_trial_id(make
     noisy = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.90, 300, 4.9, spread=1.5))
     slower = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.90, 100, 3.6, spread=0.2))
     assert best_choice([noisy, slower], baseline, budget, "latency").row is noisy
-    # outside the spread, speed decides
+    # narrow spreads that do not overlap still tie within 10% (two idle demo runs moved a file by 8%)
+    tight = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.90, 300, 8.81, spread=0.05))
+    small = forms_row("structured", 0.9, make_form("onnxruntime-int8", 0.90, 200, 8.58, spread=0.05))
+    assert best_choice([tight, small], baseline, budget, "latency").row is small
+    # more than 10% faster: speed decides
     clear = forms_row("structured", 0.9, make_form("onnxruntime-fp32", 0.90, 160, 9.0, spread=0.2))
     assert best_choice([clear, b, c], baseline, budget, "latency").row is clear
 

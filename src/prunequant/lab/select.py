@@ -15,10 +15,14 @@ from prunequant.lab.store import MODEL_STAGES, TrialRow
 from prunequant.tasks import MetricSpec
 
 TIE_FLOOR = 0.9
-"""A form ties with the fastest only if its median speedup is at least this fraction of the fastest's."""
+"""A form ties with the fastest when its median speedup is at least this fraction of the fastest's.
+
+Not the per-run p10-p90: within one run the rounds agree closely (p10-p90 often under 3% wide), yet the
+same file measured in two idle `make demo` runs moved by up to 8% (8.81x vs 9.54x at batch 64), so a
+spread-overlap rule flipped the pick between runs. 10% covers that drift."""
 TIE_RULE = (
-    f"forms whose speedup spreads overlap the fastest's, at {100 * TIE_FLOOR:.0f}% of its median or more, "
-    "are tied; ties go to the smaller file, then the better validation score, then the trial id"
+    f"forms at {100 * TIE_FLOOR:.0f}% of the fastest's median speedup or more are tied (run-to-run drift); "
+    "ties go to the smaller file, then the better validation score, then the trial id"
 )
 """How best_choice breaks ties, as the model card states it."""
 
@@ -110,10 +114,9 @@ def best_choice(
     """The deployable form to ship: the lowest cost ("latency": fastest at the deploy batch; "size":
     smallest file) within the budget.
 
-    Ties are taken within the measured spread: a form whose speedup p90 reaches the fastest's p10, and
-    whose speedup is at least TIE_FLOOR of the fastest's (a noisy fastest form does not make a much slower
-    one its equal), ties with it (for size: equal bytes); `Choice.key` picks among them, so runs with the
-    same seed on the same machine ship the same file although timings differ a little.
+    Ties are taken within the run-to-run drift of the timings: a form whose median speedup is at least
+    TIE_FLOOR of the fastest's ties with it (for size: equal bytes); `Choice.key` picks among them, so runs
+    with the same seed on the same machine ship the same file although timings differ a little.
     """
     eligible = [choice for choice in deployable(rows) if form_within_budget(choice, baseline, budget)]
     if not eligible:
@@ -124,12 +127,7 @@ def best_choice(
     else:
         fastest = max(eligible, key=lambda choice: choice.speed()["speedup"])
         best = fastest.speed()
-        tied = [
-            choice
-            for choice in eligible
-            if choice.speed()["p90"] >= best["p10"]
-            and choice.speed()["speedup"] >= TIE_FLOOR * best["speedup"]
-        ]
+        tied = [choice for choice in eligible if choice.speed()["speedup"] >= TIE_FLOOR * best["speedup"]]
     return min(tied, key=lambda choice: choice.key(budget.metric))
 
 
