@@ -54,3 +54,17 @@ def test_default_export_records_the_auto_choice_and_matches_fake_quant_exactly(q
 def test_an_unknown_weight_dtype_is_refused(quantized_tiny, tmp_path):
     with pytest.raises(ConfigError, match="weight_dtype"):
         export_int8(quantized_tiny, tmp_path / "x.onnx", torch.randn(1, *SAMPLE_SHAPE), weight_dtype="s8")
+
+
+def test_onnxruntime_calibration_weights_follow_the_cpu(monkeypatch):
+    from prunequant.export import ort_quantizer
+    from prunequant.export.ort_quantizer import OrtQuantConfig
+    from prunequant.export.weight_dtype import WeightDtypeChoice
+
+    for dtype, expected in (("int8", "s8"), ("uint8", "u8")):
+        monkeypatch.setattr(
+            ort_quantizer, "choose_weight_dtype", lambda _r, d=dtype: WeightDtypeChoice(d, "t")
+        )
+        assert OrtQuantConfig().weight_type == expected
+        assert OrtQuantConfig().label == f"U8{expected.upper()} per-channel"
+    assert OrtQuantConfig(weights="u8").weight_type == "u8"

@@ -1,10 +1,11 @@
 """The `method="ort"` int8 path: onnxruntime's own static QDQ quantizer, calibrated on the user's data.
 
 Unlike `method="ours"` it measures its own activation ranges (min/max by default) on `calib_loader`; it never
-sees prunequant's scales. U8 activations with U8 per-channel weights is the default: U8S8 is faster, but on
-x86 CPUs without VNNI (AVX2 only) its VPMADDUBSW kernels saturate pairs of products at int16 (measured on
-the tiny test CNN: agreement with the float model 0.73 instead of >= 0.95); the other combinations stay
-selectable (S8 weights for VNNI / ARM targets) and for the benchmark.
+sees prunequant's scales. U8 activations with per-channel weights is the default, the weights' type chosen
+for the CPU ("auto", as `export_int8`'s weight_dtype): S8 where the U8S8 kernels are exact (x86 with VNNI,
+non-x86), else U8, because on x86 CPUs without VNNI (AVX2 only) the U8S8 VPMADDUBSW kernels saturate pairs
+of products at int16 (measured on the tiny test CNN: agreement with the float model 0.73 instead of
+>= 0.95). "u8" / "s8" force one; on a VNNI CPU S8 ran ResNet-20 2.6x faster than U8.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import torch
 
 from prunequant.errors import DataError, ExportError
 from prunequant.export.onnx_fp32 import save_model_atomic, set_precision
+from prunequant.export.weight_dtype import choose_weight_dtype
 from prunequant.tasks import Task, as_args, default_task, describe
 from prunequant.validation import check_choice, check_int_range
 
 _TYPES = ("u8", "s8")
+_WEIGHT_TYPES = ("auto", *_TYPES)
 _CALIBRATIONS = ("minmax", "entropy", "percentile")
 
 
@@ -37,22 +40,29 @@ class OrtQuantConfig:
     """onnxruntime static-quantization settings: activation/weight types, per-channel weights, calibration."""
 
     activations: str = "u8"
-    weights: str = "u8"
+    weights: str = "auto"
     per_channel: bool = True
     calibration: str = "minmax"
     calib_batches: int = 8
 
     def __post_init__(self) -> None:
         check_choice("activations", self.activations, _TYPES)
-        check_choice("weights", self.weights, _TYPES)
+        check_choice("weights", self.weights, _WEIGHT_TYPES)
         check_choice("calibration", self.calibration, _CALIBRATIONS)
         check_int_range("calib_batches", self.calib_batches, 1, 1_000_000)
+
+    @property
+    def weight_type(self) -> str:
+        """"u8" or "s8": `weights`, with "auto" resolved for this CPU (see prunequant.export.weight_dtype)."""
+        if self.weights != "auto":
+            return self.weights
+        return "s8" if choose_weight_dtype("auto").dtype == "int8" else "u8"
 
     @property
     def label(self) -> str:
         """e.g. "U8S8 per-channel"."""
         granularity = "per-channel" if self.per_channel else "per-tensor"
-        return f"{self.activations.upper()}{self.weights.upper()} {granularity}"
+        return f"{self.activations.upper()}{self.weight_type.upper()} {granularity}"
 
 
 class _LoaderReader:
@@ -125,7 +135,7 @@ def quantize_with_ort(
                 quant_format=QuantFormat.QDQ,
                 per_channel=config.per_channel,
                 activation_type=types[config.activations],
-                weight_type=types[config.weights],
+                weight_type=types[config.weight_type],
                 calibrate_method=methods[config.calibration],
                 extra_options={"ActivationSymmetric": config.activations == "s8"},
             )
