@@ -4,8 +4,8 @@ For ResNet-20, ResNet-56 and MobileNetV2 (CIFAR, 3x32x32, random weights with Ba
 random batch) at 0%, 50% and 75% of channels removed (`prune_channels`, L1, uniform), at batch 1 and 64:
 - torch eager fp32 of the pruned model, onnxruntime fp32 and onnxruntime int8 (static QDQ: U8 activations,
   S8 per-channel weights, calibrated by onnxruntime on 8 random batches): each timed in this process,
-  interleaved against the original model in torch eager (rounds of baseline, candidate, candidate,
-  baseline);
+  interleaved against the original model in torch eager (prunequant.timing.compare's rotating
+  rounds);
 - PT2E int8 (X86InductorQuantizer, same calibration batches, `torch.compile` with freezing): compiled and
   timed in its own process, interleaved there against the same original model in torch eager.
 

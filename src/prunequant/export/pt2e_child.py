@@ -1,8 +1,8 @@
 """The process that compiles one PT2E artifact and runs it: `python -m prunequant.export.pt2e_child ...`.
 
 Two modes, each in a fresh process per artifact (compile caches leak between instances of one model):
-- `measure REQUEST.json`: compile, time interleaved against the float baseline in torch eager (rounds of
-  baseline, candidate, candidate, baseline; `repeats` calls each) at each batch size, count the int8
+- `measure REQUEST.json`: compile, time interleaved against the float baseline in torch eager
+  (prunequant.timing's rotating rounds, `repeats` calls each) at each batch size, count the int8
   layers each compilation lowered to oneDNN int8 kernels (at batch 1 inductor decomposes small linears
   into float ops), run the parity inputs, write RESULT.json (and the parity outputs) into the request's
   folder. Driven by pt2e_runner.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 import traceback
@@ -25,13 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from prunequant.export.pt2e_artifact import first_line, load_program
 from prunequant.export.pt2e_backend import load_backend
 from prunequant.export.pt2e_coverage import graph_coverage
 from prunequant.tasks import batch_size_of, run_model
+from prunequant.timing import compare
 
 _INT8_KERNEL_COUNTERS = ("qconv_weight_prepack_matcher_count", "qlinear_weight_prepack_matcher_count")
 
@@ -142,41 +141,28 @@ def interleaved_speedup(
     repeats: int,
     warmup: int,
 ) -> dict[str, float]:
-    """Time `candidate(data)` against `baseline(data)`: each round runs baseline, candidate, candidate,
-    baseline, `repeats` calls each, after `warmup` calls of both.
+    """Time `candidate(data)` against `baseline(data)` with `prunequant.timing.compare` (interleaved rounds
+    of `repeats` calls each, after `warmup` calls of both).
 
     Returns
     -------
     dict
-        baseline_ms / candidate_ms (medians of all calls) and the per-round speedup baseline / candidate
-        (ratio of the round's medians): its median `speedup`, `speedup_p10` and `speedup_p90`.
+        baseline_ms / candidate_ms (medians of all calls) and the speedup baseline / candidate: `speedup`,
+        with `speedup_p10` and `speedup_p90` over the per-round ratios.
     """
-
-    def timed(fn: Callable[[Any], Any]) -> list[float]:
-        samples = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(data)
-            samples.append((time.perf_counter() - start) * 1e3)
-        return samples
-
-    for _ in range(warmup):
-        baseline(data)
-        candidate(data)
-    base_all, cand_all, speedups = [], [], []
-    for _ in range(rounds):
-        base, cand = timed(baseline), timed(candidate) + timed(candidate)
-        base += timed(baseline)
-        base_all += base
-        cand_all += cand
-        speedups.append(statistics.median(base) / statistics.median(cand))
-    p10, p90 = np.percentile(speedups, [10, 90])
+    result = compare(
+        {"baseline": lambda: baseline(data), "candidate": lambda: candidate(data)},
+        rounds=rounds,
+        repeats=repeats,
+        warmup=warmup,
+    )
+    speedup = result["candidate"].speedup
     return {
-        "baseline_ms": statistics.median(base_all),
-        "candidate_ms": statistics.median(cand_all),
-        "speedup": statistics.median(speedups),
-        "speedup_p10": float(p10),
-        "speedup_p90": float(p90),
+        "baseline_ms": result["baseline"].median_ms,
+        "candidate_ms": result["candidate"].median_ms,
+        "speedup": speedup.value,
+        "speedup_p10": speedup.p10,
+        "speedup_p90": speedup.p90,
     }
 
 
