@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prunequant.errors import ExportError
+from prunequant.export.weight_dtype import cpu_flags
 
 INSTALL_HINT = "the torch-native int8 path needs torchao: pip install 'prunequant[native]'"
 _VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -79,10 +79,7 @@ def load_backend() -> Pt2eBackend:
 def _lacks_vnni() -> bool:
     """An x86 CPU with AVX2 but no VNNI: its u8s8 kernels saturate int16 pairs, so activations use 7 bits
     (torchao's advice for `reduce_range`). False where /proc/cpuinfo cannot be read or on other CPUs."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return False
+    flags = cpu_flags()
     return "avx2" in flags and not flags.intersection(_VNNI_FLAGS)
 
 

@@ -45,7 +45,7 @@ def choose_weight_dtype(
     machine = (machine if machine is not None else platform.machine()).lower()
     if machine not in _X86:
         return WeightDtypeChoice("int8", f"auto: {machine or 'unknown'} CPU is not x86 (S8 kernels exact)")
-    flags = _cpu_flags(cpuinfo if cpuinfo is not None else _read_cpuinfo())
+    flags = cpu_flags(cpuinfo)
     found = [flag for flag in VNNI_FLAGS if flag in flags]
     if found:
         return WeightDtypeChoice("int8", f"auto: x86 CPU with {found[0]} (S8 kernels exact)")
@@ -58,14 +58,14 @@ def choose_weight_dtype(
     )
 
 
-def _read_cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _cpu_flags(cpuinfo: str) -> set[str]:
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags from the `flags` (x86) or `Features` (ARM) line of /proc/cpuinfo (or the
+    given text); empty where it cannot be read."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
