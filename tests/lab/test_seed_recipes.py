@@ -21,7 +21,8 @@ GENERATED = ("flying-fashion", "fashion-scenes")
 def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size: int = 8) -> Recipe:
     """`recipe` with every stage kept but tiny: `samples` generated scenes (or images), `batches` steps an
     epoch, one epoch per phase, two evaluation batches, the fewest timing repeats; sweeps keep their first and
-    last level, the structured grid every schedule and importance at its last amount and format, slimming
+    last level, the structured grid every schedule and importance at its last amount and format, the joint
+    pipeline at its last amount and format, slimming
     and layer pruning after one epoch of sparsity training."""
     data = recipe.data
     if data.dataset in GENERATED:
@@ -51,6 +52,11 @@ def toy_scale(recipe: Recipe, *, samples: int = 48, batches: int = 2, batch_size
         changes["structured"] = replace(
             structured, amounts=amounts, formats=structured.formats[-1:], steps=2, epochs=1, refine_epochs=1
         )
+    if recipe.joint is not None:  # the hardest amount and format, one epoch per phase
+        changes["joint"] = replace(
+            recipe.joint, amounts=recipe.joint.amounts[-1:], formats=recipe.joint.formats[-1:], epochs=1,
+            qat_epochs=1, refine_epochs=1,
+        )  # fmt: skip
     for stage in ("slimming", "layer_prune"):  # one epoch of sparsity training; mildest and hardest level
         section = getattr(recipe, stage)
         if section is not None:
@@ -75,8 +81,10 @@ CASES = {
         "flow", "epe", "end-point error", False,
         ["profile", "post_prune", "aware_prune", "post_quant", "aware_quant", "combine", "bench"],
     ),
-    "seed003_seg": ("segmentation", "miou", "mean IoU", True, ["profile", "structured", "bench"]),
-    "seed003_vae": ("vae", "elbo", "ELBO", True, ["profile", "structured", "bench"]),
+    "seed003_seg": (
+        "segmentation", "miou", "mean IoU", True, ["profile", "aware_quant", "structured", "joint", "bench"],
+    ),
+    "seed003_vae": ("vae", "elbo", "ELBO", True, ["profile", "aware_quant", "structured", "joint", "bench"]),
     "seed004_det": (
         "detection", "map50", "mAP@0.5", True, ["profile", "structured", "slimming", "layer_prune", "bench"],
     ),
