@@ -13,32 +13,12 @@ import pytest
 from prunequant.cli.main import main
 from prunequant.models import build, save_checkpoint
 
+from ..tiny_recipe import tiny_recipe
+
 TALLY: Counter[str] = Counter()
 
-RECIPE = """\
-[run]
-seed = 0
-threads = 1
-
-[task]
-max_drop = 0.5
-
-[model]
-arch = "small_cnn"
-kwargs = { width = 4 }
-
-[data]
-dataset = "synthetic"
-options = { num_classes = 4, input_shape = [1, 8, 8], size = 64, noise = 0.6 }
-
-[baseline]
-lr = 0.1
-epochs = 1
-batch_size = 32
-
-[profile]
-repeats = 1
-"""
+RECIPE = tiny_recipe(max_drop=0.5, size=64, epochs=1, repeats=1)
+"""The tiny recipe, quicker (one baseline epoch on 64 samples) and lenient (max_drop 0.5)."""
 
 PRUNE = """
 [post_prune]

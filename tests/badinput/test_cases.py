@@ -207,6 +207,21 @@ CASES: dict[str, Case] = {
         absent=("r",),
         setup=lambda w: (w.root / "empty").mkdir(),
     ),
+    "eval-data-dir-with-a-built-in-dataset": Case(
+        lambda w: ["eval", "--checkpoint", w.ck, *DATA, "--data-dir", "empty"],
+        2,
+        r"dataset 'synthetic' is built in and reads no files, so data_dir empty would not be used; "
+        r"drop data_dir \(CLI: --data-dir\)$",
+        setup=lambda w: (w.root / "empty").mkdir(),
+    ),
+    "recipe-data-dir-with-a-built-in-dataset": Case(
+        lambda w: ["run", w.recipe(base=_with_data_dir("empty")), "-o", "r"],
+        2,
+        r"dataset 'synthetic' is built in and reads no files, .*; "
+        r"drop data_dir \(recipe: \[data\] data_dir\)$",
+        absent=("r",),
+        setup=lambda w: (w.root / "empty").mkdir(),
+    ),
     "recipe-is-a-directory": Case(
         lambda w: ["run", w.p("rd"), "-o", "r"],
         2,

@@ -10,6 +10,7 @@ FAMILIES = {"cifar10", "cifar100", "digits", "fashion-mnist", "imagefolder", "mn
 @pytest.fixture
 def scratch_registry(monkeypatch):
     monkeypatch.setattr(registry, "_LOADERS", dict(registry._LOADERS))
+    monkeypatch.setattr(registry, "_BUILT_IN", set(registry._BUILT_IN))
 
 
 def test_every_family_registers_itself():
@@ -57,3 +58,24 @@ def test_a_registered_loader_is_split_and_normalised(scratch_registry):
     assert splits.classes == ("even", "odd") and splits.input_shape == (1, 1, 1)
     with pytest.raises(ConfigError, match="already registered"):
         register_dataset("Ramp")(ramp)
+
+
+def test_a_data_dir_is_refused_by_built_in_datasets_and_kept_by_those_that_read_files(
+    scratch_registry, tmp_path
+):
+    for name in ("synthetic", "digits"):
+        with pytest.raises(ConfigError, match=f"dataset '{name}' is built in and reads no files"):
+            load_dataset(name, tmp_path)
+
+    @register_dataset("made", reads_files=False)
+    def made(data_dir, seed):
+        return RawDataset(np.zeros((10, 1, 1, 1), np.uint8), np.arange(10) % 2, ("a", "b"), test_fraction=0.2)
+
+    @register_dataset("read")
+    def read(data_dir, seed):
+        assert data_dir == tmp_path
+        return made(None, seed)
+
+    with pytest.raises(ConfigError, match=f"so data_dir {tmp_path} would not be used; drop data_dir"):
+        load_dataset("made", tmp_path)
+    assert len(load_dataset("made").train) and len(load_dataset("read", tmp_path).train)

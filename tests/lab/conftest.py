@@ -1,4 +1,5 @@
-"""Fixtures of the lab tests: a tiny recipe (synthetic 1x8x8 data, a 4-wide small_cnn trained in the run)."""
+"""Fixtures of the lab tests: the tiny recipe of tests/tiny_recipe.py (synthetic 1x8x8 data, a 4-wide
+small_cnn trained in the run), its variants and sweeps, rows and forms."""
 
 from __future__ import annotations
 
@@ -9,30 +10,7 @@ import pytest
 
 from prunequant.lab.store import METRIC_COLUMNS, TrialRow
 
-BASE = """\
-[run]
-seed = 0
-threads = 1
-
-[task]
-max_drop = 0.05
-
-[model]
-arch = "small_cnn"
-kwargs = { width = 4 }
-
-[data]
-dataset = "synthetic"
-options = { num_classes = 4, input_shape = [1, 8, 8], size = 256, noise = 0.6 }
-
-[baseline]
-lr = 0.1
-epochs = 3
-batch_size = 32
-
-[profile]
-repeats = 2
-"""
+from ..tiny_recipe import BASE, tiny_recipe
 
 SWEEPS = """
 [post_prune]
@@ -59,6 +37,12 @@ refine_epochs = 0
 def tiny_base() -> str:
     """The [run], [model], [data], [baseline] and [profile] tables of the tiny recipe."""
     return BASE
+
+
+@pytest.fixture(scope="session")
+def tiny_variant() -> Callable[..., str]:
+    """tiny_variant(**values) -> the tiny recipe with those `key = value`s set (tests/tiny_recipe.py)."""
+    return tiny_recipe
 
 
 @pytest.fixture(scope="session")

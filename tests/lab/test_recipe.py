@@ -208,3 +208,40 @@ def test_a_user_architecture_is_rebuilt_from_a_plain_state_dict_in_every_trial(t
     again, _ = model_from_bytes(model_to_bytes(model, **meta), recipe.model.arch)  # no registration call
     before, after = model.state_dict(), again.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _zoo_state_dict(tmp_path: Path, width: int) -> None:
+    """state.pt: a plain state_dict of the tiny recipe's small_cnn (1x8x8, 4 classes) of `width`."""
+    import torch
+
+    torch.manual_seed(0)
+    model = build("small_cnn", num_classes=4, in_channels=1, input_size=8, width=width)
+    torch.save(model.state_dict(), tmp_path / "state.pt")
+
+
+def test_a_zoo_arch_loads_a_plain_state_dict_of_it(tiny_base, tmp_path):
+    import torch
+
+    from prunequant.lab.compress import load_baseline_model
+    from prunequant.lab.env import environment
+
+    _zoo_state_dict(tmp_path, width=4)
+    text = tiny_base.replace("kwargs = { width = 4 }\n", 'kwargs = { width = 4 }\ncheckpoint = "state.pt"\n')
+    recipe = parse_recipe(text, base_dir=tmp_path)
+    model, meta, needs_training = load_baseline_model(recipe, environment(recipe))
+    saved = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert not needs_training and meta["arch"] == "small_cnn" and meta["arch_kwargs"]["width"] == 4
+    assert all(torch.equal(saved[key], value) for key, value in model.state_dict().items())
+
+
+def test_a_state_dict_that_does_not_fit_the_arch_is_one_line_naming_the_shapes(tiny_base, tmp_path, capsys):
+    _zoo_state_dict(tmp_path, width=8)
+    text = tiny_base.replace("kwargs = { width = 4 }\n", 'kwargs = { width = 4 }\ncheckpoint = "state.pt"\n')
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    assert main(["run", str(path), "-o", str(tmp_path / "run"), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "state.pt does not match the model (shape mismatch: " in err
+    assert "[8, 1, 3, 3] vs model [4, 1, 3, 3]" in err and "small_cnn(" in err and "width=4" in err
+    assert "(recipe: [model] arch)" in err and "pass model=" not in err
+    assert not (tmp_path / "run").exists()

@@ -14,30 +14,6 @@ from prunequant.lab.store import ResultsStore
 from prunequant.models import load_checkpoint
 from prunequant.pruning.structured.layer_pruning import BLOCK_SCORES
 
-BASE = """\
-[run]
-seed = 0
-threads = 1
-
-[task]
-max_drop = 0.5
-
-[model]
-arch = "resnet20"
-
-[data]
-dataset = "synthetic"
-options = { num_classes = 4, input_shape = [1, 8, 8], size = 64, noise = 0.6 }
-
-[baseline]
-lr = 0.05
-epochs = 1
-batch_size = 32
-
-[profile]
-repeats = 1
-"""
-
 STAGES = """
 [slimming]
 penalty = 0.05
@@ -55,10 +31,16 @@ refine_epochs = 0
 """
 
 
+@pytest.fixture(scope="session")
+def base(tiny_variant) -> str:
+    """The tiny recipe on a resnet20, quicker: one baseline epoch on 64 samples."""
+    return tiny_variant(arch="resnet20", kwargs=None, max_drop=0.5, size=64, lr=0.05, epochs=1, repeats=1)
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+def run(tmp_path_factory: pytest.TempPathFactory, base: str) -> tuple[Path, list]:
     folder = tmp_path_factory.mktemp("seed004")
-    (folder / "tiny.toml").write_text(BASE + STAGES)
+    (folder / "tiny.toml").write_text(base + STAGES)
     recipe = load_recipe(folder / "tiny.toml")
     assert recipe.stages() == ["profile", "slimming", "layer_prune"]
     run_recipe(recipe, folder / "run", progress=False)
@@ -118,10 +100,10 @@ def test_layer_prune_removes_the_lowest_gamma_blocks(run):
         assert all(type(pruned.get_submodule(name)).__name__ == "Identity" for name in lowest)
 
 
-def test_no_sparsity_training_ranks_the_baseline(tmp_path):
+def test_no_sparsity_training_ranks_the_baseline(tmp_path, base):
     path = tmp_path / "plain.toml"
     table = "[layer_prune]\nsparsity_epochs = 0\nblocks = [1]\nepochs = 0\nrefine_epochs = 0\n"
-    path.write_text(BASE + "\n" + table)
+    path.write_text(base + "\n" + table)
     run_recipe(load_recipe(path), tmp_path / "run", progress=False)
     with ResultsStore(tmp_path / "run" / "results.sqlite", read_only=True) as store:
         rows = store.rows()
@@ -143,6 +125,6 @@ def test_no_sparsity_training_ranks_the_baseline(tmp_path):
         ("[layer_prune]\nblocks = [1]\nsparsity_epochs = -1\n", "sparsity_epochs"),
     ],
 )
-def test_bad_sections_name_the_key(table, words):
+def test_bad_sections_name_the_key(table, words, base):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
-        parse_recipe(BASE + "\n" + table)
+        parse_recipe(base + "\n" + table)

@@ -12,7 +12,7 @@ from prunequant.data.splits import RawDataset
 from prunequant.validation import check_fraction
 
 
-@register_dataset("digits")
+@register_dataset("digits", reads_files=False)
 def load_digits(data_dir: Path | None, seed: int, *, test_fraction: float = 0.2) -> RawDataset:
     """1797 digit images scaled to [0, 1]; the test split (`test_fraction`) is carved by seed."""
     test_fraction = check_fraction("test_fraction", test_fraction)

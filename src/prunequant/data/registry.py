@@ -15,6 +15,8 @@ from prunequant.validation import check_fraction, check_int_range
 
 Loader = Callable[..., RawDataset]
 _LOADERS: dict[str, Loader] = {}
+_BUILT_IN: set[str] = set()
+"""Datasets that read no files (generated in memory or bundled with a package): a data_dir is refused."""
 LIMIT_ENV = "PRUNEQUANT_LIMIT"
 """Environment variable: cap every dataset at this many samples (a smoke run of any command or recipe)."""
 
@@ -23,7 +25,7 @@ def _canonical(name: str) -> str:
     return str(name).strip().lower().replace("_", "-")
 
 
-def register_dataset(name: str) -> Callable[[Loader], Loader]:
+def register_dataset(name: str, *, reads_files: bool = True) -> Callable[[Loader], Loader]:
     """Register `fn(data_dir: Path | None, seed: int, **options) -> RawDataset` under `name`.
 
     A loader may instead return an object with `split(name, *, val_fraction, seed, limit) -> DatasetSplits`
@@ -35,6 +37,9 @@ def register_dataset(name: str) -> Callable[[Loader], Loader]:
     ----------
     name:
         The dataset name (case and '_'/'-' insensitive); a name already taken is a ConfigError.
+    reads_files:
+        False for a dataset built in memory or bundled with a package: it never reads (or caches under)
+        a data_dir, so `load_dataset` refuses one instead of ignoring it.
 
     Returns
     -------
@@ -46,6 +51,8 @@ def register_dataset(name: str) -> Callable[[Loader], Loader]:
         if key in _LOADERS:
             raise ConfigError(f"dataset {key!r} is already registered; pick another name")
         _LOADERS[key] = fn
+        if not reads_files:
+            _BUILT_IN.add(key)
         return fn
 
     return decorator
@@ -68,11 +75,17 @@ def load_dataset(
     """Load dataset `name` as normalised in-memory train/val/test splits.
 
     Validation is carved from train by `seed`; `limit` caps the training pool (train + val) and the test
-    split in proportion. `options` are the dataset's own (e.g. synthetic's `size`). Never downloads.
+    split in proportion. `options` are the dataset's own (e.g. synthetic's `size`). Never downloads. A
+    `data_dir` given with a built-in dataset (one that reads no files, e.g. synthetic) is a ConfigError.
     """
     key = _canonical(name)
     if key not in _LOADERS:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(available_datasets())}")
+    if data_dir and key in _BUILT_IN:
+        raise ConfigError(
+            f"dataset {key!r} is built in and reads no files, so data_dir {data_dir} would not be used; "
+            "drop data_dir (CLI: --data-dir)"
+        )
     val_fraction = check_fraction("val_fraction", val_fraction)
     check_int_range("seed", seed, 0, 2**63 - 1)
     if limit is not None:

@@ -34,7 +34,7 @@ def _shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-@register_dataset("synthetic")
+@register_dataset("synthetic", reads_files=False)
 def load_synthetic(
     data_dir: Path | None,
     seed: int,

@@ -25,24 +25,29 @@ from prunequant.training import Callback, Trainer, finetune_then_refine
 def load_baseline_model(recipe: Recipe, env: Env) -> tuple[nn.Module, dict[str, Any], bool]:
     """(model, meta, needs_training): the recipe's checkpoint, or its arch freshly built.
 
-    A `module:factory` arch is built with the recipe's kwargs and filled from the checkpoint, which may
-    be a plain state_dict (weights_only load); its spec goes into the meta, so every trial rebuilds it.
-    A forward pass on example inputs checks that the model fits the data and the task.
+    A zoo arch loads a prunequant checkpoint as recorded in it, or a plain state_dict (weights_only load)
+    into the arch built with the recipe's kwargs. A `module:factory` arch is built with the recipe's
+    kwargs and filled from the checkpoint, either kind. The arch's spec goes into the meta, so every
+    trial rebuilds it. A forward pass on example inputs checks that the model fits the data and the task.
     """
     arch, path = recipe.model.arch, recipe.checkpoint_path
+    kwargs = {**_shape_kwargs(env), **recipe.model.kwargs}  # the recipe's kwargs win
+    meta: dict[str, Any] = {}
     if path and ":" not in arch:
-        model, meta = load_checkpoint(path)
+        model, meta = load_checkpoint(
+            path, state_dict_model=(lambda: build_from_spec(arch, **kwargs)) if arch else None
+        )
         if arch and meta.get("arch") not in (None, arch):
             raise ModelError(
                 f"checkpoint {path} holds a {meta.get('arch')}, but the recipe says "
                 f"arch = {arch!r}; fix one of them"
             )
     else:
-        model = build_from_spec(arch, **{**_shape_kwargs(env), **recipe.model.kwargs})  # kwargs win
+        model = build_from_spec(arch, **kwargs)
         if path:
             model, meta = load_checkpoint(path, model=model)
-        stamp = getattr(model, ARCH_ATTR)
-        meta = {**(meta if path else {}), "arch": stamp["name"], "arch_kwargs": stamp["kwargs"]}
+    stamp = getattr(model, ARCH_ATTR)
+    meta = {**meta, "arch": stamp["name"], "arch_kwargs": stamp["kwargs"]}
     shapes = [list(t.shape[1:]) for t in as_args(env.sample)]
     meta.update(input_shape=shapes[0] if len(shapes) == 1 else shapes, dataset=env.name)
     _check_fits(model, env)

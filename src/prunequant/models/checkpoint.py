@@ -43,23 +43,46 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], **meta: Any)
     return path
 
 
+_SAVED_FROM = "pass model= with the architecture it was saved from"
+"""How to fix a state that does not match the model it is loaded into."""
+
+
 def load_checkpoint(
-    path: str | os.PathLike[str], *, model: nn.Module | None = None
+    path: str | os.PathLike[str],
+    *,
+    model: nn.Module | None = None,
+    state_dict_model: Callable[[], nn.Module] | None = None,
 ) -> tuple[nn.Module, dict]:
     """Load a checkpoint (or, with `model=`, a plain state_dict file); return (model in eval mode, meta).
 
-    `path` may be `builtin:NAME` for a checkpoint shipped with prunequant (e.g. builtin:fashion-mnist).
+    Parameters
+    ----------
+    path:
+        A .pt file, or `builtin:NAME` for a checkpoint shipped with prunequant (e.g. builtin:fashion-mnist).
+    model:
+        The skeleton, filled in place; without it, the zoo architecture recorded in the checkpoint is built.
+    state_dict_model:
+        Builds the skeleton when `path` is a plain state_dict and `model` is not given (a prunequant
+        checkpoint still rebuilds its recorded architecture); a state_dict that does not fit it is one
+        CheckpointError naming the keys and shapes.
 
-    Without `model`, the zoo architecture recorded in the checkpoint is built; with it, `model` is the
-    skeleton, filled in place. Either way, layers whose shapes pruning changed are first rebuilt from the
-    manifest.
+    Returns
+    -------
+    (model in eval mode, meta). Layers whose shapes pruning changed are first rebuilt from the manifest.
     """
     path = resolve_checkpoint(path)
     payload = _read(path)
+    fix = _SAVED_FROM
     if _is_state_dict(payload):
-        if model is None:
+        if model is None and state_dict_model is None:
             raise ModelError(
                 f"{path} is a plain state_dict; pass model= (CLI: --model NAME) with its architecture"
+            )
+        if model is None and state_dict_model is not None:
+            model = state_dict_model()
+            fix = (
+                f"the model is {_described(model)}; give the arch and kwargs the state_dict was saved "
+                "from (CLI: --model NAME)"
             )
         state, meta, manifest = payload, {}, {}
     elif isinstance(payload, dict) and payload.get("format") == FORMAT:
@@ -75,19 +98,27 @@ def load_checkpoint(
             f"{path} is neither a prunequant checkpoint nor a state_dict; save it with save_checkpoint"
         )
     skeleton = model
-    probe_shapes(path, state, manifest, lambda: build_recorded(path, meta) if skeleton is None else skeleton)
+    probe_shapes(
+        path, state, manifest, lambda: build_recorded(path, meta) if skeleton is None else skeleton, fix=fix
+    )
     if model is None:
         model = build_recorded(path, meta)
     apply_manifest(model, manifest)
-    load_state(model, state, path)
+    load_state(model, state, path, fix=fix)
     return finish_load(model), meta
 
 
 def probe_shapes(
-    path: Path, state: dict[str, Any], manifest: dict[str, Any], build_model: Callable[[], nn.Module]
+    path: Path,
+    state: dict[str, Any],
+    manifest: dict[str, Any],
+    build_model: Callable[[], nn.Module],
+    *,
+    fix: str = _SAVED_FROM,
 ) -> None:
     """Build the model on the meta device (no memory) and refuse a state it would not fit, before the real
-    build: crafted arch_kwargs or manifest configs cannot allocate more than the file holds."""
+    build: crafted arch_kwargs or manifest configs cannot allocate more than the file holds; `fix` ends
+    the error line."""
     try:
         with torch.device("meta"):
             probe = build_model()
@@ -99,12 +130,7 @@ def probe_shapes(
         raise
     except Exception:  # noqa: BLE001 - not buildable on the meta device; the real build reports its own errors
         return
-    problems = state_problems(probe, state)
-    if problems:
-        raise CheckpointError(
-            f"{path} does not match the model ({'; '.join(problems)}); "
-            "pass model= with the architecture it was saved from"
-        )
+    _check_state(probe, state, path, fix=fix)
 
 
 _POST_LOAD_HOOKS: list[Callable[[nn.Module], object]] = []
@@ -233,19 +259,30 @@ def state_problems(model: nn.Module, state: dict[str, Any]) -> list[str]:
     return [problem for problem in problems if problem]
 
 
-def load_state(model: nn.Module, state: dict[str, Any], path: Path) -> None:
-    """Load `state` into `model` strictly; a mismatch is one CheckpointError listing the first keys."""
+def _check_state(model: nn.Module, state: dict[str, Any], path: Path, *, fix: str = _SAVED_FROM) -> None:
+    """Refuse a `state` that does not fit `model`: one CheckpointError listing the first keys, then `fix`."""
     problems = state_problems(model, state)
     if problems:
-        raise CheckpointError(
-            f"{path} does not match the model ({'; '.join(problems)}); "
-            "pass model= with the architecture it was saved from"
-        )
+        raise CheckpointError(f"{path} does not match the model ({'; '.join(problems)}); {fix}")
+
+
+def load_state(model: nn.Module, state: dict[str, Any], path: Path, *, fix: str = _SAVED_FROM) -> None:
+    """Load `state` into `model` strictly; a mismatch is one CheckpointError listing the first keys."""
+    _check_state(model, state, path, fix=fix)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # e.g. a dtype the parameter cannot take
         first = " ".join(str(exc).split())[:200]
         raise CheckpointError(f"{path} does not fit the model ({first}); save it again") from None
+
+
+def _described(model: nn.Module) -> str:
+    """`name(kwargs)` of a model built by `build`/`build_from_spec`, else its class name."""
+    stamp = getattr(model, ARCH_ATTR, None)
+    if stamp is None:
+        return type(model).__name__
+    kwargs = ", ".join(f"{key}={value!r}" for key, value in stamp["kwargs"].items())
+    return f"{stamp['name']}({kwargs})"
 
 
 def _listed(label: str, items: list[str], limit: int = 3) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch
 from torch import nn
 
-from prunequant.errors import ConfigError, DataError
+from prunequant.errors import ConfigError
 from prunequant.quantization.wrappers import activation_quantizers
-from prunequant.tasks import BatchTransform, Task, default_task, run_model, with_transform
+from prunequant.tasks import BatchTransform, Task, default_task, with_transform
+from prunequant.training.observe import observe_batches
 from prunequant.validation import check_int_range
 
 
@@ -50,16 +50,14 @@ def calibrate(
         quantizer.observer.reset()
         quantizer.observing = True
     try:
-        seen = 0
-        with torch.no_grad():
-            for batch in loader:
-                if seen >= num_batches:
-                    break
-                run_model(qmodel, task.inputs(batch))
-                seen += 1
+        observe_batches(
+            qmodel,
+            loader,
+            num_batches,
+            task=task,
+            empty="the calibration loader gave no batches; give it at least one batch of inputs",
+        )
     finally:
         for quantizer in quantizers:
             quantizer.observing = False
-    if seen == 0:
-        raise DataError("the calibration loader gave no batches; give it at least one batch of inputs")
     return qmodel

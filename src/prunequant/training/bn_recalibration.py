@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch
 from torch import nn
 
-from prunequant.errors import DataError
-from prunequant.tasks import Task, default_task, run_model
+from prunequant.tasks import Task, default_task
+from prunequant.training.observe import observe_batches
 from prunequant.validation import check_int_range
 
 
@@ -53,18 +52,16 @@ def recalibrate_bn(
         bn.reset_running_stats()
         bn.momentum = None  # cumulative moving average: every batch weighs the same
         bn.train()
-    seen = 0
     try:
-        with torch.no_grad():
-            for batch in loader:
-                if seen >= max_batches:
-                    break
-                run_model(model, task.inputs(batch))
-                seen += 1
+        observe_batches(
+            model,
+            loader,
+            max_batches,
+            task=task,
+            empty="the loader gave no batches to recalibrate BatchNorm; pass a loader with data",
+        )
     finally:
         for bn, momentum in zip(norms, momenta, strict=True):
             bn.momentum = momentum
         model.eval()
-    if seen == 0:
-        raise DataError("the loader gave no batches to recalibrate BatchNorm; pass a loader with data")
     return model
