@@ -1,7 +1,7 @@
 """Ship ResNet-20 on Fashion-MNIST (issue 12): train it, let the lab pick the fastest deployable form
 within a 1-point budget, and compare that shipped file with torch eager fp32.
 
-    python benchmarks/ship_resnet20.py [--quick] [--out DIR]
+    python benchmarks/ship_resnet20.py [--quick] [--pt2e] [--out DIR]
 
 The zoo's ResNet-20 (1 input channel) is trained in the run's profile stage for a few epochs (the time is
 printed). The lab then tries 8-bit PTQ and 50% channel pruning (fp32 and 8-bit QAT), measures every
@@ -10,7 +10,9 @@ batch 1 and 64, 1 thread, and ships the fastest one within the budget (objective
 lab's answer against the targets (>= 4x at batch 64, >= 8x at batch 1, within 1 point of its own baseline
 on the full test split, evaluated on the shipped file), the fastest candidate regardless of budget, and
 the accuracy-speed Pareto front, also saved as a plot. --quick: fewer images and epochs (figures are then
-only indicative). The process restarts itself with the glibc malloc settings of DESIGN.md so torch eager
+only indicative). --pt2e: also deploy every candidate on the torch-native int8 runtime (PT2E + torch.compile,
+"pt2e-int8"; each form compiles in its own process, minutes more); forms that failed are listed with their
+error. The process restarts itself with the glibc malloc settings of DESIGN.md so torch eager
 is timed fairly; a figure taken on a busy machine is marked "under load".
 """
 
@@ -40,7 +42,7 @@ eval_batches = {eval_batches}
 deploy_batch = 64
 timing_rounds = {rounds}
 timing_repeats = 5
-
+{runtimes}
 [task]
 max_drop = 0.01
 
@@ -74,11 +76,16 @@ refine_epochs = 1
 """
 
 
-def recipe_text(quick: bool) -> str:
-    """The benchmark's recipe: --quick trains on 6,000 images for 2 epochs, else 20,000 for 6."""
+PT2E_RUNTIMES = 'runtimes = ["onnxruntime-fp32", "onnxruntime-int8", "pt2e-int8"]\n'
+
+
+def recipe_text(quick: bool, pt2e: bool = False) -> str:
+    """The benchmark's recipe: --quick trains on 6,000 images for 2 epochs, else 20,000 for 6; `pt2e` adds
+    the pt2e-int8 runtime to the default onnxruntime ones."""
+    runtimes = PT2E_RUNTIMES if pt2e else ""
     if quick:
-        return RECIPE.format(eval_batches=4, rounds=3, limit=6000, epochs=2, finetune=1)
-    return RECIPE.format(eval_batches=8, rounds=5, limit=20000, epochs=6, finetune=3)
+        return RECIPE.format(eval_batches=4, rounds=3, limit=6000, epochs=2, finetune=1, runtimes=runtimes)
+    return RECIPE.format(eval_batches=8, rounds=5, limit=20000, epochs=6, finetune=3, runtimes=runtimes)
 
 
 def pareto_front(choices: list[Choice]) -> list[Choice]:
@@ -124,12 +131,13 @@ def save_plot(choices: list[Choice], front: list[Choice], baseline_val: float, p
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6,000 images, 2 epochs (indicative figures)")
+    parser.add_argument("--pt2e", action="store_true", help="also deploy on pt2e-int8 (PT2E + compile)")
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temp folder)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = args.out or Path(tempfile.mkdtemp(prefix="ship-resnet20-")) / "run"
     summary = run_recipe(
-        parse_recipe(recipe_text(args.quick), name="ship_resnet20.toml"), out, progress=False
+        parse_recipe(recipe_text(args.quick, args.pt2e), name="ship_resnet20.toml"), out, progress=False
     )
     with ResultsStore(out / DB_NAME, read_only=True) as store:
         rows = store.rows()
@@ -193,6 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             f"| {choice.row.label} | {choice.runtime} | {100 * choice.form['val_score']:.2f}% | "
             f"{choice.speed()['speedup']:.2f}x | {choice.form['bytes'] / 1024:.1f} |"
         )
+    failed = [
+        (row.label, form["runtime"], form["error"])
+        for row in rows
+        for form in row.extra.get("deploy", {}).get("forms", [])
+        if "error" in form
+    ]
+    for label, runtime, error in failed:
+        print(f"\nfailed form: {label} on {runtime}: {error}")
     plot = out / "pareto_accuracy_speed.png"
     save_plot(choices, front, baseline.get("val_score"), plot)
     print(f"\nplot: {plot}")

@@ -144,6 +144,27 @@ def test_the_ship_box_gives_file_runtime_metric_size_speed_spread_and_parity():
     assert "Chosen by objective 'latency'; ties go to the smaller file." in text
 
 
+def test_a_pt2e_card_says_what_ran_the_file_and_how_to_run_it():
+    from prunequant.lab.runtimes import RUNTIMES
+
+    runtime = RUNTIMES["pt2e-int8"]
+    card = {
+        **CARD,
+        "file": "ship/model.int8.pt2",
+        "runtime": runtime.name,
+        "engine": "torch-int8 (pt2e+inductor)",
+        "usage": runtime.usage,
+    }
+    lines = ship_box(card, default_task().metric()).lines
+    assert lines[0] == (
+        "File: ship/model.int8.pt2 on pt2e-int8 (int8; run by torch-int8 (pt2e+inductor)), from trial "
+        "'channels 50% w8a8'."
+    )
+    assert (
+        lines[1].startswith("Run it: import torchao") and "torch.compile(torch.export.load(path)" in lines[1]
+    )
+
+
 def test_nothing_in_budget_the_box_says_so_with_the_closest_and_its_miss():
     card = {
         **CARD,

@@ -56,6 +56,19 @@ def load_program(path: str | os.PathLike[str]) -> torch.export.ExportedProgram:
         ) from err
 
 
+class EagerProgram:
+    """A .pt2 artifact's module run in eager torch (reference q/dq arithmetic), called with a task's inputs
+    like a model. Not an nn.Module: an exported module refuses `.eval()`, so evaluation leaves it alone."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._module = load_program(self.path).module()
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        with torch.no_grad():
+            return self._module(*args, **kwargs)
+
+
 def _check_payloads(archive: zipfile.ZipFile, path: Path) -> None:
     names = archive.namelist()
     if not any(name.endswith("archive_format") for name in names):

@@ -3,7 +3,9 @@
 For every runtime of prunequant.lab.runtimes that applies to the model, the file is written, loaded back
 and scored on the task's metrics (the file's own accuracy, not the PyTorch model's), then all forms are
 timed interleaved against the ORIGINAL in torch eager fp32 at batch 1 and the recipe's deploy batch
-(prunequant.lab.speed). A runtime whose export fails is listed with its error, never dropped silently.
+(prunequant.lab.speed). The recipe's `[run] runtimes` say which runtimes are tried. Each form is run once
+per batch size first (a compiled runtime compiles there; `first_call_s`). A form whose export, load,
+first run or scoring fails is listed with its error, never dropped silently; the other forms still count.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from prunequant.export.bench import Candidate, torch_candidate
 from prunequant.lab.env import Env
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runtimes import NO_SPEED_GAIN, ModelKind, runtimes_for
-from prunequant.lab.speed import Conditions, Speed, measure_speeds
+from prunequant.lab.speed import Conditions, Speed, first_calls, measure_speeds
 
 CALIB_BATCHES = 4
 """Calibration batches of onnxruntime's int8 quantizer when the recipe has no [export] calib_batches."""
@@ -86,12 +88,12 @@ def deploy_forms(model: nn.Module, original: nn.Module | None, env: Env, recipe:
     from prunequant.lab.measure import evaluate_scores  # measure imports this module
 
     kind = ModelKind.of(model, original)
-    runtimes = runtimes_for(kind)
+    runtimes = runtimes_for(kind, recipe.run.runtimes)
     info: dict[str, Any] = {"kind": vars(kind), "batch": recipe.run.deploy_batch, "forms": []}
     if not runtimes:
         info["no_speed_gain"] = NO_SPEED_GAIN
         return Deployment(info)
-    threads = timing_threads(recipe)
+    threads, batches = timing_threads(recipe), deploy_batches(recipe)
     calib = env.calibration(recipe.export.calib_batches if recipe.export else CALIB_BATCHES)
     deployment = Deployment(info)
     candidates = []
@@ -103,10 +105,11 @@ def deploy_forms(model: nn.Module, original: nn.Module | None, env: Env, recipe:
             try:
                 form.update(runtime.export(model, env, path, calib))
                 runner, candidate = runtime.load(path, threads)
+                form["first_call_s"] = first_calls(candidate, env.sample, batches, recipe.run.seed)
+                form.update(evaluate_scores(runner, env, recipe), bytes=path.stat().st_size)
             except (PrunequantError, RuntimeError, ValueError) as exc:
                 form["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
                 continue
-            form.update(evaluate_scores(runner, env, recipe), bytes=path.stat().st_size)
             deployment.files[path.name] = path.read_bytes()
             candidates.append((form, candidate))
         if candidates:

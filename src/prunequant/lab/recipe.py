@@ -2,7 +2,7 @@
 
 ```toml
 [run]        seed, objective (latency|size), threads, eval_batches, device (auto|cpu|cuda|cuda:N),
-             deploy_batch, timing_rounds, timing_repeats
+             deploy_batch, timing_rounds, timing_repeats, runtimes
 [task]       name (built-in task or "module:factory"), options, metric (default: the task's primary),
              max_drop (budget: absolute in the metric's unit, or relative like "3%")
 [model]      arch (zoo name or "module:factory"), kwargs, checkpoint ("builtin:NAME", a path relative to
@@ -58,6 +58,8 @@ class RunSection:
     then runs at 1 thread), `eval_batches` caps evaluation batches (0: all), `device` is where trials
     train ("auto": CUDA if available, else "cpu"; "cuda:N"). Forms are timed against the original at
     batch 1 and `deploy_batch`, over `timing_rounds` interleaved rounds of `timing_repeats` calls each.
+    `runtimes` are the deployment runtimes tried (prunequant.lab.runtimes.RUNTIMES); "pt2e-int8", the
+    torch-native int8 path (PT2E + torch.compile), is opt-in since each form compiles in its own process.
     """
 
     seed: int = 0
@@ -68,8 +70,11 @@ class RunSection:
     deploy_batch: int = 64
     timing_rounds: int = 5
     timing_repeats: int = 5
+    runtimes: tuple[str, ...] = ("onnxruntime-fp32", "onnxruntime-int8")
 
     def __post_init__(self) -> None:
+        from prunequant.lab.runtimes import check_runtimes  # runtimes -> env -> this module
+
         check_int_range("seed", self.seed, 0, 2**31 - 1)
         check_choice("objective", self.objective, sec.OBJECTIVES)
         check_int_range("threads", self.threads, 0, 1024)
@@ -78,6 +83,7 @@ class RunSection:
         check_int_range("deploy_batch", self.deploy_batch, 1, 1 << 16)
         check_int_range("timing_rounds", self.timing_rounds, 1, 10_000)
         check_int_range("timing_repeats", self.timing_repeats, 1, 10_000)
+        check_runtimes(self.runtimes)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,8 @@ def ship_choice(choice: Choice, session: Session, folder: Path) -> dict[str, Any
     return {
         "file": f"{SHIP_DIR}/{path.name}",
         "runtime": choice.runtime,
+        "engine": candidate.runtime,
+        "usage": runtime.usage,
         "precision": choice.form.get("precision"),
         "method": choice.form.get("method"),
         "trial_id": choice.row.trial_id,

@@ -9,16 +9,18 @@ read before and after, so figures taken on a busy machine say so.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from prunequant.export.bench import BenchRow, Candidate, bench, malloc_tuned
+from prunequant.export.bench import BenchRow, Candidate, bench, malloc_tuned, random_inputs
 from prunequant.tasks import Inputs
 
 
 @dataclass(frozen=True)
 class Speed:
-    """One form's speedup over the original at one batch size (> 1: faster), and its spread."""
+    """One form's speedup over the original at one batch size (> 1: faster), its spread, and the runtime
+    that ran the form (bench's name: "onnxruntime", "torch-int8 (pt2e+inductor)", ...)."""
 
     speedup: float
     p10: float
@@ -26,8 +28,9 @@ class Speed:
     median_ms: float
     original_ms: float
     noisy: bool
+    runtime: str
 
-    def to_dict(self) -> dict[str, float | bool]:
+    def to_dict(self) -> dict[str, float | bool | str]:
         return asdict(self)
 
 
@@ -97,8 +100,22 @@ def _from_spread(rows: Sequence[BenchRow], forms: Sequence[Candidate]) -> list[d
                 row.median_ms,
                 first.median_ms,
                 row.noisy,
+                row.runtime,
             )
     return speeds
+
+
+def first_calls(candidate: Candidate, example: Inputs, batches: Sequence[int], seed: int) -> dict[str, float]:
+    """{batch: seconds} of one call of `candidate` per batch size, before any timing: a compiled runtime
+    compiles each shape here (so a failure is the form's, raised as its runtime raises it, not the whole
+    bench's), and the seconds include that compilation."""
+    times = {}
+    for batch in batches:
+        prepared = candidate.prepare(random_inputs(example, batch, seed))
+        start = time.perf_counter()
+        candidate.predict(prepared)
+        times[str(batch)] = round(time.perf_counter() - start, 4)
+    return times
 
 
 def _conditions(

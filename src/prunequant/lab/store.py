@@ -42,9 +42,11 @@ finished, never half-written):
 | extra            | TEXT    | JSON of stage-specific results (profile groups, sensitivity curves, ...) |
 |                  |         | and, for the baseline and every model trial, "deploy" (lab/forms.py):    |
 |                  |         | {kind, batch, forms: [{runtime, file, precision, method, bytes, score,   |
-|                  |         | val_score, metrics, speed: {batch: {speedup, p10, p90, median_ms,        |
-|                  |         | original_ms, noisy}}}], conditions: {threads, rounds, repeats, load_avg, |
-|                  |         | under_load, malloc_tuned}, no_speed_gain?}                               |
+|                  |         | val_score, metrics, first_call_s, speed: {batch: {speedup, p10, p90,     |
+|                  |         | median_ms, original_ms, noisy, runtime (what ran it)}}, error?}],        |
+|                  |         | conditions: {threads, rounds, repeats, load_avg, under_load,             |
+|                  |         | malloc_tuned}, no_speed_gain?}; a pt2e-int8 form adds quantizer, source, |
+|                  |         | calibration and scored                                                   |
 
 Table `meta` (key TEXT PK, value TEXT JSON) holds the recipe, its context hash, the task ("task":
 Task.describe()), the budget ("budget": metric, max_drop, relative), the best trial and runtime ("best",

@@ -365,10 +365,11 @@ PLOTS: dict[str, tuple[Callable[[RunData], Figure | None], str]] = {
     ),
     "metric_vs_latency": (
         metric_vs_latency,
-        "The task's metric vs. the runtime of each model's fastest deployable form (int8 ONNX, or the "
-        "physically smaller model on onnxruntime) relative to the original in torch eager fp32, timed "
-        "interleaved, with the Pareto front; the green circle is the original's fastest form, the star the "
-        "combined best levels (seed 000 Fig. 4). Masked-only models have no faster form and are not shown.",
+        "The task's metric vs. the runtime of each model's fastest deployable form (int8 ONNX, the "
+        "physically smaller model on onnxruntime, or PT2E int8 where enabled) relative to the original in "
+        "torch eager fp32, timed interleaved, with the Pareto front; the green circle is the original's "
+        "fastest form, the star the combined best levels (seed 000 Fig. 4). Masked-only models have no "
+        "faster form and are not shown.",
     ),
     "metric_vs_size": (
         metric_vs_size,
@@ -377,9 +378,9 @@ PLOTS: dict[str, tuple[Callable[[RunData], Figure | None], str]] = {
     "runtime_vs_level": (
         runtime_vs_level,
         "Deployed speed per pruning level and bit width: the speedup of each trial's fastest deployable "
-        "form (int8 ONNX, or the physically smaller model on onnxruntime) over the original in torch eager "
-        "fp32, timed interleaved in the trial (seed 000 Fig. 6). Masked zeros alone have no faster form: "
-        "dense kernels run them at the original's speed, so no point is drawn for them.",
+        "form (int8 ONNX, the physically smaller model on onnxruntime, or PT2E int8 where enabled) over the "
+        "original in torch eager fp32, timed interleaved in the trial (seed 000 Fig. 6). Masked zeros alone "
+        "have no faster form: dense kernels run them at the original's speed, so no point is drawn for them.",
     ),
     "sensitivity": (
         sensitivity_heatmap,

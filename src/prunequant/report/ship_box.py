@@ -1,9 +1,10 @@
 """The "ship this" box that leads the report: what the run shipped (ship/model_card.json), or why not.
 
-Shipped: the file and its runtime, its metric on the full test split evaluated ON THE FILE against the
-original's, its size, its speedup over the original in torch eager fp32 at batch 1 and the deploy batch
-with the p10-p90 spread over interleaved rounds, and its parity with the PyTorch model. Nothing within
-the budget: the box says so and shows the closest form and what it missed the budget by.
+Shipped: the file, its runtime (and what ran it when timed) and how to run it, its metric on the full test
+split evaluated ON THE FILE against the original's, its size, its speedup over the original in torch eager
+fp32 at batch 1 and the deploy batch with the p10-p90 spread over interleaved rounds, and its parity with the
+PyTorch model. Nothing within the budget: the box says so and shows the closest form and what it missed the
+budget by.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def speed_text(speed: dict[str, Any], batches: list[int]) -> str:
         spread = f"p10-p90 {value['p10']:.2f}-{value['p90']:.2f}x{noisy}"
         parts.append(f"{value['speedup']:.2f}x at batch {batch} ({spread})")
     return ", ".join(parts)
+
+
+def engine_text(card: dict[str, Any]) -> str:
+    """'; run by torch-int8 (pt2e+inductor)': what ran the shipped file when it was timed ('' on cards
+    written before the runtime was recorded)."""
+    return f"; run by {card['engine']}" if card.get("engine") else ""
 
 
 def conditions_text(conditions: dict[str, Any]) -> str:
@@ -89,7 +96,8 @@ def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
         return ShipBox("Ship this: nothing meets the budget", lines, False)
     unit = " pts" if metric.unit == "%" else ""
     lines = [
-        f"File: {card['file']} on {card['runtime']} ({card['precision']}), from trial '{card['label']}'.",
+        f"File: {card['file']} on {card['runtime']} ({card['precision']}{engine_text(card)}), from trial "
+        f"'{card['label']}'.",
         f"{name} on the full test split ({card['test_n']:,} samples, evaluated on the shipped file): "
         f"{metric.format(card['test'][card['metric']])} vs the original's "
         f"{metric.format(card['original_test'][card['metric']])} ({card['change']:+.2f}{unit}); "
@@ -101,6 +109,8 @@ def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
         f"Parity with the PyTorch model (full test split): {parity_text(card['parity'])}.",
         f"Chosen by objective '{card['objective']}'; {card.get('selection', 'tie rule not recorded')}.",
     ]
+    if card.get("usage"):
+        lines.insert(1, f"Run it: {card['usage']}.")
     fastest = card.get("fastest_any_budget")
     if fastest and (fastest["trial_id"], fastest["runtime"]) != (card["trial_id"], card["runtime"]):
         lines.append(

@@ -16,9 +16,10 @@ Cell = tuple[str, float | str | None]
 """(text shown, sort key)."""
 
 DEPLOYED_NOTE = (
-    "deployed speedup: the fastest deployable form (int8 ONNX, or the physically smaller model on "
-    "onnxruntime) against the original in torch eager fp32 at the deploy batch, timed interleaved in the "
-    "trial; masked zeros alone run on dense kernels at the original's speed."
+    "deployed speedup: the fastest deployable form (int8 ONNX, the physically smaller model on "
+    "onnxruntime, or a PT2E int8 program where [run] runtimes enables it) against the original in torch "
+    "eager fp32 at the deploy batch, timed interleaved in the trial; masked zeros alone run on dense "
+    "kernels at the original's speed."
 )
 
 
