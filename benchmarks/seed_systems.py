@@ -16,8 +16,8 @@ the metric's units, + = better), a second metric, zeros (share of weights that a
 quantization rounding), params, MACs, compressed size, the eager fp32 speedup over the original as
 deployed (BatchNorm folded, quantized weights rounded into plain layers: masked zeros and N-bit weights
 give ~1.0x, only removed channels or blocks are faster), timed after the run for every model of the
-system in one process at 1 thread and batch 1, interleaved over rounds (A B C ... A B C ...), as the
-median ratio with its interquartile range over the rounds; and the performance density (seed 003: score % /
+system in one process at 1 thread and batch 1, interleaved over rounds (prunequant.timing.compare), as
+the median ratio with its p10-p90 spread over the rounds; and the performance density (seed 003: score % /
 (weight Mb + activation Mb) at the trial's bits) where the metric is a fraction (mIoU, mAP).
 Figures go to --out.
 
@@ -28,9 +28,9 @@ Figures go to --out.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -46,6 +46,7 @@ from prunequant.lab.env import budget_of, environment, model_from_bytes, task_of
 from prunequant.lab.measure import deployed_fp32
 from prunequant.lab.store import ResultsStore, TrialRow
 from prunequant.tasks import run_model
+from prunequant.timing import compare
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 GENERATED = ("flying-fashion", "fashion-scenes")
@@ -157,17 +158,16 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+REPEATS = 5
+"""Timed calls per model per round."""
+
 Speed = tuple[float, float, float]
-"""Median speedup over the original and its interquartile range over the rounds."""
-
-
-SAMPLE_S = 0.01
-"""Each timing sample repeats the call until the original model would take about this long."""
+"""Median speedup over the original and its p10-p90 spread over the rounds."""
 
 
 def speeds(rows: list[TrialRow], recipe: Recipe, run_dir: Path, rounds: int) -> dict[str, Speed]:
-    """Every checkpointed trial's eager fp32 model as deployed, timed interleaved with the others: the
-    median ratio to the original over the rounds, with the interquartile range."""
+    """Every checkpointed trial's eager fp32 model as deployed, timed interleaved with the others at 1
+    thread and batch 1 (prunequant.timing.compare): the median ratio to the original, with its spread."""
     env = environment(recipe)
     models = {
         row.trial_id: deployed_fp32(
@@ -176,26 +176,10 @@ def speeds(rows: list[TrialRow], recipe: Recipe, run_dir: Path, rounds: int) -> 
         for row in rows
         if row.checkpoint
     }
-    times: dict[str, list[float]] = {trial: [] for trial in models}
     base_id = next(row.trial_id for row in rows if row.stage == "profile")
-    with torch.inference_mode():
-        for model in models.values():  # warm-up
-            run_model(model, env.latency_batch)
-        start = time.perf_counter()
-        run_model(models[base_id], env.latency_batch)
-        calls = max(3, math.ceil(SAMPLE_S / (time.perf_counter() - start)))
-        for _ in range(rounds):
-            for trial, model in models.items():
-                start = time.perf_counter()
-                for _ in range(calls):
-                    run_model(model, env.latency_batch)
-                times[trial].append((time.perf_counter() - start) / calls)
-    out = {}
-    for trial, samples in times.items():
-        ratios = sorted(b / t for b, t in zip(times[base_id], samples, strict=True))
-        quarter = len(ratios) // 4
-        out[trial] = (statistics.median(ratios), ratios[quarter], ratios[-1 - quarter])
-    return out
+    calls = {trial: functools.partial(run_model, model, env.latency_batch) for trial, model in models.items()}
+    result = compare(calls, baseline=base_id, rounds=rounds, repeats=REPEATS)
+    return {t.name: (t.speedup.value, t.speedup.p10, t.speedup.p90) for t in result.timings}
 
 
 def load_note() -> str:
@@ -223,7 +207,7 @@ def table(
         "params",
         "MMACs",
         "size KB",
-        "speedup (IQR)",
+        "speedup (p10-p90)",
     ] + (["PD"] if has_pd else [])
     out = [
         f"### {name}: {len(rows)} trials; baseline trained in the run "
