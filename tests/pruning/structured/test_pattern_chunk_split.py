@@ -1,5 +1,6 @@
 """chunk and split along the channels (CSP / C2f blocks of YOLO-like detectors): each piece keeps its
-own channels, cut out of the producer's; along other dimensions the pieces share the channels."""
+own channels, cut out of the producer's; along other dimensions the pieces share the channels. The pieces
+of a chunk are tied channel by channel: the pruned chunk cuts its input in equal pieces again."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def test_chunk_along_channels_splits_the_producer(equivalent):
     model = CrossStage().eval()
     x = torch.randn(2, 3, 4, 4)
     graph = dependency_groups(model, x)
-    assert sorted(g.channels for g in graph.prunable) == [6, 8, 8, 8]
+    assert sorted(g.channels for g in graph.prunable) == [6, 8, 8]
+    pieces = graph.group("cv1[0:8]")
+    assert {(m.module, m.role, m.offset) for m in pieces.members} >= {("cv1", "out", 0), ("cv1", "out", 8)}
     result = prune_channels(model, x, 0.5, return_result=True)
     assert not result.skipped_layers
     assert (result.model.cv1.out_channels, result.model.m.in_channels, result.model.cv2.in_channels) == (
