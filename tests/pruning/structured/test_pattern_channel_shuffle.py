@@ -30,6 +30,15 @@ class OneShuffle(nn.Module):
         return self.head(torch.relu(self.bn2(self.conv2(x))).mean((2, 3)))
 
 
+class CheckedShuffle(OneShuffle):
+    """A Python shape check fx cannot trace: the graph comes from torch.export (aten view/transpose/clone)."""
+
+    def forward(self, x):
+        if x.shape[2] < 4:
+            raise ValueError("input too small")
+        return super().forward(x)
+
+
 def branch(inp: int, out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(inp, out, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
@@ -91,6 +100,15 @@ def test_one_shuffle_is_pruned_exactly(groups, equivalent, randomize_norms, onnx
     assert result.model.conv1.out_channels == 12 // 2 and result.model.conv2.in_channels == 12 // 2
     equivalent(model, result, x)
     onnx_matches(result.model, x, tmp_path / "shuffle.onnx")
+
+
+def test_shuffle_traced_by_torch_export_is_pruned_exactly(equivalent, randomize_norms):
+    torch.manual_seed(0)
+    model = randomize_norms(CheckedShuffle(3))
+    x = torch.randn(2, 3, 8, 8)
+    result = prune_channels(model, x, 0.5, return_result=True)
+    assert not result.skipped_layers and result.model.conv1.out_channels == 6
+    equivalent(model, result, x)
 
 
 def test_shufflenet_block_prunes_its_branches_and_names_the_tied_halves(
