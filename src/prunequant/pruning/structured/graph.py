@@ -437,7 +437,8 @@ class _Analyzer:
 
     def split(self, node: fx.Node, source: Layout) -> tuple | Layout | None:
         """chunk/split: along the channels each piece reads its own channels (spaces are cut at the piece
-        boundaries); along another dimension every piece has the source's channels."""
+        boundaries), tied piece by piece for chunk and kept whole for split (its sizes are fixed counts);
+        along another dimension every piece has the source's channels."""
         shapes = _piece_shapes(node)
         shape_in = shape_of(node.args[0])
         if shapes is None or shape_in is None:
@@ -449,9 +450,14 @@ class _Analyzer:
         pieces = self.spaces.pieces(source, ends)
         if pieces is None:
             return self.unknown(node, f"'{node.name}' splits channels of a grouped conv or in runs")
-        if op_name(node.target) == "chunk":  # sizes follow the input's: the pieces keep as many channels
-            for piece in pieces[1:]:
+        name = op_name(node.target)
+        for piece in pieces[1:]:
+            if name == "chunk":  # sizes follow the input's: the pieces keep as many channels
                 self.spaces.unify(pieces[0], piece, f"'{node.name}' (chunk)")
+            else:  # split sizes are counts written in the code (or specialised by torch.export)
+                reason = f"'{node.name}' ({name}) cuts the channels at fixed counts; chunk follows pruning"
+                for part in (pieces[0], piece):
+                    self.spaces.mark(part, reason)
         return tuple(pieces)
 
     def pad(self, node: fx.Node, source: Layout, pad: list) -> Layout | None:
