@@ -3,7 +3,8 @@
 Each tensor's channel dimension gets a layout of channel spaces (see spaces.py). Convs and linears start
 new spaces and read their input's; BN and depthwise convs pass channels through; element-wise ops
 (residual add, SE multiply) tie spaces together; concatenation joins them at offsets; flatten turns a
-channel into a block of H*W features. Every op that is not understood marks the spaces it touches unsafe.
+channel into a block of H*W features; a channel shuffle ties its groups channel by channel, and so does
+chunk its pieces. Every op that is not understood marks the spaces it touches unsafe.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def _skipped(
 @dataclass(frozen=True)
 class Shuffling:
     """A channel dimension viewed as (groups, channels / groups) on dims cdim, cdim + 1 of a channel
-    shuffle (swapped when `transposed`); merging the two dims back gives `layout` or its interleaving."""
+    shuffle (swapped when `transposed`); merging the two dims back gives `layout` again or, once
+    swapped, its shuffle (Spaces.shuffled)."""
 
     layout: Layout
     groups: int
