@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
 
+from prunequant.export import export_onnx
 from prunequant.pruning.structured import StructuredPruneResult
 from prunequant.tasks import flatten_outputs, run_model
 
@@ -73,3 +78,19 @@ def equivalent():
 @pytest.fixture
 def randomize_norms():
     return _randomize_norms
+
+
+def check_onnx_matches(model: nn.Module, x: torch.Tensor, path: Path, atol: float = 1e-4) -> None:
+    """`model` exported to fp32 ONNX at `path` runs on onnxruntime and gives torch's output within `atol`."""
+    export_onnx(model.eval(), path, x)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(got, expected, atol=atol, rtol=1e-4)
+
+
+@pytest.fixture
+def onnx_matches():
+    """check_onnx_matches(model, x, path): the fp32 ONNX export runs on onnxruntime like the model."""
+    return check_onnx_matches

@@ -9,22 +9,6 @@ from torch import nn
 from prunequant.pruning.structured import dependency_groups, prune_channels
 
 
-class ChannelShuffle(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
-        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
-        self.conv3 = nn.Conv2d(8, 6, 1)
-        self.head = nn.Linear(6, 4)
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        b, c, h, w = x.shape
-        x = x.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)
-        x = torch.relu(self.bn2(self.conv2(x)))
-        return self.head(self.conv3(x).mean((2, 3)))
-
-
 class DataDependent(nn.Module):
     """fx cannot trace `if x.sum() > 0`: this module becomes an opaque leaf."""
 
@@ -75,7 +59,6 @@ class RollChannels(nn.Module):
 
 
 CASES = {
-    "shuffle": (ChannelShuffle, {"conv1", "bn1"}, {"conv2", "conv3"}),
     "opaque": (WithOpaque, {"conv1", "custom.conv"}, {"conv2", "conv3"}),
     "hard_coded_view": (HardCodedView, {"conv2", "head"}, {"conv1"}),
     "roll": (RollChannels, {"conv1"}, {"conv2"}),

@@ -3,7 +3,8 @@
 Each tensor's channel dimension gets a layout of channel spaces (see spaces.py). Convs and linears start
 new spaces and read their input's; BN and depthwise convs pass channels through; element-wise ops
 (residual add, SE multiply) tie spaces together; concatenation joins them at offsets; flatten turns a
-channel into a block of H*W features. Every op that is not understood marks the spaces it touches unsafe.
+channel into a block of H*W features; a channel shuffle ties its groups channel by channel, and so does
+chunk its pieces. Every op that is not understood marks the spaces it touches unsafe.
 """
 
 from __future__ import annotations
@@ -82,6 +83,26 @@ def _skipped(
     return skipped
 
 
+@dataclass(frozen=True)
+class Shuffling:
+    """A channel dimension viewed as (groups, channels / groups) on dims cdim, cdim + 1 of a channel
+    shuffle (swapped when `transposed`); merging the two dims back gives `layout` again or, once
+    swapped, its shuffle (Spaces.shuffled)."""
+
+    layout: Layout
+    groups: int
+    transposed: bool = False
+
+
+def _parts(value: Any) -> tuple[Layout, ...]:
+    """The channel layouts a node's value holds: a split's pieces, a shuffle's layout, or itself."""
+    if isinstance(value, Shuffling):
+        return (value.layout,)
+    if isinstance(value, tuple):
+        return value
+    return (value,) if isinstance(value, Layout) else ()
+
+
 def _arg(node: fx.Node, index: int, name: str, default: Any = None) -> Any:
     if len(node.args) > index:
         return node.args[index]
@@ -99,7 +120,7 @@ class _Analyzer:
         self.modules = dict(root.named_modules())
         self.opaque = opaque
         self.spaces = Spaces()
-        self.layouts: dict[fx.Node, Layout | None] = {}
+        self.layouts: dict[fx.Node, Layout | tuple | Shuffling | None] = {}
         self._calls: dict[str, tuple[Layout | None, Layout | None]] = {}
         self.refused: dict[str, str] = {}
 
@@ -129,8 +150,7 @@ class _Analyzer:
 
     def unknown(self, node: fx.Node, reason: str) -> Layout | None:
         for source in self.tensor_inputs(node):
-            layout = self.layouts.get(source)
-            for part in layout if isinstance(layout, tuple) else (layout,):
+            for part in _parts(self.layouts.get(source)):
                 self.spaces.mark(part, reason)
         return self.fresh(node, node.name, reason)
 
@@ -149,10 +169,14 @@ class _Analyzer:
             return self.fresh(node, node.name, "model input")
         if node.op == "output":
             for source in self.tensor_inputs(node):
-                self.spaces.mark(self.layout(source), "model output")
+                for part in _parts(self.layouts.get(source)):
+                    self.spaces.mark(part, "model output")
             return None
         if node.op == "get_attr":
             return None
+        shuffling = [v for v in map(self.layouts.get, self.tensor_inputs(node)) if isinstance(v, Shuffling)]
+        if shuffling:
+            return self.shuffle_step(node, shuffling[0])
         if node.op == "call_module":
             return self.visit_module(node, self.modules[node.target])
         return self.visit_function(node, op_name(node.target))
@@ -266,7 +290,7 @@ class _Analyzer:
 
         def regular() -> Layout:
             if groups > 1:
-                if len(source.segments) != 1 or source.segments[0].repeat != 1:
+                if len(source.segments) != 1 or not source.segments[0].plain:
                     self.spaces.mark(source, f"grouped conv '{name}' reads concatenated channels")
                 self.spaces.constrain_blocks(source, groups)
             self.spaces.add_members(source, name, IN)
@@ -310,13 +334,11 @@ class _Analyzer:
         if norm.num_groups == 1:
             return self.refuse(node, name, f"'{name}' (GroupNorm, 1 group) normalises all channels together")
         unit = norm.num_channels // norm.num_groups
-        offset = 0
         for segment in self.spaces.resolve(source).segments:
             size = self.spaces.size(segment.space)
-            if segment.repeat != 1 or segment.unit != 1 or offset % unit or size % unit:
+            if not segment.plain or segment.start % unit or size % unit:
                 reason = f"'{name}' (GroupNorm) has groups of {unit} channels across concatenated inputs"
                 return self.refuse(node, name, reason)
-            offset += size
 
         def make() -> Layout:
             self.spaces.constrain_units(source, unit)
@@ -401,7 +423,7 @@ class _Analyzer:
         if any(layout.cdim != cdim for layout in layouts):
             return self.unknown(node, f"'{node.name}' concatenates tensors with channels on different dims")
         if dim == cdim:
-            return Layout(tuple(s for layout in layouts for s in layout.segments), cdim)
+            return self.spaces.joined(layouts)
         for layout in layouts[1:]:
             self.spaces.unify(layouts[0], layout, f"'{node.name}'")
         return layouts[0]
@@ -417,7 +439,8 @@ class _Analyzer:
 
     def split(self, node: fx.Node, source: Layout) -> tuple | Layout | None:
         """chunk/split: along the channels each piece reads its own channels (spaces are cut at the piece
-        boundaries); along another dimension every piece has the source's channels."""
+        boundaries), tied piece by piece for chunk and kept whole for split (its sizes are fixed counts);
+        along another dimension every piece has the source's channels."""
         shapes = _piece_shapes(node)
         shape_in = shape_of(node.args[0])
         if shapes is None or shape_in is None:
@@ -425,25 +448,18 @@ class _Analyzer:
         dim = _normalize(_arg(node, 2, "dim", 0), len(shape_in))
         if dim != source.cdim:
             return tuple(source for _ in shapes)
-        layout = self.spaces.resolve(source)
-        if any(s.repeat != 1 or s.unit != 1 for s in layout.segments):
-            return self.unknown(node, f"'{node.name}' splits channels that are flattened or grouped in runs")
-        cuts = [sum(shape[dim] for shape in shapes[: i + 1]) for i in range(len(shapes) - 1)]
-        edge = 0
-        for segment in layout.segments:
-            size = self.spaces.size(segment.space)
-            inner = [c - edge for c in cuts if edge < c < edge + size]
-            if inner and not self.spaces.split(segment.space, _lengths([0, *inner, size])):
-                return self.unknown(node, f"'{node.name}' splits channels of a grouped conv or in runs")
-            edge += size
-        pieces, current, edge = [], [], 0
-        ends = [*cuts, edge + self.spaces.positions(layout)]
-        for segment in self.spaces.resolve(source).segments:
-            current.append(segment)
-            edge += self.spaces.size(segment.space)
-            if edge == ends[len(pieces)]:
-                pieces.append(Layout(tuple(current), source.cdim))
-                current = []
+        ends = [sum(shape[dim] for shape in shapes[: i + 1]) for i in range(len(shapes))]
+        pieces = self.spaces.pieces(source, ends)
+        if pieces is None:
+            return self.unknown(node, f"'{node.name}' splits channels of a grouped conv or in runs")
+        name = op_name(node.target)
+        for piece in pieces[1:]:
+            if name == "chunk":  # sizes follow the input's: the pieces keep as many channels
+                self.spaces.unify(pieces[0], piece, f"'{node.name}' (chunk)")
+            else:  # split sizes are counts written in the code (or specialised by torch.export)
+                reason = f"'{node.name}' ({name}) cuts the channels at fixed counts; chunk follows pruning"
+                for part in (pieces[0], piece):
+                    self.spaces.mark(part, reason)
         return tuple(pieces)
 
     def pad(self, node: fx.Node, source: Layout, pad: list) -> Layout | None:
@@ -459,14 +475,12 @@ class _Analyzer:
         mode = _arg(node, 2, "mode", "constant")
         if source.cdim != 1 or any(before) or mode != "constant" or not all(isinstance(p, int) for p in pad):
             return self.unknown(node, f"'{node.name}' pads the channel dimension")
-        reason = FIXED_PADDING
-        parts = [self.spaces.new(n, node.name) for n in (front, back) if n > 0]
-        for part in parts:
-            self.spaces.mark(part, reason)
-        head = parts[:1] if front > 0 else []
-        tail = parts[len(head) :]
-        segments = tuple(s for part in head for s in part.segments) + source.segments
-        return Layout(segments + tuple(s for part in tail for s in part.segments), 1)
+        parts = []
+        for size in (front, back):
+            zeros = self.spaces.new(size, node.name) if size > 0 else Layout((), 1)
+            self.spaces.mark(zeros, FIXED_PADDING)
+            parts.append(zeros)
+        return self.spaces.joined([parts[0], source, parts[1]])
 
     def along_dim(self, node: fx.Node, source: Layout, dim: int | None) -> Layout | None:
         shape = shape_of(node)
@@ -507,6 +521,14 @@ class _Analyzer:
         fixed = len(target) > 1 and isinstance(target[1], int) and target[1] != -1
         if cdim != 1 or shape_in is None or shape_out is None or len(shape_out) < 2:
             return self.unknown(node, f"'{node.name}' reshapes the channel dimension")
+        if (
+            len(shape_out) == len(shape_in) + 1
+            and shape_out[1] * shape_out[2] == shape_in[1]
+            and shape_out[3:] == shape_in[2:]
+            and node.users
+            and all(_swaps_dims(user, 1) for user in node.users)
+        ):
+            return Shuffling(source, shape_out[1])
         if fixed:
             return self.unknown(node, f"'{node.name}' fixes {target[1]} channels in a view; write -1 there")
         if shape_out[:2] == shape_in[:2]:
@@ -522,6 +544,37 @@ class _Analyzer:
                 self.spaces.constrain_units(output)
                 return output.with_cdim(1)
         return self.unknown(node, f"'{node.name}' reshapes the channel dimension (e.g. a channel shuffle)")
+
+    def shuffle_step(self, node: fx.Node, value: Shuffling) -> Shuffling | Layout | None:
+        """The ops of a channel shuffle after the channels were viewed as (groups, channels / groups): the
+        swap of the two dims, copies, and the view merging them back into the (shuffled) channels."""
+        name = op_name(node.target) if node.op in ("call_function", "call_method") else ""
+        cdim = value.layout.cdim
+        if name in ops.NON_TENSOR:
+            return None
+        tensors = [n for n in self.tensor_inputs(node) if shape_of(n) is not None]
+        if len(tensors) != 1 or node.args[0] is not tensors[0]:
+            return self.unknown(node, f"'{node.name}' combines a channel shuffle's groups with other values")
+        if _swaps_dims(node, cdim):
+            return Shuffling(value.layout, value.groups, not value.transposed)
+        if name in ("contiguous", "clone", "detach"):
+            return value
+        shape_in, shape_out = shape_of(node.args[0]), shape_of(node)
+        merged = (
+            shape_in is not None
+            and shape_out is not None
+            and shape_out[:cdim] == shape_in[:cdim]
+            and shape_out[cdim] == shape_in[cdim] * shape_in[cdim + 1]
+            and shape_out[cdim + 1 :] == shape_in[cdim + 2 :]
+        )
+        if (name in ops.RESHAPES or name == "flatten") and merged:
+            if not value.transposed:
+                return value.layout
+            output = self.spaces.shuffled(value.layout, value.groups, f"channel shuffle '{node.name}'")
+            if output is not None:
+                return output
+            return self.unknown(node, f"'{node.name}' shuffles channels that cannot be cut into its groups")
+        return self.unknown(node, f"'{node.name}' ({name or node.op}) acts on a channel shuffle's groups")
 
     def unsqueeze(self, node: fx.Node, source: Layout) -> Layout | None:
         dim = _normalize(_arg(node, 1, "dim"), len(shape_of(node)))
@@ -561,16 +614,28 @@ class _Analyzer:
         return self.unknown(node, f"'{node.name}' indexes into the channel dimension")
 
 
+def _swaps_dims(node: fx.Node, dim: int) -> bool:
+    """Whether `node` is a transpose/permute that swaps dims `dim` and `dim + 1` and nothing else."""
+    name = op_name(node.target) if node.op in ("call_function", "call_method") else ""
+    shape = shape_of(node)
+    if name not in ("transpose", "permute") or shape is None:
+        return False
+    ndim = len(shape)
+    if name == "transpose":
+        pair = {_normalize(_arg(node, 1, "dim0"), ndim), _normalize(_arg(node, 2, "dim1"), ndim)}
+        return pair == {dim, dim + 1}
+    order = node.args[1:] if len(node.args) > 2 else _arg(node, 1, "dims")
+    swapped = list(range(ndim))
+    swapped[dim], swapped[dim + 1] = dim + 1, dim
+    return [_normalize(d, ndim) for d in _as_tuple(order)] == swapped
+
+
 def _piece_shapes(node: fx.Node) -> list[tuple[int, ...]] | None:
     """Shapes of the tensors of a node returning a tuple of tensors (chunk/split), else None."""
     value = node.meta.get("val", node.meta.get("tensor_meta"))
     if not isinstance(value, (tuple, list)) or not all(hasattr(v, "shape") for v in value):
         return None
     return [tuple(v.shape) for v in value]
-
-
-def _lengths(bounds: list[int]) -> list[int]:
-    return [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
 
 def _shape_args(node: fx.Node) -> tuple:

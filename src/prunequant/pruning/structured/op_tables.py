@@ -21,6 +21,8 @@ ELEMENTWISE = frozenset(
         "dropout2d", "alpha_dropout", "feature_alpha_dropout", "contiguous", "clone", "detach", "float",
         "half", "double", "to", "type_as", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "clamp", "clamp_min",
         "clamp_max", "clip", "sign", "square", "reciprocal", "erf",
+        # torchvision.ops.stochastic_depth: drops whole samples (or the batch), never single channels
+        "stochastic_depth",
         # binary ops with broadcasting (tensor operands tie their channels; scalars and size-1 dims do not)
         "add", "iadd", "add_", "sub", "isub", "sub_", "mul", "imul", "mul_", "truediv", "itruediv", "div",
         "div_", "pow", "maximum", "minimum", "floordiv",

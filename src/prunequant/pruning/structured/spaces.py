@@ -1,12 +1,14 @@
 """Channel spaces: union-find over sets of channels that must be pruned index by index together.
 
 A tensor's channel dimension is described by a `Layout`: a list of segments, each a whole space whose
-channel c occupies `repeat` consecutive positions (repeat > 1 after flatten). Concatenation joins
-segments; element-wise ops unify spaces; a layer reading or writing a layout becomes a member of each space.
+channel c occupies `repeat` consecutive positions (repeat > 1 after flatten) from `start + c * repeat`.
+Concatenation joins segments; element-wise ops unify spaces; a layer reading or writing a layout becomes a
+member of each space.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -18,11 +20,18 @@ EXPECTED_REASONS = ("model input", "model output", FIXED_PADDING)
 
 @dataclass(frozen=True)
 class Segment:
-    """A whole space along a tensor dimension: each run of `unit` channels takes `repeat` positions."""
+    """A whole space along a tensor dimension from position `start`: each run b of `unit` channels takes
+    the `repeat` positions `start + b * repeat + [0, repeat)`."""
 
     space: int
     repeat: int = 1
     unit: int = 1
+    start: int = 0
+
+    @property
+    def plain(self) -> bool:
+        """One position per channel."""
+        return self.repeat == 1 and self.unit == 1
 
 
 @dataclass(frozen=True)
@@ -37,17 +46,25 @@ class Layout:
 
     def repeated(self, factor: int) -> Layout:
         """Each channel now spans `factor` times more positions (flatten, depthwise channel multiplier)."""
-        return Layout(tuple(Segment(s.space, s.repeat * factor, s.unit) for s in self.segments), self.cdim)
+        segments = (Segment(s.space, s.repeat * factor, s.unit, s.start * factor) for s in self.segments)
+        return Layout(tuple(segments), self.cdim)
+
+    def shifted(self, offset: int) -> Layout:
+        """The same channels `offset` positions further along (a later operand of a concatenation)."""
+        segments = (Segment(s.space, s.repeat, s.unit, s.start + offset) for s in self.segments)
+        return Layout(tuple(segments), self.cdim)
 
     def coarsened(self, factor: int) -> Layout | None:
         """Every `factor` consecutive positions become one (pixel shuffle, features viewed as channels);
         None when a segment's positions do not split into such runs."""
         segments = []
         for s in self.segments:
+            if s.start % factor:
+                return None
             if s.repeat % factor == 0:
-                segments.append(Segment(s.space, s.repeat // factor, s.unit))
+                segments.append(Segment(s.space, s.repeat // factor, s.unit, s.start // factor))
             elif factor % s.repeat == 0:
-                segments.append(Segment(s.space, 1, s.unit * (factor // s.repeat)))
+                segments.append(Segment(s.space, 1, s.unit * (factor // s.repeat), s.start // factor))
             else:
                 return None
         return Layout(tuple(segments), self.cdim)
@@ -91,11 +108,14 @@ class Spaces:
         segments: list[Segment] = []
         for s in layout.segments:
             root = self.find(s.space)
-            if root in self._split:
-                pieces = Layout(tuple(Segment(p, s.repeat, s.unit) for p in self._split[root]), layout.cdim)
-                segments += self.resolve(pieces).segments
-            else:
-                segments.append(Segment(root, s.repeat, s.unit))
+            if root not in self._split:
+                segments.append(Segment(root, s.repeat, s.unit, s.start))
+                continue
+            pieces, first = [], 0
+            for piece in self._split[root]:
+                pieces.append(Segment(piece, s.repeat, s.unit, s.start + first // s.unit * s.repeat))
+                first += self.size(piece)
+            segments += self.resolve(Layout(tuple(pieces), layout.cdim)).segments
         return Layout(tuple(segments), layout.cdim)
 
     def split(self, space: int, sizes: list[int]) -> bool:
@@ -125,6 +145,15 @@ class Spaces:
         """Length of the tensor dimension that `layout` describes."""
         return sum(self.size(s.space) // s.unit * s.repeat for s in self.resolve(layout).segments)
 
+    def joined(self, layouts: list[Layout]) -> Layout:
+        """The layouts one after the other along their (common) channel dimension: a concatenation."""
+        segments: list[Segment] = []
+        offset = 0
+        for layout in layouts:
+            segments += layout.shifted(offset).segments
+            offset += self.positions(layout)
+        return Layout(tuple(segments), layouts[0].cdim)
+
     def mark(self, layout: Layout | None, reason: str) -> None:
         """Forbid pruning every space in `layout`, for `reason`."""
         for segment in self.resolve(layout).segments if layout else ():
@@ -143,17 +172,16 @@ class Spaces:
 
     def add_members(self, layout: Layout, module: str, role: str) -> None:
         """Register `module`'s `role` dimension as reading/writing `layout`, segment by segment."""
-        offset = 0
         for s in self.resolve(layout).segments:
-            self._members[self.find(s.space)].append(Member(module, role, offset, s.repeat, s.unit))
-            offset += self.size(s.space) // s.unit * s.repeat
+            self._members[self.find(s.space)].append(Member(module, role, s.start, s.repeat, s.unit))
 
     def unify(self, a: Layout, b: Layout, where: str) -> bool:
         """Tie `a` and `b` channel by channel. Plain segmentations that differ are cut to a common one;
         other differences mark both unsafe."""
         a, b = self._aligned(self.resolve(a), self.resolve(b))
         same = len(a.segments) == len(b.segments) and all(
-            (sa.repeat, sa.unit, self.size(sa.space)) == (sb.repeat, sb.unit, self.size(sb.space))
+            (sa.start, sa.repeat, sa.unit, self.size(sa.space))
+            == (sb.start, sb.repeat, sb.unit, self.size(sb.space))
             for sa, sb in zip(a.segments, b.segments, strict=True)
         )
         if not same:
@@ -174,26 +202,60 @@ class Spaces:
         return True
 
     def _aligned(self, a: Layout, b: Layout) -> tuple[Layout, Layout]:
-        """Split the spaces of two plain layouts (repeat and unit 1) at each other's boundaries."""
-        plain = all(s.repeat == 1 and s.unit == 1 for s in a.segments + b.segments)
+        """Split the spaces of two plain layouts (one position per channel) at each other's boundaries."""
+        plain = all(s.plain for s in a.segments + b.segments)
         if not plain or self.positions(a) != self.positions(b) or len(a.segments) == len(b.segments) == 1:
             return a, b
-        cuts = set()
-        for layout in (a, b):
-            edge = 0
-            for s in layout.segments:
-                edge += self.size(s.space)
-                cuts.add(edge)
-        for layout in (a, b):
-            edge = 0
-            for s in layout.segments:
-                size = self.size(s.space)
-                inner = sorted(c - edge for c in cuts if edge < c < edge + size)
-                if inner:
-                    bounds = [0, *inner, size]
-                    self.split(s.space, [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)])
-                edge += size
+        cuts = {s.start + self.size(s.space) for layout in (a, b) for s in layout.segments}
+        self.cut(a, cuts)
+        self.cut(b, cuts)
         return self.resolve(a), self.resolve(b)
+
+    def shuffled(self, layout: Layout, groups: int, where: str) -> Layout | None:
+        """`layout` after a channel shuffle of `groups` groups (position i * n + j, n = positions / groups,
+        moves to j * groups + i). The groups are tied channel by channel, so that every group keeps the
+        same channels and the pruned shuffle interleaves them as the original did: channel j of the tied
+        space then takes the `groups` consecutive positions j * groups ... Where the groups are laid out
+        differently they are marked unsafe (by `unify`). None when a group boundary cuts a channel's run."""
+        n = self.positions(layout) // groups
+        pieces = self.pieces(layout, [n * (i + 1) for i in range(groups)])
+        if pieces is None:
+            return None
+        for piece in pieces[1:]:
+            self.unify(pieces[0], piece, where)
+        return self.resolve(pieces[0]).repeated(groups)
+
+    def pieces(self, layout: Layout, ends: list[int]) -> list[Layout] | None:
+        """`layout` cut into consecutive pieces ending at positions `ends` (ascending, the last one its
+        length), each counted from its own start (chunk, split); None where a space cannot be cut."""
+        if not self.cut(layout, set(ends[:-1])):
+            return None
+        segments: list[list[Segment]] = [[] for _ in ends]
+        for s in self.resolve(layout).segments:
+            segments[bisect.bisect_right(ends, s.start)].append(s)
+        starts = [0, *ends[:-1]]
+        return [
+            Layout(tuple(part), layout.cdim).shifted(-start)
+            for part, start in zip(segments, starts, strict=True)
+        ]
+
+    def cut(self, layout: Layout, cuts: set[int]) -> bool:
+        """Split the spaces of `layout` so that no segment spans a position in `cuts` (a channel's positions
+        p with p < cut go to one piece, the others to the next). False when a space cannot be cut there
+        (inside a channel's run of positions, or a constraint forbids it)."""
+        for s in self.resolve(layout).segments:
+            runs = self.size(s.space) // s.unit
+            counts: set[int] = set()
+            for c in cuts:
+                n = min(max(-(-(c - s.start) // s.repeat), 0), runs)  # runs starting before the cut
+                if 0 < n < runs:
+                    if s.start + n * s.repeat > c:
+                        return False  # the cut falls inside run n - 1
+                    counts.add(n)
+            bounds = [0, *sorted(n * s.unit for n in counts), runs * s.unit]
+            if counts and not self.split(s.space, _lengths(bounds)):
+                return False
+        return True
 
     def groups(self) -> list[ChannelGroup]:
         """One ChannelGroup per root space, in creation order, named after its first creating layer."""
@@ -220,3 +282,8 @@ class Spaces:
             )
             result.append(group)
         return result
+
+
+def _lengths(bounds: list[int]) -> list[int]:
+    """The lengths between consecutive bounds."""
+    return [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)]
