@@ -73,6 +73,9 @@ def test_structured_pruning_removes_channels_and_quantizes(rows):
         assert row.get("macs") < baseline.get("macs")
     assert [(r.get("w_bits"), r.get("a_bits")) for r in structured] == [(32, 32), (8, 8)] * 2
     assert structured[0].extra["channels"][0]["channels_removed"] > 0
+    for row in structured:  # seed 004's "before fine-tune": the one-shot model scored right after pruning
+        assert ("before_finetune" in row.extra) is (row.config["schedule"] == "one-shot")
+    assert 0.0 <= structured[0].extra["before_finetune"]["score"] <= 1.0
 
 
 def test_sensitivity_has_one_trial_per_conv_and_linear_layer(rows):

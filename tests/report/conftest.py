@@ -283,8 +283,9 @@ def _deploy(stage: str, metrics: dict) -> dict | None:
     return {"batch": 64, "forms": [form]}
 
 
-def write_run(run_dir: Path) -> Path:
-    """Fill `run_dir` with the synthetic trials; return it."""
+def write_run(run_dir: Path, trials: list[tuple] | None = None) -> Path:
+    """Fill `run_dir` with `trials` ((stage, label, config, status, metrics, extra); "failed" and
+    "pending" trials are recorded as such), by default the synthetic trials; return it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.toml").write_text("[task]\nmax_drop = 0.05  # <budget>\n")
     budget = Budget(default_task().metric(), 0.05)
@@ -295,9 +296,11 @@ def write_run(run_dir: Path) -> Path:
         store.set_meta("task", default_task().describe())
         store.set_meta("budget", budget.to_dict())
         store.set_meta("combine_choice", {"amount": 0.5, "bits": 4, "prune_trial": "x", "quant_trial": "y"})
-        for index, (stage, label, config, status, metrics, extra) in enumerate(_trials()):
+        for index, (stage, label, config, status, metrics, extra) in enumerate(trials or _trials()):
             trial = f"t{index:02d}"
             store.add([(trial, stage, label, config)])
+            if status == "pending":
+                continue
             store.start(trial)
             if status == "failed":
                 store.fail(trial, "RuntimeError: out of luck", 0.5)
@@ -307,8 +310,24 @@ def write_run(run_dir: Path) -> Path:
                 store.finish(trial, metrics, status=status, extra=extra, duration_s=2.0 + index)
         rows = store.rows()
         best = best_trial(rows, rows[0], budget, "size")  # what the lab records at the end of a run
-        store.set_meta("best", best.trial_id)
+        store.set_meta("best", best.trial_id if best else None)
     return run_dir
+
+
+@pytest.fixture
+def run_of(tmp_path: Path):
+    """write(trials) -> a run directory in tmp_path holding the original model's trial and `trials`."""
+
+    def write(trials: list[tuple]) -> Path:
+        return write_run(tmp_path / "trials", [_trials()[0], *trials])
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def model_metrics():
+    """metrics(top1, size, latency, *, params, nonzero, ...) -> a model trial's metric columns."""
+    return _metrics
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ def test_report_html_is_one_self_contained_file(synthetic_report):
     ]
     assert all(src.startswith("data:image/png;base64,") for _, src in images)
     assert not re.search(r'(src|href)="(?!data:)', page) and "http" not in page
-    assert page.count('<table class="sortable">') == 9 and page.count("<script>") == 1
+    assert page.count('<table class="sortable">') == 10 and page.count("<script>") == 1
     for title in (
         "Table I. Profile",
         "Table II. Post- and aware-training",
@@ -45,7 +45,7 @@ def test_report_markdown_links_the_plots_and_holds_every_table(synthetic_run, sy
     )
     for key in PLOTS:
         assert f"![{key}](plots/{key}.png)" in text and (synthetic_run / "plots" / f"{key}.png").is_file()
-    assert text.count("\n### ") == 10  # 9 tables (the deployable forms too) and the recipe
+    assert text.count("\n### ") == 11  # 10 tables (the deployable forms and seed 003 Table 3 too), recipe
     assert text.endswith("### Recipe\n\n```toml\n[task]\nmax_drop = 0.05  # <budget>\n```\n")
     assert "| Combined | 50% | 4 bits |" in text.replace("**", "")
 

@@ -126,6 +126,7 @@ def test_all_trials_are_listed_with_their_errors(data):
         "deploy",
         "sweep",
         "pd",
+        "seed003_quant",  # seed 003 Table 3 from the one-shot W8A8 trial
         "structured",
         "search",
         "export",

@@ -19,7 +19,7 @@ from torch import nn
 
 from prunequant.lab.compress import finetune_model
 from prunequant.lab.env import Env, environment, model_from_bytes, model_to_bytes
-from prunequant.lab.measure import measure
+from prunequant.lab.measure import evaluate_scores, measure
 from prunequant.lab.ops import apply_steps
 from prunequant.lab.plans import finetune_plan, lrs_of, percent
 from prunequant.lab.recipe import Recipe
@@ -81,7 +81,8 @@ def channels_step(config: dict[str, Any]) -> dict[str, Any]:
 
 @register_kind("structured")
 def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
-    """Prune channels by config["schedule"], quantize to config["format"], fine-tune and refine, measure."""
+    """Prune channels by config["schedule"], quantize to config["format"], fine-tune and refine, measure.
+    A one-shot trial also records the pruned model's scores before any fine-tune (extra["before_finetune"])."""
     from prunequant.pruning.structured import reinitialize
 
     recipe, config = task.recipe, task.spec.config
@@ -94,6 +95,8 @@ def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> Tria
         model, extra["channels"] = applied.model, applied.info["channels"]
         if schedule == "from-scratch":
             model = reinitialize(model, recipe.run.seed)
+        else:  # seed 004's "before fine-tuning" column: the pruned model as it is
+            extra["before_finetune"] = evaluate_scores(model, env, recipe)
     else:
         batches = finetune["epochs"] * batches_per_epoch(env, recipe)
         phase_callbacks.append(pruning_schedule(model, config, env, batches))

@@ -1,81 +1,29 @@
 """The report's tables as plain data (title, columns, cells with sort keys), rendered by markdown.py and
 html.py: seed 000 Table I (profile) and Table II (post/aware x pruning/quantization), seed 003 Table 4
-(performance density), structured, search, export, benchmark and the full trial list."""
+(performance density), seed 003 Tables 1-3 and seed 004's table (seed003_tables.py, seed004_table.py),
+structured, search, export, benchmark and the full trial list."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from prunequant.lab.store import MODEL_STAGES, TrialRow
-from prunequant.report.run_data import RunData
-from prunequant.tasks import MetricSpec
-
-Cell = tuple[str, float | str | None]
-"""(text shown, sort key)."""
-
-DEPLOYED_NOTE = (
-    "deployed speedup: the fastest deployable form (int8 ONNX, the physically smaller model on "
-    "onnxruntime, or a PT2E int8 program where [run] runtimes enables it) against the original in torch "
-    "eager fp32 at the deploy batch, timed interleaved in the trial; masked zeros alone run on dense "
-    "kernels at the original's speed."
+from prunequant.report.cells import (
+    DEPLOYED_NOTE,
+    Cell,
+    Table,
+    count,
+    delta,
+    deployed_speedup,
+    header,
+    metric,
+    num,
+    text,
 )
-
-
-@dataclass(frozen=True)
-class Table:
-    """A titled table; `numeric` marks right-aligned columns; `highlight` holds row indices to emphasise."""
-
-    key: str
-    title: str
-    columns: list[str]
-    rows: list[list[Cell]]
-    numeric: set[int] = field(default_factory=set)
-    note: str = ""
-    highlight: set[int] = field(default_factory=set)
-
-
-def num(value: float | None, scale: float = 1.0, digits: int = 2, suffix: str = "") -> Cell:
-    """A number cell: formatted text and the raw value as sort key; '-' when missing."""
-    if value is None:
-        return ("-", None)
-    return (f"{value * scale:,.{digits}f}{suffix}", value)
-
-
-def text(value: Any) -> Cell:
-    return (str(value), str(value))
-
-
-def count(value: float | None) -> Cell:
-    """A large count with an SI suffix (k, M, G)."""
-    if value is None:
-        return ("-", None)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return (f"{value / scale:.2f}{unit}", value)
-    return (f"{value:.0f}", value)
-
-
-def header(spec: MetricSpec) -> str:
-    """A metric's column header with unit and better-arrow, e.g. 'top-1 accuracy % ↑', 'EPE px ↓'."""
-    unit = f" {spec.unit}" if spec.unit else ""
-    return f"{spec.label or spec.name}{unit} {spec.arrow}"
-
-
-def metric(spec: MetricSpec, value: float | None) -> Cell:
-    """A metric cell in the metric's display units (unit '%': x100), the raw value as sort key."""
-    if value is None:
-        return ("-", None)
-    return (f"{spec.display(value):,.2f}", value)
-
-
-def delta(row: TrialRow, baseline: TrialRow | None, spec: MetricSpec, key: str = "score") -> Cell:
-    """Change of `key` versus the baseline in the metric's display units (unit '%': points)."""
-    if baseline is None or row.get(key) is None or baseline.get(key) is None:
-        return ("-", None)
-    change = spec.display(row.get(key)) - spec.display(baseline.get(key))
-    return (f"{change:+.2f}", change)
+from prunequant.report.run_data import RunData
+from prunequant.report.seed003_tables import importance_table, quant_table, schedules_table
+from prunequant.report.seed004_table import seed004_table
 
 
 def metric_columns(data: RunData) -> list[str]:
@@ -88,24 +36,6 @@ def metric_cells(data: RunData, row: TrialRow) -> list[Cell]:
     """Cells matching metric_columns: test score, its change, the task's other test metrics."""
     others = [metric(spec, row.get(spec.name)) for spec in data.metrics if spec.name != data.metric.name]
     return [metric(data.metric, row.get("score")), delta(row, data.baseline, data.metric), *others]
-
-
-def deployed_speedup(row: TrialRow) -> Cell:
-    """The fastest deployable form's speedup over the original in torch eager fp32 at the deploy batch,
-    with its runtime, e.g. "6.10x onnxruntime-int8"; masked zeros only: "no speed gain: dense kernels".
-    A run from before deployable forms has no deployed speed ("not measured as deployed")."""
-    deploy = row.extra.get("deploy")
-    if deploy is None:
-        return ("not measured as deployed", None)
-    if deploy.get("no_speed_gain"):
-        return (deploy["no_speed_gain"], None)
-    timed = [form for form in deploy["forms"] if "speed" in form]
-    if not timed:
-        return ("no form exported", None)
-    batch = str(deploy["batch"])
-    fastest = max(timed, key=lambda form: form["speed"][batch]["speedup"])
-    value = fastest["speed"][batch]["speedup"]
-    return (f"{value:.2f}x {fastest['runtime']}", value)
 
 
 def step_of(row: TrialRow, op: str) -> dict[str, Any] | None:
@@ -560,6 +490,10 @@ TABLES: list[Callable[[RunData], Table | None]] = [
     deploy_table,
     sweep_table,
     pd_table,
+    schedules_table,
+    importance_table,
+    quant_table,
+    seed004_table,
     structured_table,
     search_table,
     export_table,
