@@ -81,8 +81,8 @@ def channels_step(config: dict[str, Any]) -> dict[str, Any]:
 
 @register_kind("structured")
 def run_structured_trial(task: TrialTask, callbacks: Sequence[Callback]) -> TrialOutcome:
-    """Prune channels by config["schedule"], quantize to config["format"], fine-tune and refine, measure.
-    A one-shot trial also records the pruned model's scores before any fine-tune (extra["before_finetune"])."""
+    """Prune channels by config["schedule"], quantize to config["format"], fine-tune and refine, measure;
+    a one-shot trial also records the pruned model's scores before fine-tuning (extra["before_finetune"])."""
     from prunequant.pruning.structured import reinitialize
 
     recipe, config = task.recipe, task.spec.config

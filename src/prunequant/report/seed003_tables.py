@@ -140,7 +140,7 @@ def schedules_table(data: RunData) -> Table | None:
         f"Table 1. Comparing pruning schedules (seed 003){suffix}",
         ["channel sparsity", "schedule", *(["importance"] if mixed else [])],
         body,
-        "Every schedule has the same training budget (seed 003 section 3). Importance: "
+        "Every schedule has the same training budget ([structured] epochs + refine_epochs). Importance: "
         f"{', '.join(sorted(used, key=importance_order)) or '-'} (activation L1, seed 003 Alg. 1, where "
         f"the run has it).{note}",
     )

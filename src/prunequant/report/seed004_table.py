@@ -38,7 +38,7 @@ NOT_PRUNED = ("n/a: not pruned", None)
 NO_BEFORE = {
     "stepwise": "pruned while fine-tuning",
     "layerwise": "pruned while fine-tuning",
-    "from-scratch": "re-initialised: none",
+    "from-scratch": "none: re-initialised",
 }
 """Why a [structured] trial of a schedule has no "before fine-tune" figure."""
 
