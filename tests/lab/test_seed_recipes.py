@@ -13,6 +13,8 @@ from prunequant.lab import Recipe, load_recipe, run_recipe, within_budget
 from prunequant.lab.env import budget_of
 from prunequant.lab.store import MODEL_STAGES, ResultsStore
 from prunequant.report import load_run, write_report
+from prunequant.report.seed003_tables import SCHEDULES, format_order
+from prunequant.report.tables import Table, all_tables
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 GENERATED = ("flying-fashion", "fashion-scenes")
@@ -127,3 +129,89 @@ def test_seed_recipe_at_toy_scale(name: str, tmp_path: Path) -> None:
         assert recipe.data.options == {"normalize": False} and recipe.task.options["recon"] == "bce"
         assert all(row.metrics["metrics"]["fid_fmnist"] >= 0 for row in rows if row.stage == "structured")
     assert "top-1" not in markdown and "top1" not in markdown
+    if name.startswith("seed003"):
+        assert_seed003_tables(toy_scale(recipe), tmp_path / "run")
+    if name == "seed004_det":
+        assert_seed004_table(toy_scale(recipe), tmp_path / "run")
+
+
+def tables_of(run: Path) -> dict[str, Table]:
+    """The report's tables of `run` by key; the seed tables are in the markdown report too."""
+    tables = {table.key: table for table in all_tables(load_run(run))}
+    markdown = write_report(run)["markdown"].read_text()
+    assert all(f"### {table.title}" in markdown for key, table in tables.items() if key.startswith("seed"))
+    return tables
+
+
+def fail_trial(run: Path, label_part: str, stage: str) -> None:
+    """Mark the finished trial of `stage` whose label holds `label_part` failed (as a crash would)."""
+    with ResultsStore(run / "results.sqlite") as store:
+        (row,) = [row for row in store.rows(stage) if label_part in row.label]
+        store.fail(row.trial_id, "RuntimeError: injected")
+
+
+def assert_seed003_tables(recipe: Recipe, run: Path) -> None:
+    """Tables 1-3 have the seed's row groups (Baseline, then each sparsity) and a figure in every cell;
+    a failed trial's cell says so."""
+    tables, structured = tables_of(run), recipe.structured
+    groups = ["Baseline", *[f"{100 * amount:g}% sparsity" for amount in structured.amounts]]
+    schedules = [SCHEDULES[name] for name in SCHEDULES if name in structured.schedules]
+    table1, table2 = tables["seed003_schedules"], tables["seed003_importance"]
+    assert [(row[0][0], row[1][0]) for row in table1.rows] == [
+        ("Baseline", "Full Model"),
+        *[(group, schedule) for group in groups[1:] for schedule in schedules],
+    ]
+    assert [row[1][0] for row in table2.rows] == [
+        "Full Model",
+        *["Layerwise (A)", "Layerwise (W)"] * len(groups[1:]),
+    ]
+    for table in (table1, table2):
+        assert all(row[-2][1] is not None for row in table.rows), table.rows  # a figure in every cell
+    table3, joint, source = tables["seed003_quant"], recipe.joint, "joint: layerwise activation_l1 + QAT"
+    unpruned = recipe.aware_quant
+    assert [tuple(text for text, _ in row[:3]) for row in table3.rows] == [
+        ("Baseline", "Full Model", "-"),
+        *[("Baseline", f"W{bits}A{unpruned.a_bits}", "aware_quant") for bits in unpruned.bits],
+        *[
+            (f"{100 * amount:g}% sparsity", fmt.upper(), source)
+            for amount in joint.amounts
+            for fmt in sorted(joint.formats, key=format_order)
+        ],
+    ]
+    assert all(row[-2][1] is not None for row in table3.rows)
+
+    fail_trial(run, f"layerwise channels {100 * structured.amounts[-1]:g}% activation_l1", "structured")
+    with ResultsStore(run / "results.sqlite") as store:  # a joint trial that has not run yet
+        row = store.rows("joint")[-1]
+        store.add([("later", "joint", "joint: later", {**row.config, "format": "w2a2"})])
+    tables = tables_of(run)
+    assert tables["seed003_schedules"].rows[-1][1:3] == [
+        ("Layerwise", "Layerwise"),
+        ("failed: RuntimeError: injected", None),
+    ]
+    assert [text for text, _ in tables["seed003_quant"].rows[-1][1:4]] == [
+        "W2A2",
+        source,
+        "not run yet (pending)",
+    ]
+
+
+def assert_seed004_table(recipe: Recipe, run: Path) -> None:
+    """One row per method and level with params, MACs, speedup, and the metric before and after the
+    fine-tune; a failed fine-tune's cell says so."""
+    table = tables_of(run)["seed004"]
+    slimming, layers = recipe.slimming, recipe.layer_prune
+    assert [row[0][0] for row in table.rows] == [
+        "original",
+        "sparsity training (L1 on BN γ)",
+        *["network slimming"] * len(slimming.amounts),
+        *["layer pruning"] * len(layers.blocks),
+        "bn_gamma channels, no sparsity training (one-shot)",
+    ]
+    for row in table.rows[2:]:  # every pruned level: smaller, timed, scored before and after
+        assert row[2][1] < table.rows[0][2][1] and row[5][1] is not None
+        assert row[6][1] is not None and row[8][1] is not None, row
+
+    fail_trial(run, f"slimming {100 * slimming.amounts[-1]:g}% (global BN gamma) @ lr", "slimming")
+    level = tables_of(run)["seed004"].rows[1 + len(slimming.amounts)]
+    assert level[6][1] is not None and level[8] == ("failed: RuntimeError: injected", None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prunequant.lab.plans import percent
-from prunequant.lab.sections import parse_format
+from prunequant.lab.sections import MAX_BITS, parse_format
 from prunequant.lab.store import TrialRow
 from prunequant.report.cells import Cell, Table, header, outcome, pick, text
 from prunequant.report.run_data import RunData
@@ -200,7 +200,7 @@ Candidate = tuple[float, str, str, list[TrialRow]]
 def quant_candidates(data: RunData) -> list[Candidate]:
     """Table 3's rows: [joint] trials and quantized [structured] trials per amount x format (layerwise
     activation-L1 preferred: the seed's own pipeline), then the unpruned model's single-step quantize
-    trials of the quantization sweeps in those formats."""
+    trials of the quantization sweeps that quantize activations too or share a format with those."""
     found: list[Candidate] = []
     structured = [row for row in data.stage("structured", done=False) if row.config["format"] != FLOAT]
     for stage, rows in (("joint", data.stage("joint", done=False)), ("structured", structured)):
@@ -211,11 +211,10 @@ def quant_candidates(data: RunData) -> list[Candidate]:
             )
     formats = {fmt for _, fmt, _, _ in found}
     for stage in QUANT_SWEEPS:
-        rows = data.stage(stage, done=False)
-        for fmt in sorted(formats, key=format_order):
-            group = [row for row in rows if sweep_format(row) == fmt]
-            if group:
-                found.append((0.0, fmt, stage, group))
+        rows = [row for row in data.stage(stage, done=False) if sweep_format(row) is not None]
+        for fmt in dict.fromkeys(sweep_format(row) for row in rows):
+            if fmt in formats or parse_format("format", fmt)[1] != MAX_BITS:
+                found.append((0.0, fmt, stage, [row for row in rows if sweep_format(row) == fmt]))
     return found
 
 
@@ -227,8 +226,9 @@ def quant_table(data: RunData) -> Table | None:
         return None
     stages = ("joint", "structured", *QUANT_SWEEPS)
     body = []
+    pruned = {fmt for amount, fmt, _, _ in found if amount > 0}  # each sparsity: a row per format
     for amount in sorted({amount for amount, _, _, _ in found}):
-        for fmt in sorted({fmt for _, fmt, _, _ in found}, key=format_order):
+        for fmt in sorted(pruned if amount > 0 else {fmt for _, fmt, _, _ in found}, key=format_order):
             cells = sorted(
                 (cell for cell in found if cell[:2] == (amount, fmt)), key=lambda cell: stages.index(cell[2])
             )
