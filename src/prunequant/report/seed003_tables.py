@@ -190,7 +190,7 @@ def sweep_format(row: TrialRow) -> str | None:
     steps = row.config.get("steps") or []
     if len(steps) != 1 or steps[0]["op"] != "quantize":
         return None
-    return f"w{steps[0]['w_bits']}a{steps[0]['a_bits']}"
+    return f"w{steps[0]['w_bits']}a{steps[0].get('a_bits', MAX_BITS)}"  # runs from before a_bits
 
 
 Candidate = tuple[float, str, str, list[TrialRow]]
