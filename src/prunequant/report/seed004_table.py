@@ -190,5 +190,4 @@ def seed004_table(data: RunData) -> Table | None:
         "before fine-tune: the pruned model as it is; after: fine-tuned at the LR, then refined at LR x "
         "refine_factor (several LRs: the trial with the best validation score). Δ: change against the "
         f"original. compression = original params / params{notes}. {DEPLOYED_NOTE}",
-        {0},
     )
