@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from prunequant.lab.budget import Budget
-from prunequant.lab.plans import compress_spec, finetune_plan, percent, prune_step, quant_step
+from prunequant.lab.plans import compress_spec, finetune_plan, prune_step, quant_step
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.runner import Session
 from prunequant.lab.select import within_budget
-from prunequant.lab.store import TrialRow
+from prunequant.lab.store import TrialRow, percent
 from prunequant.lab.trials import TrialSpec
 
 

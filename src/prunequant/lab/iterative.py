@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from prunequant.lab.compress import finetune_model
 from prunequant.lab.ops import apply_steps
-from prunequant.lab.plans import finetune_plan, lrs_of, percent
+from prunequant.lab.plans import finetune_plan, lrs_of
 from prunequant.lab.recovery_sections import IterativeSection
 from prunequant.lab.runner import Session
 from prunequant.lab.select import within_budget
-from prunequant.lab.store import TrialRow
+from prunequant.lab.store import TrialRow, percent
 from prunequant.lab.structured import channels_step, measured_outcome, source_models
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.profiling import profile

@@ -14,10 +14,11 @@ from typing import Any
 
 from prunequant.lab.compress import finetune_model
 from prunequant.lab.ops import apply_steps
-from prunequant.lab.plans import finetune_plan, lrs_of, percent
+from prunequant.lab.plans import finetune_plan, lrs_of
 from prunequant.lab.recovery import without_early_stop
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
+from prunequant.lab.store import percent
 from prunequant.lab.structured import batches_per_epoch, measured_outcome, pruning_schedule, source_models
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.training import Callback

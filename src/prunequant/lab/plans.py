@@ -51,9 +51,5 @@ def quant_step(bits: int, section: sec.QuantSweep) -> dict[str, Any]:
     }
 
 
-def percent(amount: float) -> str:
-    return f"{100 * amount:g}%"
-
-
 def lrs_of(recipe: Recipe, section: sec.Finetune) -> tuple[float, ...]:
     return section.lrs or (recipe.baseline.lr,)

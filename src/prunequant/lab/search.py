@@ -16,11 +16,11 @@ from typing import Any
 from prunequant.errors import ConfigError
 from prunequant.lab import sections as sec
 from prunequant.lab.budget import Budget
-from prunequant.lab.plans import compress_spec, percent
+from prunequant.lab.plans import compress_spec
 from prunequant.lab.recovery import recovery_plan
 from prunequant.lab.runner import Session
 from prunequant.lab.sensitivity import allocate
-from prunequant.lab.store import TrialRow
+from prunequant.lab.store import TrialRow, percent
 from prunequant.lab.trials import TrialSpec, TrialStopped
 from prunequant.training import Callback, Trainer
 

@@ -18,18 +18,15 @@ from torch import nn
 from prunequant.errors import ConfigError
 from prunequant.lab.env import Env
 from prunequant.lab.ops import Applied, register_op
-from prunequant.lab.plans import compress_spec, finetune_plan, lrs_of, percent
+from prunequant.lab.plans import compress_spec, finetune_plan, lrs_of
 from prunequant.lab.runner import Session
 from prunequant.lab.slim_sections import LayerPruneSection, SlimmingSection, SparsityTraining
+from prunequant.lab.store import NEAR_ZERO, SPARSITY_STAGE, percent
 from prunequant.training import Callback, Trainer
 
-SPARSITY_STAGE = "slimming"
-"""The stage of the sparsity-training trial, whichever stage asks for it (so they share one trial)."""
 SparseFinetune = SlimmingSection | LayerPruneSection
 Level = tuple[dict[str, Any], str]
 """A step and the name of the trials that apply it."""
-NEAR_ZERO = 1e-2
-"""|gamma| below this counts as near zero in the recorded statistics."""
 
 
 def gamma_stats(model: nn.Module) -> dict[str, float]:

@@ -15,11 +15,12 @@ from prunequant.lab.deploy import run_bench, run_export
 from prunequant.lab.iterative import run_iterative
 from prunequant.lab.joint import run_joint
 from prunequant.lab.layer_prune import run_layer_prune
-from prunequant.lab.plans import compress_spec, finetune_plan, lrs_of, percent, prune_step, quant_step
+from prunequant.lab.plans import compress_spec, finetune_plan, lrs_of, prune_step, quant_step
 from prunequant.lab.runner import Session
 from prunequant.lab.search import run_search
 from prunequant.lab.sensitivity import run_sensitivity
 from prunequant.lab.slimming import run_slimming
+from prunequant.lab.store import percent
 from prunequant.lab.structured import run_structured
 from prunequant.lab.trials import TrialSpec
 

@@ -65,7 +65,20 @@ from pathlib import Path
 from typing import Any
 
 from prunequant.errors import StoreError
+from prunequant.lab.sections import MAX_BITS as MAX_BITS  # how stored trial formats read (re-exported)
+from prunequant.lab.sections import parse_format as parse_format
 from prunequant.lab.store_guard import check_store_file, mark_store, open_error
+
+SPARSITY_STAGE = "slimming"
+"""The stage of the sparsity-training trial, whichever stage asks for it (so they share one trial)."""
+NEAR_ZERO = 1e-2
+"""|gamma| below this counts as near zero in the recorded statistics."""
+
+
+def percent(amount: float) -> str:
+    """An amount as it appears in trial labels: 0.5 -> '50%'."""
+    return f"{100 * amount:g}%"
+
 
 METRIC_COLUMNS = {
     "score": "REAL",

@@ -21,11 +21,12 @@ from prunequant.lab.compress import finetune_model
 from prunequant.lab.env import Env, environment, model_from_bytes, model_to_bytes
 from prunequant.lab.measure import evaluate_scores, measure
 from prunequant.lab.ops import apply_steps
-from prunequant.lab.plans import finetune_plan, lrs_of, percent
+from prunequant.lab.plans import finetune_plan, lrs_of
 from prunequant.lab.recipe import Recipe
 from prunequant.lab.recovery import without_early_stop
 from prunequant.lab.runner import Session
 from prunequant.lab.sections import parse_format
+from prunequant.lab.store import percent
 from prunequant.lab.trials import TrialOutcome, TrialSpec, TrialTask, register_kind
 from prunequant.training import Callback
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prunequant.lab.plans import percent
-from prunequant.lab.sections import MAX_BITS, parse_format
-from prunequant.lab.store import TrialRow
+from prunequant.lab.store import MAX_BITS, TrialRow, parse_format, percent
 from prunequant.report.cells import Cell, Table, header, outcome, pick, text
 from prunequant.report.run_data import RunData
 

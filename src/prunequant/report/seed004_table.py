@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prunequant.lab.plans import percent
-from prunequant.lab.slimming import NEAR_ZERO, SPARSITY_STAGE
-from prunequant.lab.store import TrialRow
+from prunequant.lab.store import NEAR_ZERO, SPARSITY_STAGE, TrialRow, percent
 from prunequant.report.cells import (
     DEPLOYED_NOTE,
     Cell,
