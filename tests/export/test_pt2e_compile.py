@@ -48,7 +48,10 @@ def test_runner_times_against_the_eager_module_and_checks_compiled_parity(
     assert run.runtime == RUNTIME and run.threads == 1 and run.baseline == BASELINE_MODULE
     (timing,) = run.timings
     assert timing.batch == 64 and timing.baseline_ms > 0 and timing.candidate_ms > 0
-    assert timing.speedup_p10 <= timing.speedup <= timing.speedup_p90
+    # the speedup is the ratio of the two medians; p10-p90 spread the per-round ratios, so the speedup
+    # need not lie inside them (it did not, 1.300 against 1.228-1.273, on a fresh-clone CI run)
+    assert timing.speedup == pytest.approx(timing.baseline_ms / timing.candidate_ms)
+    assert 0 < timing.speedup_p10 <= timing.speedup_p90
     assert run.int8_layers == 7 and timing.int8_kernels == 7 and run.notes == []
     assert run.parity["n_batches"] == 2 and run.parity["agreement"] >= 0.95
     with torch.inference_mode():
