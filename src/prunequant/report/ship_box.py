@@ -71,7 +71,7 @@ def parity_text(parity: dict[str, Any]) -> str:
     parts = []
     if parity.get("agreement") is not None:
         parts.append(f"{100 * parity['agreement']:.2f}% same predictions")
-    for key, name in (("max_abs_diff", "max |Δ|"), ("mean_rel_diff", "mean relative Δ")):
+    for key, name in (("max_abs_diff", "max |Δ|"), ("mean_rel_diff", "relative mean |Δ|")):
         if parity.get(key) is not None:
             parts.append(f"{name} {parity[key]:.3g}")
     return ", ".join(parts) or "not measured"

@@ -305,7 +305,7 @@ def export_table(data: RunData) -> Table | None:
         f"fp32 {header(data.metric)}",
         f"deployed {header(data.metric)}",
         "parity max |Δ|",
-        "parity mean rel. Δ %",
+        "parity relative mean |Δ| %",
         "fp32 ms",
         "deployed ms",
         "speedup",

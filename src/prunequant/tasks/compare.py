@@ -11,15 +11,16 @@ from prunequant.tasks.io import Outputs, describe, flatten_outputs, output_names
 class OutputComparison:
     """Accumulates, per output tensor, max/mean absolute error and mean relative error of a candidate.
 
-    Relative error is |a - b| / (|a| + eps) averaged over elements, with eps = 1e-6 * mean|a| + 1e-12, so
-    near-zero reference values do not blow it up.
+    The relative error is the mean absolute error over the reference's mean magnitude, sum|a - b| / sum|a|
+    (0 when both are 0), so outputs near zero (a flow field's still background, a mask's zeros) cannot blow
+    it up the way an element-wise |a - b| / |a| does.
     """
 
     def __init__(self) -> None:
         self.names: list[str] | None = None
         self._max: list[float] = []
         self._abs_sum: list[float] = []
-        self._rel_sum: list[float] = []
+        self._ref_sum: list[float] = []
         self._count: list[int] = []
 
     def update(self, reference: Outputs, candidate: Outputs, target: Any = None) -> None:
@@ -31,15 +32,14 @@ class OutputComparison:
         if self.names is None:
             self.names = output_names(reference)
             zeros = [0.0] * len(ref)
-            self._max, self._abs_sum, self._rel_sum = list(zeros), list(zeros), list(zeros)
+            self._max, self._abs_sum, self._ref_sum = list(zeros), list(zeros), list(zeros)
             self._count = [0] * len(ref)
         for i, (a, b) in enumerate(zip(ref, cand, strict=True)):
             a, b = a.detach().float(), b.detach().float()
             diff = (a - b).abs()
-            eps = 1e-6 * a.abs().mean().item() + 1e-12
             self._max[i] = max(self._max[i], diff.max().item() if diff.numel() else 0.0)
             self._abs_sum[i] += diff.sum().item()
-            self._rel_sum[i] += (diff / (a.abs() + eps)).sum().item()
+            self._ref_sum[i] += a.abs().sum().item()
             self._count[i] += diff.numel()
 
     def compute(self) -> dict[str, Any]:
@@ -55,7 +55,7 @@ class OutputComparison:
             name: {
                 "max_abs_diff": self._max[i],
                 "mean_abs_diff": self._abs_sum[i] / max(1, self._count[i]),
-                "mean_rel_diff": self._rel_sum[i] / max(1, self._count[i]),
+                "mean_rel_diff": _relative(self._abs_sum[i], self._ref_sum[i]),
             }
             for i, name in enumerate(self.names)
         }
@@ -63,6 +63,13 @@ class OutputComparison:
         return {
             "max_abs_diff": max(self._max),
             "mean_abs_diff": sum(self._abs_sum) / total,
-            "mean_rel_diff": sum(self._rel_sum) / total,
+            "mean_rel_diff": _relative(sum(self._abs_sum), sum(self._ref_sum)),
             "outputs": per_output,
         }
+
+
+def _relative(abs_diff_sum: float, reference_sum: float) -> float:
+    """sum|a - b| / sum|a|; 0 when both are 0, inf when only the reference is all zeros."""
+    if reference_sum > 0:
+        return abs_diff_sum / reference_sum
+    return 0.0 if abs_diff_sum == 0 else float("inf")
