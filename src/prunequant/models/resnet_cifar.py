@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from prunequant.models.codecs import register_module_codec
 from prunequant.models.layers import init_conv_weights
 from prunequant.models.registry import register_model
 
@@ -39,15 +40,42 @@ class BasicBlock(nn.Module):
 
 
 class ZeroPadShortcut(nn.Module):
-    """Option A: subsample by `stride` and pad `extra` zero channels, half before and half after."""
+    """Option A: subsample by `stride` and pad zero channels: `front` before and `back` after the input's.
 
-    def __init__(self, stride: int, extra: int) -> None:
+    Parameters
+    ----------
+    stride:
+        Spatial subsampling step.
+    extra:
+        Zero channels to add, half before and half after (the paper's layout); used where `front` or
+        `back` is not given.
+    front, back:
+        Explicit zero-channel counts before and after (channel pruning rewrites them).
+    """
+
+    def __init__(
+        self, stride: int, extra: int = 0, *, front: int | None = None, back: int | None = None
+    ) -> None:
         super().__init__()
-        self.stride, self.extra = stride, extra
+        self.stride = stride
+        self.front = extra // 2 if front is None else front
+        self.back = extra - extra // 2 if back is None else back
+        if min(self.stride - 1, self.front, self.back) < 0:
+            raise ValueError(f"ZeroPadShortcut needs stride >= 1 and counts >= 0, got {self.extra_repr()}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        return F.pad(x, (0, 0, 0, 0, self.front, self.back))
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, front={self.front}, back={self.back}"
+
+
+register_module_codec(
+    ZeroPadShortcut,
+    lambda pad: {"stride": pad.stride, "front": pad.front, "back": pad.back},
+    lambda config: ZeroPadShortcut(**config),
+)
 
 
 class CifarResNet(nn.Module):

@@ -4,7 +4,8 @@ Each tensor's channel dimension gets a layout of channel spaces (see spaces.py).
 new spaces and read their input's; BN and depthwise convs pass channels through; element-wise ops
 (residual add, SE multiply) tie spaces together; concatenation joins them at offsets; flatten turns a
 channel into a block of H*W features; a channel shuffle ties its groups channel by channel, and so does
-chunk its pieces. Every op that is not understood marks the spaces it touches unsafe.
+chunk its pieces; a channel pad adds zero channels, prunable where pruning can rewrite the module that
+pads them. Every op that is not understood marks the spaces it touches unsafe.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from torch import fx, nn
 from prunequant.models.export_trace import op_name
 from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.pruning.structured import op_tables as ops
-from prunequant.pruning.structured.groups import IN, OUT, ChannelGroup
+from prunequant.pruning.structured.groups import IN, OUT, PAD_BACK, PAD_FRONT, ChannelGroup
+from prunequant.pruning.structured.layer_ops import rewrites_pad
 from prunequant.pruning.structured.spaces import FIXED_PADDING, Layout, Spaces
 from prunequant.pruning.structured.subclass_check import subclass_problem
 from prunequant.pruning.structured.tracing import UntraceableModelError, shape_of, trace
@@ -56,7 +58,7 @@ def dependency_groups(model: nn.Module, example_input: Inputs) -> DependencyGrap
     except UntraceableModelError as exc:
         layers = [name for name, m in model.named_modules() if layer_role(m) is not None]
         return DependencyGraph([], dict.fromkeys(layers, str(exc)))
-    analyzer = _Analyzer(traced.graph_module, traced.opaque)
+    analyzer = _Analyzer(traced.graph_module, traced.opaque, dict(model.named_modules()))
     for node in traced.graph_module.graph.nodes:
         analyzer.visit(node)
     groups = analyzer.spaces.groups()
@@ -116,8 +118,10 @@ def _normalize(dim: int, ndim: int) -> int:
 class _Analyzer:
     """Walks the fx graph in topological order, giving every tensor node a channel layout."""
 
-    def __init__(self, root: fx.GraphModule, opaque: dict[str, str]) -> None:
+    def __init__(self, root: fx.GraphModule, opaque: dict[str, str], owners: dict[str, nn.Module]) -> None:
         self.modules = dict(root.named_modules())
+        self.owners = owners  # the model's modules, also those fx traced through (not in `root`)
+        self._pads: dict[str, tuple[Layout, Layout]] = {}
         self.opaque = opaque
         self.spaces = Spaces()
         self.layouts: dict[fx.Node, Layout | tuple | Shuffling | None] = {}
@@ -464,7 +468,7 @@ class _Analyzer:
 
     def pad(self, node: fx.Node, source: Layout, pad: list) -> Layout | None:
         """F.pad: spatial padding passes channels; constant padding of the channels (ResNet option A
-        shortcuts) adds fixed zero channels, which are never pruned, around the source's."""
+        shortcuts) adds zero channels around the source's (see `padded_channels`)."""
         shape = shape_of(node)
         ndim = len(shape or ())
         if len(pad) // 2 <= ndim - 2:
@@ -475,12 +479,33 @@ class _Analyzer:
         mode = _arg(node, 2, "mode", "constant")
         if source.cdim != 1 or any(before) or mode != "constant" or not all(isinstance(p, int) for p in pad):
             return self.unknown(node, f"'{node.name}' pads the channel dimension")
-        parts = []
-        for size in (front, back):
-            zeros = self.spaces.new(size, node.name) if size > 0 else Layout((), 1)
-            self.spaces.mark(zeros, FIXED_PADDING)
-            parts.append(zeros)
-        return self.spaces.joined([parts[0], source, parts[1]])
+        zeros_front, zeros_back = self.padded_channels(node, front, back)
+        return self.spaces.joined([zeros_front, source, zeros_back])
+
+    def padded_channels(self, node: fx.Node, front: int, back: int) -> tuple[Layout, Layout]:
+        """The zero channels a channel pad adds before and after. Where the pad is made by a module whose
+        counts pruning rewrites (its innermost traced module, e.g. ZeroPadShortcut), they are members of
+        that module and prunable, the same ones on every call; elsewhere they are fixed (FIXED_PADDING)."""
+        owner = _innermost_module(node)
+        if not owner or not rewrites_pad(self.owners.get(owner), front, back):
+            fixed = tuple(self.zeros(size, node.name) for size in (front, back))
+            for zeros in fixed:
+                self.spaces.mark(zeros, FIXED_PADDING)
+            return fixed
+        if owner not in self._pads:
+            self._pads[owner] = (self.zeros(front, owner, PAD_FRONT), self.zeros(back, owner, PAD_BACK))
+        return self._pads[owner]
+
+    def zeros(self, size: int, origin: str, role: str | None = None) -> Layout:
+        """A space of `size` padded zero channels (an empty layout for none); with `role`, a member of
+        module `origin` in that role."""
+        if size == 0:
+            return Layout((), 1)
+        if role is None:
+            return self.spaces.new(size, origin)
+        layout = self.spaces.new(size, f"{origin}.{role}")
+        self.spaces.add_members(layout, origin, role)
+        return layout
 
     def along_dim(self, node: fx.Node, source: Layout, dim: int | None) -> Layout | None:
         shape = shape_of(node)
@@ -612,6 +637,12 @@ class _Analyzer:
         if len(index) <= source.cdim and all(item == full for item in index):
             return source
         return self.unknown(node, f"'{node.name}' indexes into the channel dimension")
+
+
+def _innermost_module(node: fx.Node) -> str:
+    """Qualified name of the innermost module whose forward made `node` ('' at the model's top level)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return next(reversed(stack.values()))[0] if stack else ""
 
 
 def _swaps_dims(node: fx.Node, dim: int) -> bool:

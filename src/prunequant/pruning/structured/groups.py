@@ -10,6 +10,10 @@ OUT = "out"
 """Role of a member whose output dimension (conv/linear dim 0, BN tensors) holds the channels."""
 IN = "in"
 """Role of a member whose input dimension (conv dim 1, linear dim 1) reads the channels."""
+PAD_FRONT = "pad_front"
+"""Role of a module padding zero channels before its input's (ResNet option A): the padded ones."""
+PAD_BACK = "pad_back"
+"""Role of a module padding zero channels after its input's: the padded ones."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""One pruning function per layer type: keep only the given positions of a layer's output or input dimension.
+"""One pruning function per layer type: keep only the given positions of a layer's output or input dimension
+(or, for a module padding zero channels, of its padded channels).
 
 Each function rewrites the layer in place into an ordinary layer of the smaller shape (new Parameters,
 updated `out_channels`/`in_features`/... attributes), so the model stays a plain nn.Module.
@@ -6,23 +7,24 @@ updated `out_channels`/`in_features`/... attributes), so the model stays a plain
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from prunequant.errors import UnsupportedLayerError
-from prunequant.pruning.structured.groups import IN, OUT
+from prunequant.models.resnet_cifar import ZeroPadShortcut
+from prunequant.pruning.structured.groups import IN, OUT, PAD_BACK, PAD_FRONT
 
 
 @dataclass(frozen=True)
 class LayerOps:
-    """How to read the size of, and keep positions of, a layer type's output (`out`) and input (`in`) dims."""
+    """How to read the size of, and keep positions of, each member role of a layer type (`out`, `in`, or
+    `pad_front` / `pad_back` for the zero channels a module pads in)."""
 
     size: Callable[[nn.Module, str], int]
-    prune_out: Callable[[nn.Module, torch.Tensor], None]
-    prune_in: Callable[[nn.Module, torch.Tensor], None] | None = None
+    prune: Mapping[str, Callable[[nn.Module, torch.Tensor], None]]
 
 
 def _set_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
@@ -124,32 +126,61 @@ def _prelu_out(prelu: nn.PReLU, keep: torch.Tensor) -> None:
     prelu.num_parameters = len(keep)
 
 
+def _pad_size(pad: ZeroPadShortcut, role: str) -> int:
+    return pad.front if role == PAD_FRONT else pad.back
+
+
+def _pad_front(pad: ZeroPadShortcut, keep: torch.Tensor) -> None:
+    """Padded zeros are all alike: keeping `keep` of them is padding len(keep)."""
+    pad.front = len(keep)
+
+
+def _pad_back(pad: ZeroPadShortcut, keep: torch.Tensor) -> None:
+    pad.back = len(keep)
+
+
 _OPS: dict[type[nn.Module], LayerOps] = {
-    nn.modules.conv._ConvNd: LayerOps(_conv_size, _conv_out, _conv_in),
+    nn.modules.conv._ConvNd: LayerOps(_conv_size, {OUT: _conv_out, IN: _conv_in}),
     nn.Linear: LayerOps(
-        lambda m, role: m.out_features if role == OUT else m.in_features, _linear_out, _linear_in
+        lambda m, role: m.out_features if role == OUT else m.in_features, {OUT: _linear_out, IN: _linear_in}
     ),
-    nn.modules.batchnorm._NormBase: LayerOps(lambda m, role: m.num_features, _norm_out),
-    nn.GroupNorm: LayerOps(lambda m, role: m.num_channels, _group_norm_out),
-    nn.LayerNorm: LayerOps(lambda m, role: m.normalized_shape[0], _layer_norm_out),
-    nn.PReLU: LayerOps(lambda m, role: m.num_parameters, _prelu_out),
+    nn.modules.batchnorm._NormBase: LayerOps(lambda m, role: m.num_features, {OUT: _norm_out}),
+    nn.GroupNorm: LayerOps(lambda m, role: m.num_channels, {OUT: _group_norm_out}),
+    nn.LayerNorm: LayerOps(lambda m, role: m.normalized_shape[0], {OUT: _layer_norm_out}),
+    nn.PReLU: LayerOps(lambda m, role: m.num_parameters, {OUT: _prelu_out}),
+    ZeroPadShortcut: LayerOps(_pad_size, {PAD_FRONT: _pad_front, PAD_BACK: _pad_back}),
 }
 
 
-def ops_for(module: nn.Module) -> LayerOps:
+def _ops_of(module: nn.Module | None) -> LayerOps | None:
     for cls in type(module).__mro__:
         if cls in _OPS:
             return _OPS[cls]
-    raise UnsupportedLayerError(f"no pruning function for {type(module).__name__}")
+    return None
+
+
+def ops_for(module: nn.Module) -> LayerOps:
+    ops = _ops_of(module)
+    if ops is None:
+        raise UnsupportedLayerError(f"no pruning function for {type(module).__name__}")
+    return ops
 
 
 def keep_positions(module: nn.Module, role: str, keep: torch.Tensor) -> None:
     """Rewrite `module` in place so that its `role` dimension keeps only positions `keep` (ascending)."""
-    ops = ops_for(module)
-    function = ops.prune_out if role == OUT else ops.prune_in
-    if function is None or role not in (IN, OUT):
+    function = ops_for(module).prune.get(role)
+    if function is None:
         raise UnsupportedLayerError(f"{type(module).__name__} has no {role!r} dimension to prune")
     function(module, keep)
+
+
+def rewrites_pad(module: nn.Module | None, front: int, back: int) -> bool:
+    """Whether pruning can rewrite the zero-channel counts of `module`, and they are `front` and `back`
+    (so the pad a traced graph shows inside `module` follows the rewrite)."""
+    ops = _ops_of(module)
+    if ops is None or not {PAD_FRONT, PAD_BACK} <= set(ops.prune):
+        return False
+    return ops.size(module, PAD_FRONT) == front and ops.size(module, PAD_BACK) == back
 
 
 def dimension_size(module: nn.Module, role: str) -> int:
