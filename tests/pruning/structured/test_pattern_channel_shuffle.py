@@ -1,6 +1,6 @@
 """Channel shuffle (view as groups, transpose, view back): the shuffled groups are tied channel by channel,
 so each keeps the same channels and the pruned shuffle interleaves them as the original did. ShuffleNetV2's
-pass-through halves (chunk, concat, shuffle) cannot be tied that way and are reported as skipped."""
+pass-through halves (chunk, concat, shuffle) cannot be tied that way: test_pattern_shuffle_halves.py."""
 
 from __future__ import annotations
 
@@ -39,50 +39,6 @@ class CheckedShuffle(OneShuffle):
         return super().forward(x)
 
 
-def branch(inp: int, out: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(inp, out, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
-        nn.Conv2d(out, out, 3, stride, 1, groups=out, bias=False), nn.BatchNorm2d(out),
-        nn.Conv2d(out, out, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
-    )  # fmt: skip
-
-
-class ShuffleBlock(nn.Module):
-    """torchvision's ShuffleNetV2 InvertedResidual: stride 2 concatenates two branches, stride 1 passes
-    one half of the channels through; both end in a shuffle of 2 groups."""
-
-    def __init__(self, inp: int, out: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        half = out // 2
-        if stride > 1:
-            self.branch1 = nn.Sequential(
-                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp),
-                nn.Conv2d(inp, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
-            )  # fmt: skip
-        self.branch2 = branch(inp if stride > 1 else half, half, stride)
-
-    def forward(self, x):
-        if self.stride == 1:
-            x1, x2 = x.chunk(2, dim=1)
-            out = torch.cat((x1, self.branch2(x2)), dim=1)
-        else:
-            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-        return channel_shuffle(out, 2)
-
-
-class TinyShuffleNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
-        self.stage = nn.Sequential(ShuffleBlock(8, 16, 2), ShuffleBlock(16, 16, 1), ShuffleBlock(16, 16, 1))
-        self.conv5 = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
-        self.fc = nn.Linear(32, 5)
-
-    def forward(self, x):
-        return self.fc(self.conv5(self.stage(self.stem(x))).mean((2, 3)))
-
-
 @pytest.mark.parametrize("groups", [2, 3])
 def test_one_shuffle_is_pruned_exactly(groups, equivalent, randomize_norms, onnx_matches, tmp_path):
     torch.manual_seed(0)
@@ -109,20 +65,3 @@ def test_shuffle_traced_by_torch_export_is_pruned_exactly(equivalent, randomize_
     result = prune_channels(model, x, 0.5, return_result=True)
     assert not result.skipped_layers and result.model.conv1.out_channels == 6
     equivalent(model, result, x)
-
-
-def test_shufflenet_block_prunes_its_branches_and_names_the_tied_halves(
-    equivalent, randomize_norms, onnx_matches, tmp_path
-):
-    torch.manual_seed(0)
-    model = randomize_norms(TinyShuffleNet())
-    x = torch.randn(2, 3, 16, 16)
-    result = prune_channels(model, x, 0.5, return_result=True)
-    pruned = {plan.name for plan in result.groups if plan.removed}
-    assert {"stem.0", "stage.0.branch2.0", "stage.1.branch2.0", "stage.2.branch2.0", "conv5.0"} <= pruned
-    assert result.model.stage[1].branch2[0].out_channels == 4  # a branch's inner channels: 8 -> 4
-    assert result.model.stage[1].branch2[5].out_channels == 8  # its output is a shuffled half: kept
-    reasons = " ".join(result.skipped_layers.values())
-    assert "stage.1.branch2.5" in result.skipped_layers and "channel shuffle" in reasons
-    equivalent(model, result, x)
-    onnx_matches(result.model, x, tmp_path / "shufflenet.onnx")

@@ -595,7 +595,7 @@ class _Analyzer:
         if (name in ops.RESHAPES or name == "flatten") and merged:
             if not value.transposed:
                 return value.layout
-            output = self.spaces.shuffled(value.layout, value.groups, f"channel shuffle '{node.name}'")
+            output = self.spaces.shuffled(value.layout, value.groups, node.name)
             if output is not None:
                 return output
             return self.unknown(node, f"'{node.name}' shuffles channels that cannot be cut into its groups")

@@ -175,9 +175,9 @@ class Spaces:
         for s in self.resolve(layout).segments:
             self._members[self.find(s.space)].append(Member(module, role, s.start, s.repeat, s.unit))
 
-    def unify(self, a: Layout, b: Layout, where: str) -> bool:
+    def unify(self, a: Layout, b: Layout, where: str, reason: str | None = None) -> bool:
         """Tie `a` and `b` channel by channel. Plain segmentations that differ are cut to a common one;
-        other differences mark both unsafe."""
+        other differences mark both unsafe with `reason` (default: they are laid out differently)."""
         a, b = self._aligned(self.resolve(a), self.resolve(b))
         same = len(a.segments) == len(b.segments) and all(
             (sa.start, sa.repeat, sa.unit, self.size(sa.space))
@@ -185,7 +185,7 @@ class Spaces:
             for sa, sb in zip(a.segments, b.segments, strict=True)
         )
         if not same:
-            reason = f"{where} combines tensors whose channels are laid out differently"
+            reason = reason or f"{where} combines tensors whose channels are laid out differently"
             self.mark(a, reason)
             self.mark(b, reason)
             return False
@@ -211,19 +211,29 @@ class Spaces:
         self.cut(b, cuts)
         return self.resolve(a), self.resolve(b)
 
-    def shuffled(self, layout: Layout, groups: int, where: str) -> Layout | None:
-        """`layout` after a channel shuffle of `groups` groups (position i * n + j, n = positions / groups,
-        moves to j * groups + i). The groups are tied channel by channel, so that every group keeps the
-        same channels and the pruned shuffle interleaves them as the original did: channel j of the tied
-        space then takes the `groups` consecutive positions j * groups ... Where the groups are laid out
-        differently they are marked unsafe (by `unify`). None when a group boundary cuts a channel's run."""
+    def shuffled(self, layout: Layout, groups: int, name: str) -> Layout | None:
+        """`layout` after channel shuffle `name` of `groups` groups (position i * n + j, n = positions /
+        groups, moves to j * groups + i). The groups are tied channel by channel, so that every group keeps
+        the same channels and the pruned shuffle interleaves them as the original did: channel j of the
+        tied space then takes the `groups` consecutive positions j * groups ... Groups laid out differently
+        are marked unsafe, and so is the output, a new space (its channels mix theirs in a way no layout
+        follows). None when a group boundary cuts a channel's run."""
         n = self.positions(layout) // groups
         pieces = self.pieces(layout, [n * (i + 1) for i in range(groups)])
         if pieces is None:
             return None
-        for piece in pieces[1:]:
-            self.unify(pieces[0], piece, where)
-        return self.resolve(pieces[0]).repeated(groups)
+        where = f"channel shuffle '{name}'"
+        reason = (
+            f"{where} interleaves groups laid out differently (ShuffleNetV2: a chunk's pass-through half "
+            "and a branch output): tied channel by channel, every branch channel would follow a run of "
+            "earlier ones; chosen apart, the pruned shuffle would reorder the channels"
+        )
+        tied = [self.unify(pieces[0], piece, where, reason) for piece in pieces[1:]]  # every pair is tied
+        if all(tied):
+            return self.resolve(pieces[0]).repeated(groups)
+        output = self.new(groups * n, name)
+        self.mark(output, reason)
+        return output
 
     def pieces(self, layout: Layout, ends: list[int]) -> list[Layout] | None:
         """`layout` cut into consecutive pieces ending at positions `ends` (ascending, the last one its

@@ -1,0 +1,102 @@
+"""ShuffleNetV2's pass-through halves (torchvision's InvertedResidual: `x.chunk(2, dim=1)`, one half passed
+through, the other through a branch, concatenated and channel-shuffled in 2 groups). The shuffle ties its
+groups channel by channel, but a pass-through half is itself the shuffled output of the unit before, so its
+channels come in runs that no branch output shares: the halves and every branch output they meet are kept,
+named after the shuffle where tying stopped; the branches' inner channels, the stem and the head prune."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from prunequant.pruning.structured import prune_channels
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """torchvision's channel_shuffle, as written there (sizes read from x.size(), flattened by count)."""
+    batchsize, num_channels, height, width = x.size()
+    channels_per_group = num_channels // groups
+    x = x.view(batchsize, groups, channels_per_group, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, num_channels, height, width)
+
+
+def conv_bn(inp: int, out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(inp, out, kernel, stride, kernel // 2, bias=False, groups=groups), nn.BatchNorm2d(out)]
+
+
+class InvertedResidual(nn.Module):
+    """torchvision's ShuffleNetV2 unit: stride 2 concatenates two branches of the whole input, stride 1
+    passes the first half of the channels through and runs the second half through branch2."""
+
+    def __init__(self, inp: int, out: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        half = out // 2
+        self.branch1 = nn.Sequential()
+        if stride > 1:
+            self.branch1 = nn.Sequential(*conv_bn(inp, inp, 3, stride, inp), *conv_bn(inp, half), nn.ReLU())
+        self.branch2 = nn.Sequential(
+            *conv_bn(inp if stride > 1 else half, half), nn.ReLU(),
+            *conv_bn(half, half, 3, stride, half), *conv_bn(half, half), nn.ReLU(),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
+class ShuffleNetV2(nn.Module):
+    """torchvision's ShuffleNetV2 layout; shufflenet_v2_x1_0 is repeats (4, 8, 4), widths (24, 116, 232,
+    464, 1024)."""
+
+    def __init__(self, repeats=(3, 2), widths=(8, 16, 32, 64), num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(*conv_bn(3, widths[0], 3, 2), nn.ReLU())
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.stages = nn.Sequential()
+        for depth, inp, out in zip(repeats, widths[:-2], widths[1:-1], strict=True):
+            units = [InvertedResidual(out, out, 1) for _ in range(depth - 1)]
+            self.stages.append(nn.Sequential(InvertedResidual(inp, out, 2), *units))
+        self.conv5 = nn.Sequential(*conv_bn(widths[-2], widths[-1]), nn.ReLU())
+        self.fc = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv5(self.stages(self.maxpool(self.conv1(x))))
+        return self.fc(x.mean([2, 3]))
+
+
+def pass_through_layers(model: ShuffleNetV2) -> set[str]:
+    """Every unit's branch outputs (conv + BN) and the depthwise conv (+ BN) of each later stage's first
+    unit, which reads the previous stage's shuffled channels."""
+    names = set()
+    for s, stage in enumerate(model.stages):
+        for u, unit in enumerate(stage):
+            names |= {f"stages.{s}.{u}.branch2.{i}" for i in (5, 6)}
+            if unit.stride > 1:
+                names |= {f"stages.{s}.{u}.branch1.{i}" for i in (2, 3) + ((0, 1) if s else ())}
+    return names
+
+
+def test_shufflenet_keeps_only_its_pass_through_halves_named_after_the_shuffle(
+    equivalent, randomize_norms, onnx_matches, tmp_path
+):
+    torch.manual_seed(0)
+    model = randomize_norms(ShuffleNetV2())
+    x = torch.randn(2, 3, 64, 64)
+    with pytest.warns(UserWarning, match="left these layers unpruned"):
+        result = prune_channels(model, x, 0.5, return_result=True)
+    assert set(result.skipped_layers) == pass_through_layers(model)
+    for reason in result.skipped_layers.values():  # the shuffle where tying stopped, not what followed
+        assert reason.startswith("channel shuffle '") and "pass-through half" in reason
+        assert "not tracked" not in reason and "in runs" not in reason
+    unit = result.model.stages[0][1].branch2
+    assert (unit[0].in_channels, unit[0].out_channels, unit[5].out_channels) == (8, 4, 8)
+    assert result.model.conv1[0].out_channels == 4 and result.model.conv5[0].out_channels == 32
+    equivalent(model, result, x)
+    onnx_matches(result.model, x, tmp_path / "shufflenet_v2.onnx")
