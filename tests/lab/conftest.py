@@ -110,7 +110,7 @@ def _columns(val_score: float | None, values: dict) -> dict:
 
 @pytest.fixture
 def make_form() -> Callable[..., dict]:
-    """make_form(runtime, val, size, speedup, spread=0.1) -> a timed deployable form (see _form)."""
+    """make_form(runtime, val, size, speedup, spread=0.1, batch1=None) -> a timed deployable form (_form)."""
     return _form
 
 
@@ -124,8 +124,11 @@ def forms_row(make_row: Callable[..., TrialRow]) -> Callable[..., TrialRow]:
     return make
 
 
-def _form(runtime: str, val: float, size: int, speedup: float, spread: float = 0.1) -> dict:
-    """A timed form: speedup at batch 1 (x2) and at the deploy batch 64, p10/p90 = speedup -/+ spread."""
+def _form(
+    runtime: str, val: float, size: int, speedup: float, spread: float = 0.1, batch1: float | None = None
+) -> dict:
+    """A timed form: speedup at the deploy batch 64 and at batch 1 (`batch1`, default twice that), p10/p90 =
+    speedup -/+ spread."""
     speed = {
         str(batch): {
             "speedup": value,
@@ -135,7 +138,7 @@ def _form(runtime: str, val: float, size: int, speedup: float, spread: float = 0
             "original_ms": value,
             "noisy": False,
         }
-        for batch, value in ((1, 2 * speedup), (64, speedup))
+        for batch, value in ((1, 2 * speedup if batch1 is None else batch1), (64, speedup))
     }
     return {
         "runtime": runtime,

@@ -38,9 +38,11 @@ def test_ship_dir_holds_the_file_and_a_complete_model_card(shipped_run):
     run_dir, summary = shipped_run
     card = json.loads((run_dir / "ship" / "model_card.json").read_text())
     assert card["shipped"] is True and summary["ship"]["file"] == card["file"]
+    files = {card["file"], *(entry["file"] for entry in card["per_batch"].values())}
     assert sorted(p.name for p in (run_dir / "ship").iterdir()) == sorted(
-        ["model_card.json", Path(card["file"]).name]
+        ["model_card.json", *(Path(name).name for name in files)]
     )
+    assert set(card["per_batch"]) == {"1", "8"} and card["per_batch"]["8"]["file"] == card["file"]
     assert card["runtime"] in ("onnxruntime-fp32", "onnxruntime-int8") and card["file"].endswith(".onnx")
     assert card["batches"] == [1, 8] and card["threads"] == 1 and card["objective"] == "latency"
     assert set(card["speed"]) == {"1", "8"}
@@ -127,3 +129,63 @@ def test_nothing_within_budget_writes_a_card_with_the_closest_and_no_model(
     )
     assert card["fastest_any_budget"]["speed"]["64"]["speedup"] == 20.0
     assert json.loads((tmp_path / "run" / "ship" / "model_card.json").read_text()) == store.meta["ship"]
+
+
+def _profile_with_speeds(row, speeds: dict[str, dict[str, float]]):
+    """The profile row with its forms' median speedups replaced: {runtime: {batch: speedup}}."""
+    import copy
+    import dataclasses
+
+    extra = copy.deepcopy(row.extra)
+    for form in extra["deploy"]["forms"]:
+        for batch, value in speeds[form["runtime"]].items():
+            form["speed"][batch].update(speedup=value, p10=value, p90=value)
+    return dataclasses.replace(row, extra=extra)
+
+
+def test_a_faster_form_at_batch_1_is_shipped_too_evaluated_and_listed(shipped_run, tmp_path):
+    import shutil
+    from types import SimpleNamespace
+
+    from prunequant.lab.budget import Budget
+    from prunequant.lab.ship import run_ship
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(shipped_run[0], run_dir)
+    recipe = load_recipe(shipped_run[0] / ".." / "tiny.toml")
+    with ResultsStore(run_dir / DB_NAME, read_only=True) as store:
+        profile = next(row for row in store.rows() if row.stage == "profile")
+    env = environment(recipe)
+    session = SimpleNamespace(
+        recipe=recipe, run_dir=run_dir, budget=Budget(env.task.metric(), 1.0), baseline=lambda: profile
+    )
+    split = {"onnxruntime-fp32": {"1": 2.0, "8": 10.0}, "onnxruntime-int8": {"1": 20.0, "8": 5.0}}
+    session.store = _Store([_profile_with_speeds(profile, split)])
+    card = run_ship(session)
+    assert card["file"] == "ship/model.fp32.onnx" and card["runtime"] == "onnxruntime-fp32"
+    assert sorted(p.name for p in (run_dir / "ship").iterdir()) == [
+        "model.fp32.onnx",
+        "model.int8.onnx",
+        "model_card.json",
+    ]
+    at_1, at_8 = card["per_batch"]["1"], card["per_batch"]["8"]
+    assert at_8["main"] and at_8["file"] == card["file"] and at_8["test"] == card["test"]
+    assert at_8["speedup"] == card["speed"]["8"]["speedup"] and at_8["trial_speedup"] == 10.0
+    assert not at_1["main"] and (at_1["file"], at_1["runtime"]) == (
+        "ship/model.int8.onnx",
+        "onnxruntime-int8",
+    )
+    assert at_1["trial_speedup"] == 20.0 and at_1["p10"] <= at_1["p90"] and set(at_1["speed"]) == {"1", "8"}
+    again = evaluate(OnnxRunner(run_dir / at_1["file"], 1), env.loaders.test, env.task)
+    assert again.metrics == pytest.approx(at_1["test"]) and again.n == at_1["test_n"]
+    assert at_1["change"] == pytest.approx(100 * (again.metrics["top1"] - card["original_test"]["top1"]))
+    assert at_1["bytes"] == (run_dir / at_1["file"]).stat().st_size
+    assert [entry["runtime"] for entry in at_1["passed"]] == ["onnxruntime-fp32"]
+    assert "tie floor" in card["per_batch_rule"] and card["selection"]
+    # resumed with the same choices: the card stands; once int8 is no faster at batch 1, its file goes
+    assert run_ship(session) == card
+    same = {"onnxruntime-fp32": {"1": 2.0, "8": 10.0}, "onnxruntime-int8": {"1": 2.1, "8": 5.0}}
+    session.store = _Store([_profile_with_speeds(profile, same)])
+    card = run_ship(session)
+    assert all(entry["file"] == "ship/model.fp32.onnx" for entry in card["per_batch"].values())
+    assert sorted(p.name for p in (run_dir / "ship").iterdir()) == ["model.fp32.onnx", "model_card.json"]

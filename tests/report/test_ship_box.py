@@ -236,3 +236,71 @@ def test_a_run_from_before_deployable_forms_still_reports_without_its_eager_spee
     markdown = write_report(run_dir)["markdown"].read_text()
     assert "not measured as deployed" in markdown and "0.40x" not in markdown
     assert "## Ship this" not in markdown  # nothing was shipped by that run
+
+
+def _entry(file: str, runtime: str, main: bool, speed: dict, top1: float, change: float) -> dict:
+    return {
+        "file": file,
+        "runtime": runtime,
+        "precision": "int8",
+        "main": main,
+        "speed": speed,
+        "test": {"top1": top1},
+        "change": change,
+    }
+
+
+PT2E_SPEED = {
+    "1": {"speedup": 2.0, "p10": 1.9, "p90": 2.1, "noisy": False},
+    "64": {"speedup": 6.0, "p10": 5.8, "p90": 6.3, "noisy": False},
+}
+ORT_SPEED = {
+    "1": {"speedup": 18.1, "p10": 17.0, "p90": 19.2, "noisy": False},
+    "64": {"speedup": 3.2, "p10": 3.1, "p90": 3.3, "noisy": False},
+}
+PER_BATCH_CARD = {
+    **CARD,
+    "file": "ship/model.int8.pt2",
+    "runtime": "pt2e-int8",
+    "speed": PT2E_SPEED,
+    "per_batch_rule": "per batch size: the shipped file, unless another form is faster beyond the tie floor",
+    "per_batch": {
+        "1": _entry("ship/model.int8.onnx", "onnxruntime-int8", False, ORT_SPEED, 0.9100, -0.23),
+        "64": _entry("ship/model.int8.pt2", "pt2e-int8", True, PT2E_SPEED, 0.9105, -0.18),
+    },
+}
+
+
+def test_the_box_adds_a_line_per_batch_that_runs_another_file_and_states_the_rule():
+    lines = ship_box(PER_BATCH_CARD, default_task().metric()).lines
+    at_1 = [line for line in lines if line.startswith("At batch")]
+    assert at_1 == [
+        "At batch 1: run ship/model.int8.onnx on onnxruntime-int8 (int8), 18.10x at batch 1 (p10-p90 "
+        "17.00-19.20x) vs 2.00x for ship/model.int8.pt2; top-1 accuracy on the full test split (evaluated on "
+        "that file) 91.00% (-0.23 pts)."
+    ]
+    assert lines[lines.index(at_1[0]) + 1] == (f"Per-batch files: {PER_BATCH_CARD['per_batch_rule']}.")
+
+
+def test_one_file_for_every_batch_adds_no_line():
+    main = _entry("ship/model.int8.onnx", "onnxruntime-int8", True, SPEED, 0.9105, -0.18)
+    card = {**CARD, "per_batch_rule": "rule", "per_batch": {"1": main, "64": main}}
+    assert ship_box(card, default_task().metric()).lines == ship_box(CARD, default_task().metric()).lines
+
+
+def test_the_deployable_forms_table_marks_the_per_batch_file(tmp_path, baseline_extra):
+    card = {
+        **PER_BATCH_CARD,
+        "runtime": "onnxruntime-fp32",
+        "per_batch": {
+            "1": _entry("ship/model.int8.onnx", "onnxruntime-int8", False, ORT_SPEED, 0.91, -0.23),
+            "64": _entry("ship/model.fp32.onnx", "onnxruntime-fp32", True, PT2E_SPEED, 0.91, -0.18),
+        },
+    }
+    table = deploy_table(load_run(write_deployed_run(tmp_path / "run", card, baseline_extra)))
+    texts = [[cell[0] for cell in row] for row in table.rows]
+    assert (
+        texts[2][:2] == ["channels 50% w8a8", "onnxruntime-int8"]
+        and texts[2][-1] == "yes; shipped for batch 1"
+    )
+    assert table.highlight == {2}

@@ -3,7 +3,9 @@
 Shipped: the file, its runtime (and what ran it when timed) and how to run it, its metric on the full test
 split evaluated ON THE FILE against the original's, its size, its speedup over the original in torch eager
 fp32 at batch 1 and the deploy batch with the p10-p90 spread over interleaved rounds, and its parity with the
-PyTorch model. Nothing within the budget: the box says so and shows the closest form and what it missed the
+PyTorch model. Where the card's `per_batch` recommends another file of the same trial at a batch size (faster
+there beyond the tie floor), one line per such batch gives that file, its speed and its test metric.
+Nothing within the budget: the box says so and shows the closest form and what it missed the
 budget by.
 """
 
@@ -77,6 +79,26 @@ def parity_text(parity: dict[str, Any]) -> str:
     return ", ".join(parts) or "not measured"
 
 
+def per_batch_lines(card: dict[str, Any], metric: MetricSpec) -> list[str]:
+    """'At batch 1: run ship/model.int8.onnx on onnxruntime-int8 ...' for each batch whose recommended
+    file is not the shipped one (none on cards written before per-batch recommendations)."""
+    name, unit = metric.label or metric.name, " pts" if metric.unit == "%" else ""
+    lines = []
+    for batch, entry in sorted((card.get("per_batch") or {}).items(), key=lambda item: int(item[0])):
+        if entry["main"]:
+            continue
+        main = card["speed"][batch]["speedup"]
+        lines.append(
+            f"At batch {batch}: run {entry['file']} on {entry['runtime']} ({entry['precision']}"
+            f"{engine_text(entry)}), {speed_text(entry['speed'], [int(batch)])} vs {main:.2f}x for "
+            f"{card['file']}; {name} on the full test split (evaluated on that file) "
+            f"{metric.format(entry['test'][card['metric']])} ({entry['change']:+.2f}{unit})."
+        )
+    if lines:
+        lines.append(f"Per-batch files: {card['per_batch_rule']}.")
+    return lines
+
+
 def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
     """The box for a model card (None without a card: the run has not reached shipping)."""
     if card is None:
@@ -107,6 +129,7 @@ def ship_box(card: dict[str, Any] | None, metric: MetricSpec) -> ShipBox | None:
         f"Speed vs the original in torch eager fp32: {speed_text(card['speed'], batches)}; "
         f"{conditions_text(card['conditions'])}.",
         f"Parity with the PyTorch model (full test split): {parity_text(card['parity'])}.",
+        *per_batch_lines(card, metric),
         f"Chosen by objective '{card['objective']}'; {card.get('selection', 'tie rule not recorded')}.",
     ]
     if card.get("usage"):

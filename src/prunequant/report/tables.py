@@ -341,14 +341,26 @@ def within(data: RunData, value: float | None) -> bool:
     return value >= limit - 1e-12 if data.metric.higher_is_better else value <= limit + 1e-12
 
 
+def shipped_notes(card: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(trial id, runtime) -> "shipped" for the shipped form, "shipped for batch N" for a file the card's
+    per_batch recommends at batch N instead (empty when nothing shipped)."""
+    if not card.get("shipped"):
+        return {}
+    notes = {(card["trial_id"], card["runtime"]): "shipped"}
+    for batch, entry in (card.get("per_batch") or {}).items():
+        if not entry["main"]:
+            key = (card["trial_id"], entry["runtime"])
+            notes[key] = f"{notes[key]}, {batch}" if key in notes else f"shipped for batch {batch}"
+    return notes
+
+
 def deploy_table(data: RunData) -> Table | None:
     """Every candidate in the forms a user would deploy, each scored on its own file and timed against
-    the original in torch eager fp32; the shipped form highlighted."""
+    the original in torch eager fp32; the shipped forms (the file and any per-batch one) highlighted."""
     rows_in = [row for row in data.rows if row.status == "done" and "deploy" in row.extra]
     if not rows_in or data.baseline is None:
         return None
-    ship = data.ship or {}
-    shipped = (ship.get("trial_id"), ship.get("runtime")) if ship.get("shipped") else None
+    shipped = shipped_notes(data.ship or {})
     base_val = data.baseline.get("val_score")
     rows, highlight, batches = [], set(), ["1", "1"]
     for row in rows_in:
@@ -366,8 +378,8 @@ def deploy_table(data: RunData) -> Table | None:
                 if val is None or base_val is None
                 else data.metric.display(val) - data.metric.display(base_val)
             )
-            note = form.get("error") or ("shipped" if (row.trial_id, form["runtime"]) == shipped else "")
-            if (row.trial_id, form["runtime"]) == shipped:
+            note = form.get("error") or shipped.get((row.trial_id, form["runtime"]), "")
+            if (row.trial_id, form["runtime"]) in shipped:
                 highlight.add(len(rows))
             rows.append(
                 [
