@@ -118,3 +118,16 @@ def test_the_cli_prints_one_json_object(run, capsys):
     assert main(["run", str(run_dir / "recipe.toml"), "-o", str(run_dir), "--json", "--no-report"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == {**summary, "report": None}
+
+
+@pytest.mark.parametrize(
+    "change", [{"runtimes": ("onnxruntime-fp32",)}, {"deploy_batch": 16}], ids=["runtimes", "deploy_batch"]
+)
+def test_resuming_with_other_deployment_settings_is_refused(run, change):
+    """The finished trials were deployed and timed under the old settings and would not be re-measured."""
+    recipe, run_dir, _, rows = run
+    key = next(iter(change))
+    with pytest.raises(ConfigError, match=f"measured with other \\[run\\] settings \\({key} "):
+        run_recipe(replace(recipe, run=replace(recipe.run, **change)), run_dir, progress=False)
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        assert [r.finished_at for r in store.rows()] == [r.finished_at for r in rows]

@@ -198,11 +198,12 @@ def open_run(recipe: Recipe, run_dir: str | Path) -> ResultsStore:
     check_run_dir(run_dir, DB_NAME)
     if existing.exists():
         with ResultsStore(existing) as store:
-            context = store.get_meta("context")
+            context, previous = store.get_meta("context"), store.get_meta("recipe")
         if context is not None and context != recipe.context_hash():
             raise ConfigError(
                 f"{run_dir} holds a run of a different model/data/baseline/seed; use a new -o to start over"
             )
+        _check_measurement(recipe, previous, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     store = ResultsStore(existing)
     store.set_meta("context", recipe.context_hash())
@@ -210,6 +211,31 @@ def open_run(recipe: Recipe, run_dir: str | Path) -> ResultsStore:
     store.set_meta("task", task_of(recipe).describe())
     store.set_meta("budget", budget_of(recipe).to_dict())
     return store
+
+
+MEASUREMENT_KEYS = ("runtimes", "deploy_batch")
+"""[run] settings every finished trial's deployable forms were measured with: a resumed run must keep them."""
+
+
+def _check_measurement(recipe: Recipe, previous: dict | None, run_dir: Path) -> None:
+    """Refuse to resume when `[run] runtimes` or `deploy_batch` changed: the finished trials were deployed
+    and timed under the old ones and would not be re-measured, so the choice would mix the two."""
+    old_run = (previous or {}).get("run") or {}
+    new_run = recipe.to_dict()["run"]
+    changed = [
+        key for key in MEASUREMENT_KEYS if key in old_run and _as_list(old_run[key]) != _as_list(new_run[key])
+    ]
+    if changed:
+        what = "; ".join(f"{key} {old_run[key]!r} -> {new_run[key]!r}" for key in changed)
+        raise ConfigError(
+            f"{run_dir} was measured with other [run] settings ({what}); its finished trials would not be "
+            "re-measured: use a new -o, or set them back"
+        )
+
+
+def _as_list(value: object) -> object:
+    """Tuples and lists compare alike (the stored recipe is JSON)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 @locked_run
