@@ -176,6 +176,7 @@ def test_a_faster_form_at_batch_1_is_shipped_too_evaluated_and_listed(shipped_ru
         "onnxruntime-int8",
     )
     assert at_1["trial_speedup"] == 20.0 and at_1["p10"] <= at_1["p90"] and set(at_1["speed"]) == {"1", "8"}
+    assert at_8["confirmed"] and at_1["confirmed"] == (at_1["speedup"] > card["speed"]["1"]["speedup"])
     again = evaluate(OnnxRunner(run_dir / at_1["file"], 1), env.loaders.test, env.task)
     assert again.metrics == pytest.approx(at_1["test"]) and again.n == at_1["test_n"]
     assert at_1["change"] == pytest.approx(100 * (again.metrics["top1"] - card["original_test"]["top1"]))

@@ -282,6 +282,24 @@ def test_the_box_adds_a_line_per_batch_that_runs_another_file_and_states_the_rul
     assert lines[lines.index(at_1[0]) + 1] == (f"Per-batch files: {PER_BATCH_CARD['per_batch_rule']}.")
 
 
+def test_a_per_batch_file_the_re_timing_found_no_faster_is_flagged():
+    slow = {**ORT_SPEED, "1": {"speedup": 1.9, "p10": 1.8, "p90": 2.0, "noisy": False}}
+    entry = {
+        **_entry("ship/model.int8.onnx", "onnxruntime-int8", False, slow, 0.91, -0.23),
+        "confirmed": False,
+        "trial_speedup": 18.1,
+    }
+    card = {**PER_BATCH_CARD, "per_batch": {**PER_BATCH_CARD["per_batch"], "1": entry}}
+    (line,) = [line for line in ship_box(card, default_task().metric()).lines if line.startswith("At batch")]
+    assert line.endswith(
+        "Re-timed in ship/, it was not faster than ship/model.int8.pt2 here: the trial's timing (18.10x) "
+        "chose it; time both where you deploy."
+    )
+    confirmed = {**entry, "confirmed": True}
+    card["per_batch"]["1"] = confirmed
+    assert "Re-timed" not in " ".join(ship_box(card, default_task().metric()).lines)
+
+
 def test_one_file_for_every_batch_adds_no_line():
     main = _entry("ship/model.int8.onnx", "onnxruntime-int8", True, SPEED, 0.9105, -0.18)
     card = {**CARD, "per_batch_rule": "rule", "per_batch": {"1": main, "64": main}}

@@ -171,8 +171,9 @@ def ship_choice(choice: Choice, picks: list[BatchPick], session: Session, folder
         for file, by_batch in zip(files, timed, strict=True)
     }
     main, original_bytes = files[0], original_size(session)
+    main_fields = described[choice.runtime]
     return {
-        **described[choice.runtime],
+        **main_fields,
         "method": choice.form.get("method"),
         "trial_id": choice.row.trial_id,
         "label": choice.row.label,
@@ -184,7 +185,8 @@ def ship_choice(choice: Choice, picks: list[BatchPick], session: Session, folder
         "parity_reference": "the trial's PyTorch model (fake-quant where quantized) on the full test split",
         "per_batch_rule": PER_BATCH_RULE,
         "per_batch": {
-            str(pick.batch): batch_entry(pick, described[pick.choice.runtime], choice) for pick in picks
+            str(pick.batch): batch_entry(pick, described[pick.choice.runtime], main_fields, choice)
+            for pick in picks
         },
     }
 
@@ -209,13 +211,19 @@ def file_fields(file: ShippedFile, speed: dict[str, Any], change: float) -> dict
     }
 
 
-def batch_entry(pick: BatchPick, fields: dict[str, Any], main: Choice) -> dict[str, Any]:
+def batch_entry(
+    pick: BatchPick, fields: dict[str, Any], main_fields: dict[str, Any], main: Choice
+) -> dict[str, Any]:
     """The card's per_batch entry: the file to run at `pick.batch` (its file_fields), its speed there as
-    re-timed in ship/ and as the trial measured it, and the trial's other forms with why not."""
-    here = fields["speed"][str(pick.batch)]
+    re-timed in ship/ and as the trial measured it, whether the re-timing confirms it is faster there
+    than the shipped file (`confirmed`; the pick stands on the trial's timing either way), and the
+    trial's other forms with why not."""
+    batch = str(pick.batch)
+    here, is_main = fields["speed"][batch], pick.choice.runtime == main.runtime
     return {
         **fields,
-        "main": pick.choice.runtime == main.runtime,
+        "main": is_main,
+        "confirmed": is_main or here["speedup"] > main_fields["speed"][batch]["speedup"],
         **{key: here[key] for key in ("speedup", "p10", "p90", "noisy")},
         "trial_speedup": pick.choice.speed(pick.batch)["speedup"],
         "passed": [

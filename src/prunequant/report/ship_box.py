@@ -79,6 +79,17 @@ def parity_text(parity: dict[str, Any]) -> str:
     return ", ".join(parts) or "not measured"
 
 
+def contradiction(entry: dict[str, Any], main_file: str) -> str:
+    """The warning a per-batch line carries when the re-timing in ship/ did not find its file faster
+    than the shipped one at that batch (empty otherwise, and on cards written before the check)."""
+    if entry.get("confirmed", True):
+        return ""
+    return (
+        f" Re-timed in ship/, it was not faster than {main_file} here: the trial's timing "
+        f"({entry['trial_speedup']:.2f}x) chose it; time both where you deploy."
+    )
+
+
 def per_batch_lines(card: dict[str, Any], metric: MetricSpec) -> list[str]:
     """'At batch 1: run ship/model.int8.onnx on onnxruntime-int8 ...' for each batch whose recommended
     file is not the shipped one (none on cards written before per-batch recommendations)."""
@@ -93,6 +104,7 @@ def per_batch_lines(card: dict[str, Any], metric: MetricSpec) -> list[str]:
             f"{engine_text(entry)}), {speed_text(entry['speed'], [int(batch)])} vs {main:.2f}x for "
             f"{card['file']}; {name} on the full test split (evaluated on that file) "
             f"{metric.format(entry['test'][card['metric']])} ({entry['change']:+.2f}{unit})."
+            + contradiction(entry, card["file"])
         )
     if lines:
         lines.append(f"Per-batch files: {card['per_batch_rule']}.")
