@@ -45,8 +45,8 @@ TORCHVISION = (
 INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "QGemm"}
 FLOAT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
 MERGE_OPS = {"Add", "Sum", "Concat", "Mul"}
-"""Float sums, concatenations and products left in onnxruntime's optimised int8 graph (a SiLU exports as
-x * Sigmoid(x) and a Hardswish as x * HardSigmoid(x): each leaves one float Mul)."""
+"""Float sums, concatenations and products left in onnxruntime's optimised int8 graph (a Hardswish runs as
+float x * HardSigmoid(x): one float Mul each)."""
 
 
 def macs(model: nn.Module, x: torch.Tensor) -> int:

@@ -63,6 +63,7 @@ from prunequant.quantization import (
     quantized_layers,
 )
 from prunequant.quantization.block_output import OutputQuantizer
+from prunequant.quantization.gated_silu import GatedSiLU
 from prunequant.quantization.integer_bias import bias_codes
 from prunequant.quantization.wrappers import float_class
 from prunequant.tasks import Inputs, Task
@@ -290,6 +291,11 @@ def deployable(
                 [] if activations == "drop" else [ExportQDQ(module.act_quantizer, activations == "emulate")]
             )
             model.set_submodule(name, nn.Sequential(module.activation, *tail))
+        elif isinstance(module, GatedSiLU):  # x * QDQ(sigmoid(x)): QLinearSigmoid + QLinearMul
+            gate = module.gate_quantizer
+            module.gate_quantizer = (
+                nn.Identity() if activations == "drop" else ExportQDQ(gate, activations == "emulate")
+            )
         elif isinstance(module, OutputQuantizer):  # applied by its module's forward hook
             replacement = (
                 nn.Identity() if activations == "drop" else ExportQDQ(module, activations == "emulate")

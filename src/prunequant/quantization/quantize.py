@@ -14,6 +14,7 @@ from prunequant.quantization.block_output import attach_output_quantizer
 from prunequant.quantization.bn_fold import fold_batchnorm
 from prunequant.quantization.calibrate import batch_inputs, calibrate
 from prunequant.quantization.config import QuantConfig
+from prunequant.quantization.gated_silu import gated
 from prunequant.quantization.graph import BranchSites, branch_sites, input_consumers, link_integer_bias
 from prunequant.quantization.quantizers import activation_spec, weight_spec
 from prunequant.quantization.subclasses import subclass_plan
@@ -49,7 +50,8 @@ def quantize(
     QuantLinear, sharing nothing with the original), every activation module (ReLU, ReLU6, LeakyReLU, SiLU,
     Hardswish, Sigmoid, Hardsigmoid, Tanh, GELU, ELU, Mish and their subclasses) is followed by an
     activation quantizer (QuantAct; calibrated asymmetric range, or the fixed [0, 1] / [-1, 1] of Sigmoid,
-    Hardsigmoid and Tanh; in the zoo's ResNets the ReLU after each residual add quantizes the block
+    Hardsigmoid and Tanh; an nn.SiLU becomes x * q(sigmoid(x)), GatedSiLU, so int8 runtimes run it as
+    integer ops; in the zoo's ResNets the ReLU after each residual add quantizes the block
     output), and the conv/linear layers that read the model input also quantize it. With
     `config.quantize_residuals` (torch.fx tracing), block outputs are quantized too: a BN ending a conv
     branch without ReLU (ResNet's bn2 and projection shortcut, MobileNetV2's linear bottleneck) becomes
@@ -168,7 +170,8 @@ def _quantized(
             pre=plan.pre,
         )
     if act is not None and is_activation(module):
-        return QuantAct(module, activation_spec(layer, fixed_range(module))).train(module.training)
+        spec = activation_spec(layer, fixed_range(module))
+        return QuantAct(gated(module, spec.bits), spec).train(module.training)
     if act is not None and ends_branch:
         return QuantAct(module, act).train(module.training)
     return None

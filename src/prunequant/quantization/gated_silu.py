@@ -1,0 +1,48 @@
+"""SiLU with a quantized gate, x * q(sigmoid(x)): the form an integer runtime can run.
+
+A float SiLU exports as x * Sigmoid(x) and leaves both ops float between the int8 layers around it. With
+the gate quantized on the fixed [0, 1] range, the exported graph reads DQ -> Sigmoid -> Q -> DQ -> Mul, which
+onnxruntime fuses into QLinearSigmoid and QLinearMul (its QDQ selectors; checked in
+tests/export/test_silu_int8.py). `quantize()` uses it for every `nn.SiLU` (exact class) it quantizes.
+The gate has at least 8 bits: at lower activation widths a 4-bit sigmoid would cost accuracy for no
+runtime (such models export as float that reproduces the fake quantization).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from prunequant.models import register_module_codec
+from prunequant.quantization.quantizers import Quantizer, QuantizerSpec
+
+GATE_RANGE = (0.0, 1.0)
+
+
+class GatedSiLU(nn.Module):
+    """x * gate_quantizer(sigmoid(x)); the gate quantizer has the fixed range [0, 1], so it needs no
+    calibration."""
+
+    def __init__(self, bits: int = 8) -> None:
+        super().__init__()
+        self.bits = max(8, bits)
+        spec = QuantizerSpec(bits=self.bits, symmetric=False, fixed_range=GATE_RANGE)
+        self.gate_quantizer: nn.Module = Quantizer(spec)
+        self.gate_quantizer.update(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate_quantizer(torch.sigmoid(x))
+
+
+def gated(activation: nn.Module, bits: int) -> nn.Module:
+    """`activation` as quantize() wraps it: a GatedSiLU for an exact `nn.SiLU`, else itself."""
+    return GatedSiLU(bits) if type(activation) is nn.SiLU else activation
+
+
+def _to_config(module: GatedSiLU) -> dict[str, Any]:
+    return {"bits": module.bits}
+
+
+register_module_codec(GatedSiLU, _to_config, lambda config: GatedSiLU(int(config["bits"])))
