@@ -112,7 +112,7 @@ def interleaved(calls: list, rounds: int, runs: int) -> list[float]:
 
 def int8_counts(model: nn.Module, x: torch.Tensor, scratch: Path) -> tuple[int, int, int, dict] | str:
     """(integer conv/linear ops, float conv/linear ops, float Add/Concat/Mul ops) in onnxruntime's optimised
-    graph of the int8 export, and the export's {float layer: reason}."""
+    graph of the int8 export, and the export's {float layer or norm: reason}."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -124,7 +124,8 @@ def int8_counts(model: nn.Module, x: torch.Tensor, scratch: Path) -> tuple[int, 
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
     ops = [node.op_type for node in onnx.load(str(scratch / "int8.opt.onnx")).graph.node]
     merges = sum(op in MERGE_OPS for op in ops)
-    return sum(op in INT8_OPS for op in ops), sum(op in FLOAT_OPS for op in ops), merges, result.float_layers
+    floats = {**result.float_layers, **result.float_norms}
+    return sum(op in INT8_OPS for op in ops), sum(op in FLOAT_OPS for op in ops), merges, floats
 
 
 def row(name: str, model: nn.Module, x: torch.Tensor, rounds: int, runs: int) -> dict:
@@ -179,7 +180,7 @@ def print_table(rows: list[dict]) -> None:
         )
     for model, layers in floats.items():
         named = "; ".join(f"{name}: {reason}" for name, reason in layers.items())
-        print(f"  {model} float layers: {named}")
+        print(f"  {model} float layers and norms ({len(layers)}): {named}")
 
 
 def main() -> None:

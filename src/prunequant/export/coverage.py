@@ -2,7 +2,9 @@
 
 The graph is optimised the way OnnxRunner's session optimises it (QDQ fusion, ORT_ENABLE_EXTENDED, no
 hardware-specific layouts); every Conv / ConvTranspose / Gemm / MatMul left as a float op is named, with
-the reason, and the file says "mixed: N of M layers int8" when not all are.
+the reason, and the file says "mixed: N of M layers int8" when not all are. Every normalization left in the
+graph (a BatchNorm not folded into a conv, an Instance / Group / Layer norm) runs in float too: it is named
+with its reason, and the summary adds "; K norms float".
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ import onnx
 
 INT8_LAYERS_KEY = "prunequant.int8_layers"
 FLOAT_LAYERS_KEY = "prunequant.float_layers"
+FLOAT_NORMS_KEY = "prunequant.float_norms"
+_NORM_OPS = (
+    "BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
+    "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
+)  # fmt: skip
+_UNFOLDED_BN = (
+    "BatchNorm not folded into a conv (its input is not one conv's output, e.g. a pre-activation BN after a "
+    "concat or an add): onnxruntime runs it in float between DequantizeLinear and QuantizeLinear"
+)
 _WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _FLOAT_OPS = (*_WEIGHTED, "FusedConv", "FusedGemm", "FusedMatMul")
 _RUNTIME_QUANTIZED = (
@@ -27,22 +38,31 @@ _RUNTIME_QUANTIZED = (
 
 @dataclass(frozen=True)
 class LayerCoverage:
-    """`total` weighted layers, of which `int8` run as integer kernels; `float_layers`: name -> reason."""
+    """`total` weighted layers, of which `int8` run as integer kernels; `float_layers`: name -> reason;
+    `float_norms`: the normalizations left in float, name -> reason."""
 
     total: int
     int8: int
     float_layers: dict[str, str] = field(default_factory=dict)
+    float_norms: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
-        """'int8: all M layers' or 'mixed: N of M layers int8'."""
+        """'int8: all M layers' or 'mixed: N of M layers int8', plus '; K norms float' when there are."""
         if self.int8 == self.total:
-            return f"int8: all {self.total} layers"
-        return f"mixed: {self.int8} of {self.total} layers int8"
+            layers = f"int8: all {self.total} layers"
+        else:
+            layers = f"mixed: {self.int8} of {self.total} layers int8"
+        count = len(self.float_norms)
+        return layers + (f"; {count} norm{'s' * (count > 1)} float" if count else "")
 
     def metadata(self) -> dict[str, str]:
         """The metadata_props entries recording this coverage in the ONNX file."""
-        return {INT8_LAYERS_KEY: self.summary, FLOAT_LAYERS_KEY: json.dumps(self.float_layers)}
+        return {
+            INT8_LAYERS_KEY: self.summary,
+            FLOAT_LAYERS_KEY: json.dumps(self.float_layers),
+            FLOAT_NORMS_KEY: json.dumps(self.float_norms),
+        }
 
 
 def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
@@ -61,6 +81,11 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
     producers = _producers(optimized.graph)
     initializers = {tensor.name for tensor in optimized.graph.initializer}
     floats: dict[str, str] = {}
+    norms = {
+        _scope_name(node): _norm_reason(node, producers)
+        for node in optimized.graph.node
+        if node.op_type in _NORM_OPS
+    }
     for node in optimized.graph.node:
         if node.op_type not in _FLOAT_OPS or len(node.input) < 2:
             continue
@@ -83,7 +108,17 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
         source, name = original.get(node.input[1]), _layer_name(node, original)
         if (source is None or source.op_type != "DequantizeLinear") and name not in floats:
             floats[name] = _RUNTIME_QUANTIZED
-    return LayerCoverage(len(layers), len(layers) - len(floats), floats)
+    return LayerCoverage(len(layers), len(layers) - len(floats), floats, norms)
+
+
+def _norm_reason(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> str:
+    """Why the normalization `node` of the optimised graph runs in float."""
+    if node.op_type != "BatchNormalization":
+        return f"onnxruntime has no integer {node.op_type} kernel: it runs in float"
+    source = producers.get(node.input[0])
+    if source is not None and source.op_type == "ConvTranspose":
+        return "BatchNorm after a grouped transposed conv is not folded: it runs in float"
+    return _UNFOLDED_BN
 
 
 def _scope_name(node: onnx.NodeProto) -> str:
