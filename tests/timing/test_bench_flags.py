@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from prunequant.export.bench import bench, onnx_candidate
-from prunequant.export.coverage import FLOAT_LAYERS_KEY, INT8_LAYERS_KEY
-from prunequant.export.int8_speed import model_key
+from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, INT8_LAYERS_KEY
+from prunequant.export.int8_speed import model_key, slow_int8_cause
 from prunequant.export.onnx_fp32 import export_onnx, set_metadata, set_precision
 from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
 from prunequant.export.runtime import OnnxRunner
@@ -60,6 +60,14 @@ def test_int8_slower_than_its_fp32_names_the_float_islands(clock, fp32_file):
     assert "float islands: 1 layers float (mixed: 1 of 2 layers int8: 0)" in int8_row.int8_slower
     assert report.flagged == [f"net_int8.onnx @ batch 1: {int8_row.int8_slower}"]
     assert "float islands" in report.markdown() and report.to_dict()["rows"][1]["int8_slower"]
+
+
+def test_float_norms_alone_are_float_islands_too():
+    norms = json.dumps({"block.bn1": "BatchNorm not folded into a conv", "block.bn2": "..."})
+    metadata = {INT8_LAYERS_KEY: "int8: all 4 layers; 2 norms float", FLOAT_NORMS_KEY: norms}
+    assert slow_int8_cause(metadata, None) == (
+        "float islands: 0 layers and 2 norms float (int8: all 4 layers; 2 norms float: block.bn1, block.bn2)"
+    )
 
 
 def test_all_int8_but_narrow_layers_and_a_faster_int8(clock, fp32_file):

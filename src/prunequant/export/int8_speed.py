@@ -13,7 +13,7 @@ from pathlib import Path
 
 import onnx
 
-from prunequant.export.coverage import FLOAT_LAYERS_KEY, INT8_LAYERS_KEY
+from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, INT8_LAYERS_KEY
 from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
 
 NARROW_CHANNELS = 16
@@ -28,12 +28,16 @@ def model_key(name: str) -> str:
 
 
 def slow_int8_cause(metadata: dict[str, str], path: Path | None) -> str:
-    """The likely cause: 'float islands: K layers float (...)', 'narrow layers: ...', 'uint8 weights: ...'
-    (exact U8U8 kernels, slow without VNNI) or 'unknown (...)'."""
-    floats = json.loads(metadata.get(FLOAT_LAYERS_KEY) or "{}")
-    if floats:
-        names = ", ".join(list(floats)[:3]) + (", ..." if len(floats) > 3 else "")
-        return f"float islands: {len(floats)} layers float ({metadata.get(INT8_LAYERS_KEY, '?')}: {names})"
+    """The likely cause: 'float islands: K layers float (...)' (and 'J norms', where normalizations stay
+    float), 'narrow layers: ...', 'uint8 weights: ...' (exact U8U8 kernels, slow without VNNI) or
+    'unknown (...)'."""
+    layers = json.loads(metadata.get(FLOAT_LAYERS_KEY) or "{}")
+    norms = json.loads(metadata.get(FLOAT_NORMS_KEY) or "{}")
+    if layers or norms:
+        floats = [*layers, *norms]
+        names = ", ".join(floats[:3]) + (", ..." if len(floats) > 3 else "")
+        counted = f"{len(layers)} layers" + (f" and {len(norms)} norms" if norms else "")
+        return f"float islands: {counted} float ({metadata.get(INT8_LAYERS_KEY, '?')}: {names})"
     widths = _output_channels(path) if path is not None else []
     if widths and statistics.median(widths) < NARROW_CHANNELS:
         return (
