@@ -295,15 +295,9 @@ def deployable(
             )
             model.set_submodule(name, nn.Sequential(module.activation, *tail))
         elif isinstance(module, GatedSiLU):  # x * QDQ(sigmoid(x)): QLinearSigmoid + QLinearMul
-            gate = module.gate_quantizer
-            module.gate_quantizer = (
-                nn.Identity() if activations == "drop" else ExportQDQ(gate, activations == "emulate")
-            )
+            module.gate_quantizer = _frozen(module.gate_quantizer, activations)
         elif isinstance(module, OutputQuantizer):  # applied by its module's forward hook
-            replacement = (
-                nn.Identity() if activations == "drop" else ExportQDQ(module, activations == "emulate")
-            )
-            model.set_submodule(name, replacement)
+            model.set_submodule(name, _frozen(module, activations))
     try:
         fold_batchnorm(model, example)
     except UnsupportedLayerError as err:
@@ -311,6 +305,11 @@ def deployable(
     if activations != "drop":
         _attach_layer_qdq(model, io_quantizers, emulate=activations == "emulate")
     return model, codes
+
+
+def _frozen(quantizer: Quantizer, activations: str) -> nn.Module:
+    """`quantizer` as deployable() exports it: ExportQDQ ("qdq" / "emulate"), or nn.Identity ("drop")."""
+    return nn.Identity() if activations == "drop" else ExportQDQ(quantizer, activations == "emulate")
 
 
 def _attach_layer_qdq(

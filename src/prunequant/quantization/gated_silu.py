@@ -17,8 +17,7 @@ from torch import nn
 
 from prunequant.models import register_module_codec
 from prunequant.quantization.quantizers import Quantizer, QuantizerSpec
-
-GATE_RANGE = (0.0, 1.0)
+from prunequant.quantization.wrappers import FIXED_RANGES
 
 
 class GatedSiLU(nn.Module):
@@ -28,7 +27,7 @@ class GatedSiLU(nn.Module):
     def __init__(self, bits: int = 8) -> None:
         super().__init__()
         self.bits = max(8, bits)
-        spec = QuantizerSpec(bits=self.bits, symmetric=False, fixed_range=GATE_RANGE)
+        spec = QuantizerSpec(bits=self.bits, symmetric=False, fixed_range=FIXED_RANGES[nn.Sigmoid])
         self.gate_quantizer: nn.Module = Quantizer(spec)
         self.gate_quantizer.update(torch.zeros(1))
 
