@@ -242,7 +242,7 @@ def test_excluded_layers_stay_float(trained_tiny, blob_data, tmp_path):
 
 def test_a_fully_integer_file_says_so_in_its_result_and_metadata(int8_file):
     props = {p.key: p.value for p in onnx.load(int8_file.output).metadata_props}
-    assert int8_file.layers == props[INT8_LAYERS_KEY] == "int8: all 7 layers"
+    assert int8_file.layers == props[INT8_LAYERS_KEY] == "int8: all 7 layers; 1 op float"
     assert int8_file.float_layers == {} and json.loads(props[FLOAT_LAYERS_KEY]) == {}
 
 
@@ -251,7 +251,7 @@ def test_a_mixed_file_names_each_float_layer_and_its_reason(trained_tiny, blob_d
     with pytest.warns(UserWarning, match="mixed: 6 of 7 layers int8"):
         result = export_int8(qmodel, tmp_path / "mixed.onnx", EXAMPLE)
     props = {p.key: p.value for p in onnx.load(result.output).metadata_props}
-    assert result.layers == props[INT8_LAYERS_KEY] == "mixed: 6 of 7 layers int8"
+    assert result.layers == props[INT8_LAYERS_KEY] == "mixed: 6 of 7 layers int8; 1 op float"
     assert json.loads(props[FLOAT_LAYERS_KEY]) == result.float_layers
     assert list(result.float_layers) == ["classifier.3"]
     assert "not quantized" in result.float_layers["classifier.3"]

@@ -22,7 +22,7 @@ def test_mobilenetv2_runs_every_residual_add_as_an_integer_kernel(tmp_path):
     for name in residual:
         assert isinstance(getattr(trip.qmodel.get_submodule(name), BLOCK_QUANTIZER), OutputQuantizer)
     assert (trip.ops.get("QLinearAdd", 0), trip.ops.get("Add", 0)) == (12, 0)
-    assert trip.result.layers == "int8: all 53 layers"
+    assert trip.result.layers == "int8: all 53 layers; 1 op float"
     assert trip.mean_diff < 0.01  # 53 requantized layers deep: one-code flips at ties set the max
 
 
@@ -68,7 +68,8 @@ def test_a_concatenating_block_runs_as_qlinear_concat(tmp_path):
     trip = roundtrip(ConcatNet(), (3, 8, 8), tmp_path / "cat.onnx")
     assert isinstance(getattr(trip.qmodel.block, BLOCK_QUANTIZER), OutputQuantizer)
     assert trip.ops.get("QLinearConcat", 0) == 1 and trip.ops.get("Concat", 0) == 0
-    assert trip.result.layers == "int8: all 5 layers", trip.result.float_layers
+    assert trip.result.layers == "int8: all 5 layers; 2 ops float", trip.result.float_layers
+    assert set(trip.result.float_ops) == {"Add", "GlobalAveragePool"}  # forward's own add has no quantizer
     assert trip.max_diff < 0.02
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from prunequant.export.bench import bench, onnx_candidate
-from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, INT8_LAYERS_KEY
+from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, FLOAT_OPS_KEY, INT8_LAYERS_KEY
 from prunequant.export.int8_speed import model_key, slow_int8_cause
 from prunequant.export.onnx_fp32 import export_onnx, set_metadata, set_precision
 from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
@@ -67,6 +67,14 @@ def test_float_norms_alone_are_float_islands_too():
     metadata = {INT8_LAYERS_KEY: "int8: all 4 layers; 2 norms float", FLOAT_NORMS_KEY: norms}
     assert slow_int8_cause(metadata, None) == (
         "float islands: 0 layers and 2 norms float (int8: all 4 layers; 2 norms float: block.bn1, block.bn2)"
+    )
+
+
+def test_float_ops_are_float_islands_too():
+    ops = json.dumps({"features.act": "onnxruntime has no integer HardSigmoid / Mul kernel here"})
+    metadata = {INT8_LAYERS_KEY: "int8: all 4 layers; 1 op float", FLOAT_OPS_KEY: ops}
+    assert slow_int8_cause(metadata, None) == (
+        "float islands: 0 layers and 1 ops float (int8: all 4 layers; 1 op float: features.act)"
     )
 
 

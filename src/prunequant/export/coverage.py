@@ -4,7 +4,10 @@ The graph is optimised the way OnnxRunner's session optimises it (QDQ fusion, OR
 hardware-specific layouts); every Conv / ConvTranspose / Gemm / MatMul left as a float op is named, with
 the reason, and the file says "mixed: N of M layers int8" when not all are. Every normalization left in the
 graph (a BatchNorm not folded into a conv, an Instance / Group / Layer norm) runs in float too: it is named
-with its reason, and the summary adds "; K norms float".
+with its reason, and the summary adds "; K norms float". Any other arithmetic op that runs in float between a
+DequantizeLinear and a QuantizeLinear (an activation or a pooling with no integer kernel: Hardswish's
+HardSigmoid and Mul, Tanh, GELU) is named by its module with its op types, and the summary adds
+"; J ops float".
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import onnx
 INT8_LAYERS_KEY = "prunequant.int8_layers"
 FLOAT_LAYERS_KEY = "prunequant.float_layers"
 FLOAT_NORMS_KEY = "prunequant.float_norms"
+FLOAT_OPS_KEY = "prunequant.float_ops"
 _NORM_OPS = (
     "BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
     "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
@@ -27,6 +31,11 @@ _UNFOLDED_BN = (
     "BatchNorm not folded into a conv (its input is not one conv's output, e.g. a pre-activation BN after a "
     "concat or an add): onnxruntime runs it in float between DequantizeLinear and QuantizeLinear"
 )
+_MOVEMENT_OPS = (
+    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Shape", "Gather", "Slice",
+    "Split", "Concat", "Pad", "Expand", "Tile", "Cast", "Constant", "ConstantOfShape", "MaxPool",
+)  # fmt: skip
+"""Ops that move or select values without arithmetic: not counted as float islands."""
 _WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _FLOAT_OPS = (*_WEIGHTED, "FusedConv", "FusedGemm", "FusedMatMul")
 _RUNTIME_QUANTIZED = (
@@ -39,22 +48,26 @@ _RUNTIME_QUANTIZED = (
 @dataclass(frozen=True)
 class LayerCoverage:
     """`total` weighted layers, of which `int8` run as integer kernels; `float_layers`: name -> reason;
-    `float_norms`: the normalizations left in float, name -> reason."""
+    `float_norms`: the normalizations left in float, name -> reason; `float_ops`: the other arithmetic ops
+    run in float between a DequantizeLinear and a QuantizeLinear, module -> reason."""
 
     total: int
     int8: int
     float_layers: dict[str, str] = field(default_factory=dict)
     float_norms: dict[str, str] = field(default_factory=dict)
+    float_ops: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
-        """'int8: all M layers' or 'mixed: N of M layers int8', plus '; K norms float' when there are."""
+        """'int8: all M layers' or 'mixed: N of M layers int8', plus '; K norms float' and '; J ops float'
+        when there are."""
         if self.int8 == self.total:
             layers = f"int8: all {self.total} layers"
         else:
             layers = f"mixed: {self.int8} of {self.total} layers int8"
-        count = len(self.float_norms)
-        return layers + (f"; {count} norm{'s' * (count > 1)} float" if count else "")
+        for count, kind in ((len(self.float_norms), "norm"), (len(self.float_ops), "op")):
+            layers += f"; {count} {kind}{'s' * (count > 1)} float" if count else ""
+        return layers
 
     def metadata(self) -> dict[str, str]:
         """The metadata_props entries recording this coverage in the ONNX file."""
@@ -62,6 +75,7 @@ class LayerCoverage:
             INT8_LAYERS_KEY: self.summary,
             FLOAT_LAYERS_KEY: json.dumps(self.float_layers),
             FLOAT_NORMS_KEY: json.dumps(self.float_norms),
+            FLOAT_OPS_KEY: json.dumps(self.float_ops),
         }
 
 
@@ -108,7 +122,47 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
         source, name = original.get(node.input[1]), _layer_name(node, original)
         if (source is None or source.op_type != "DequantizeLinear") and name not in floats:
             floats[name] = _RUNTIME_QUANTIZED
-    return LayerCoverage(len(layers), len(layers) - len(floats), floats, norms)
+    named = norms.keys() | floats.keys()  # a decomposed GroupNorm's affine Mul / Add is its norm's
+    islands = {op: reason for op, reason in _float_islands(optimized.graph).items() if op not in named}
+    return LayerCoverage(len(layers), len(layers) - len(floats), floats, norms, islands)
+
+
+def _float_islands(graph: onnx.GraphProto) -> dict[str, str]:
+    """{module: reason} for the arithmetic ops (not weighted layers, norms or value-moving ops) that read a
+    DequantizeLinear's float output and reach a QuantizeLinear: onnxruntime runs them in float."""
+    after_dq: set[str] = set()  # tensors computed in float from a DequantizeLinear's output
+    for node in graph.node:  # graph.node is topologically sorted
+        if node.op_type == "DequantizeLinear" or (
+            node.op_type != "QuantizeLinear" and any(name in after_dq for name in node.input)
+        ):
+            after_dq.update(node.output)
+    before_q: set[str] = set()  # tensors a QuantizeLinear reads, directly or through float ops
+    for node in reversed(graph.node):
+        if node.op_type == "QuantizeLinear" or (
+            node.op_type != "DequantizeLinear" and any(name in before_q for name in node.output)
+        ):
+            before_q.update(node.input)
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    wrappers = {
+        path.removesuffix(".1")
+        for path in (_module_path(node.name) for node in graph.node if node.op_type == "QuantizeLinear")
+        if path.endswith(".1")
+    }
+    ops: dict[str, list[str]] = {}
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear", *_MOVEMENT_OPS, *_FLOAT_OPS, *_NORM_OPS):
+            continue
+        if any(name in after_dq for name in node.input) and any(name in before_q for name in node.output):
+            kinds = ops.setdefault(_op_name(node, consumers, wrappers), [])
+            kinds += [] if node.op_type in kinds else [node.op_type]
+    return {
+        module: f"onnxruntime has no integer {' / '.join(kinds)} kernel here: it runs in float between "
+        "DequantizeLinear and QuantizeLinear"
+        for module, kinds in ops.items()
+    }
 
 
 def _norm_reason(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> str:
@@ -125,6 +179,34 @@ def _scope_name(node: onnx.NodeProto) -> str:
     """The module path in an exported node name ("/conv2/Conv" -> "conv2"), else the node name."""
     parts = node.name.strip("/").split("/")
     return ".".join(parts[:-1]) if node.name.startswith("/") and len(parts) > 1 else node.name
+
+
+def _op_name(node: onnx.NodeProto, consumers: dict[str, list[onnx.NodeProto]], wrappers: set[str]) -> str:
+    """The module an op of the optimised graph came from, by the scope of its name, else of its output,
+    else of the op reading its output (onnxruntime's inlined Hardswish leaves a nameless HardSigmoid). An
+    activation wrapped with its quantizer for export (`wrappers`: child 0 of a module whose child 1 is a
+    QuantizeLinear) is named as the user's module; a top-level functional op by itself
+    ("GlobalAveragePool")."""
+    names = [node.name, *node.output[:1]]
+    readers = [reader for output in node.output for reader in consumers.get(output, [])]
+    names += [name for reader in readers for name in (reader.name, *reader.output[:1])]
+    for name in names:
+        if name.startswith("/"):
+            path = _module_path(name)
+            return path.removesuffix(".0") if path.removesuffix(".0") in wrappers else path
+    return node.name or node.op_type
+
+
+def _module_path(name: str) -> str:
+    """The module path in a torchscript node or tensor name: its scopes name each module relative to its
+    parent ("/features/features.1/block/block.0/Mul" -> "features.1.block.0"); a name with one part is
+    itself ("/GlobalAveragePool")."""
+    parts = name.strip("/").split("/")
+    scopes = parts[:-1] or parts
+    path = [scopes[0]]
+    for parent, scope in zip(scopes, scopes[1:], strict=False):
+        path.append(scope.removeprefix(parent + "."))
+    return ".".join(path)
 
 
 def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import onnx
 
-from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, INT8_LAYERS_KEY
+from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, FLOAT_OPS_KEY, INT8_LAYERS_KEY
 from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
 
 NARROW_CHANNELS = 16
@@ -28,15 +28,17 @@ def model_key(name: str) -> str:
 
 
 def slow_int8_cause(metadata: dict[str, str], path: Path | None) -> str:
-    """The likely cause: 'float islands: K layers float (...)' (and 'J norms', where normalizations stay
-    float), 'narrow layers: ...', 'uint8 weights: ...' (exact U8U8 kernels, slow without VNNI) or
-    'unknown (...)'."""
+    """The likely cause: 'float islands: K layers float (...)' (with 'J norms' and 'I ops', where
+    normalizations or other arithmetic ops stay float), 'narrow layers: ...', 'uint8 weights: ...'
+    (exact U8U8 kernels, slow without VNNI) or 'unknown (...)'."""
     layers = json.loads(metadata.get(FLOAT_LAYERS_KEY) or "{}")
     norms = json.loads(metadata.get(FLOAT_NORMS_KEY) or "{}")
-    if layers or norms:
-        floats = [*layers, *norms]
+    ops = json.loads(metadata.get(FLOAT_OPS_KEY) or "{}")
+    if layers or norms or ops:
+        floats = [*layers, *norms, *ops]
         names = ", ".join(floats[:3]) + (", ..." if len(floats) > 3 else "")
-        counted = f"{len(layers)} layers" + (f" and {len(norms)} norms" if norms else "")
+        extra = [f"{len(found)} {kind}" for found, kind in ((norms, "norms"), (ops, "ops")) if found]
+        counted = " and ".join([f"{len(layers)} layers", *extra])
         return f"float islands: {counted} float ({metadata.get(INT8_LAYERS_KEY, '?')}: {names})"
     widths = _output_channels(path) if path is not None else []
     if widths and statistics.median(widths) < NARROW_CHANNELS:

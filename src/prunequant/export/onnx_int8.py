@@ -97,15 +97,16 @@ class ExportResult:
     layers: str = ""
     float_layers: dict[str, str] = field(default_factory=dict)
     float_norms: dict[str, str] = field(default_factory=dict)
+    float_ops: dict[str, str] = field(default_factory=dict)
     weight_dtype: str = ""
     weight_dtype_reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        """The fields; `layers` / `float_layers` / `float_norms` only for int8 files (the ones that have a
-        coverage), the weight dtype and its reason only where prunequant stored the weights."""
+        """The fields; `layers` / `float_layers` / `float_norms` / `float_ops` only for int8 files (the ones
+        that have a coverage), the weight dtype and its reason only where prunequant stored the weights."""
         fields = asdict(self)
         if not self.layers:
-            del fields["layers"], fields["float_layers"], fields["float_norms"]
+            del fields["layers"], fields["float_layers"], fields["float_norms"], fields["float_ops"]
         if not self.weight_dtype:
             del fields["weight_dtype"], fields["weight_dtype_reason"]
         return fields
@@ -207,15 +208,15 @@ def _result(
 ) -> ExportResult:
     """The ExportResult; for an int8 graph (`proto`), its layer coverage, also written to the file.
 
-    A mixed graph (some conv / linear layers or norms float in onnxruntime) warns, naming them.
+    A mixed graph (some conv / linear layers, norms or other ops float in onnxruntime) warns, naming them.
     """
     if proto is None:
         return ExportResult(str(path), path.stat().st_size, precision, method)
     coverage = int8_coverage(proto)
     set_metadata(proto, coverage.metadata())
     save_model_atomic(proto, path)
-    if coverage.float_layers or coverage.float_norms:
-        floats = {**coverage.float_layers, **coverage.float_norms}
+    floats = {**coverage.float_layers, **coverage.float_norms, **coverage.float_ops}
+    if floats:
         named = "; ".join(f"{name}: {reason}" for name, reason in floats.items())
         warnings.warn(f"{path.name} is {coverage.summary} ({named})", stacklevel=4)
     dtype, reason = (weight_dtype.dtype, weight_dtype.reason) if weight_dtype else ("", "")
@@ -227,6 +228,7 @@ def _result(
         coverage.summary,
         coverage.float_layers,
         coverage.float_norms,
+        coverage.float_ops,
         dtype,
         reason,
     )
