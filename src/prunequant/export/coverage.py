@@ -38,6 +38,8 @@ _MOVEMENT_OPS = (
 """Ops that move or select values without arithmetic: not counted as float islands."""
 _WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _FLOAT_OPS = (*_WEIGHTED, "FusedConv", "FusedGemm", "FusedMatMul")
+_NOT_ISLANDS = frozenset(("QuantizeLinear", "DequantizeLinear", *_MOVEMENT_OPS, *_FLOAT_OPS, *_NORM_OPS))
+"""Ops never counted as float islands: Q / DQ, value-moving ops, and the layers and norms named apart."""
 _RUNTIME_QUANTIZED = (
     "float weights in the file (not quantized by prunequant), but onnxruntime's WeightBiasQuantization pass "
     "runs it as an integer kernel with its own per-tensor weight scale: results differ from the fake-quant "
@@ -153,7 +155,7 @@ def _float_islands(graph: onnx.GraphProto) -> dict[str, str]:
     }
     ops: dict[str, list[str]] = {}
     for node in graph.node:
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear", *_MOVEMENT_OPS, *_FLOAT_OPS, *_NORM_OPS):
+        if node.op_type in _NOT_ISLANDS:
             continue
         if any(name in after_dq for name in node.input) and any(name in before_q for name in node.output):
             kinds = ops.setdefault(_op_name(node, consumers, wrappers), [])
@@ -177,8 +179,8 @@ def _norm_reason(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> 
 
 def _scope_name(node: onnx.NodeProto) -> str:
     """The module path in an exported node name ("/conv2/Conv" -> "conv2"), else the node name."""
-    parts = node.name.strip("/").split("/")
-    return ".".join(parts[:-1]) if node.name.startswith("/") and len(parts) > 1 else node.name
+    nested = node.name.startswith("/") and "/" in node.name.strip("/")
+    return _module_path(node.name) if nested else node.name
 
 
 def _op_name(node: onnx.NodeProto, consumers: dict[str, list[onnx.NodeProto]], wrappers: set[str]) -> str:
@@ -193,7 +195,8 @@ def _op_name(node: onnx.NodeProto, consumers: dict[str, list[onnx.NodeProto]], w
     for name in names:
         if name.startswith("/"):
             path = _module_path(name)
-            return path.removesuffix(".0") if path.removesuffix(".0") in wrappers else path
+            wrapper = path.removesuffix(".0")
+            return wrapper if wrapper in wrappers else path
     return node.name or node.op_type
 
 
