@@ -41,7 +41,7 @@ def test_a_float_norm_is_named_in_result_json_metadata_and_summary(norm, reason,
     trip = roundtrip(PreActivation(norm), SHAPE, tmp_path / "preact.onnx")
     result = trip.result
     assert list(result.float_norms) == ["norm"] and reason in result.float_norms["norm"]
-    assert result.layers.endswith("; 1 norm float; 1 op float")
+    assert result.layers.endswith("; 1 norm float")
     assert result.to_dict()["float_norms"] == result.float_norms
     meta = {entry.key: entry.value for entry in onnx.load(result.output).metadata_props}
     assert json.loads(meta[FLOAT_NORMS_KEY]) == result.float_norms
@@ -50,4 +50,4 @@ def test_a_float_norm_is_named_in_result_json_metadata_and_summary(norm, reason,
 def test_folded_norms_are_not_listed(tmp_path):
     torch.manual_seed(0)
     result = roundtrip(ConvAct(nn.ReLU), SHAPE, tmp_path / "folded.onnx").result
-    assert result.float_norms == {} and result.layers == "int8: all 3 layers; 1 op float"
+    assert result.float_norms == {} and result.layers == "int8: all 3 layers"

@@ -51,9 +51,52 @@ def test_integer_activations_are_not_listed(tmp_path):
     assert result.float_ops == {} and result.layers == "int8: all 3 layers"
 
 
-def test_a_pool_reading_a_dequantized_tensor_is_named(tmp_path):
-    """ConvAct pools the last activation's dequantized output before its Linear: onnxruntime pools in
-    float."""
+def test_a_pool_before_flatten_and_linear_runs_as_an_integer_pool(tmp_path):
+    """ConvAct pools, flattens and quantizes for its Linear: the pool output gets that Q's grid (exact), and
+    onnxruntime fuses QLinearGlobalAveragePool instead of pooling in float."""
     torch.manual_seed(0)
-    result = roundtrip(ConvAct(nn.ReLU), SHAPE, tmp_path / "pool.onnx").result
-    assert list(result.float_ops) == ["GlobalAveragePool"]
+    trip = roundtrip(ConvAct(nn.ReLU), SHAPE, tmp_path / "pool.onnx")
+    assert trip.result.float_ops == {} and trip.result.layers == "int8: all 3 layers"
+    assert trip.ops.get("QLinearGlobalAveragePool") == 1 and "GlobalAveragePool" not in trip.ops
+    assert trip.max_diff < 1e-4
+
+
+class MaxThenAverage(nn.Module):
+    """conv-ReLU -> MaxPool -> global pool -> flatten -> Linear (the zoo's VGG head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.relu, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Linear(8, 4)
+        self.maxpool, self.avgpool = nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(self.maxpool(self.relu(self.conv(x)))), 1))
+
+
+def test_a_pool_reading_a_dequantized_tensor_through_a_maxpool_is_integer(tmp_path):
+    torch.manual_seed(0)
+    trip = roundtrip(MaxThenAverage(), SHAPE, tmp_path / "vgg.onnx")
+    assert trip.result.float_ops == {} and trip.result.layers == "int8: all 2 layers"
+    assert trip.ops.get("QLinearGlobalAveragePool") == 1 and "GlobalAveragePool" not in trip.ops
+    assert trip.max_diff < 1e-4
+
+
+class PooledSkip(nn.Module):
+    """conv-ReLU -> pool -> flatten, read by a Linear (through its input quantizer) and by a float sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.relu, self.head = nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool2d(self.relu(self.conv(x)), 1), 1)
+        return self.head(pooled) + pooled.sum(1, keepdim=True)
+
+
+def test_a_pool_also_read_in_float_stays_float_and_is_named(tmp_path):
+    """Quantizing the pool output would round what the float sum reads: the pool is left float, and named."""
+    torch.manual_seed(0)
+    trip = roundtrip(PooledSkip(), SHAPE, tmp_path / "skip.onnx")
+    assert list(trip.result.float_ops) == ["GlobalAveragePool"] and trip.ops.get("GlobalAveragePool") == 1
+    assert "other ops read it" in trip.result.float_ops["GlobalAveragePool"]
+    assert trip.max_diff < 1e-4

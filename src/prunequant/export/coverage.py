@@ -19,6 +19,8 @@ from pathlib import Path
 
 import onnx
 
+from prunequant.export.pool_qdq import POOLS
+
 INT8_LAYERS_KEY = "prunequant.int8_layers"
 FLOAT_LAYERS_KEY = "prunequant.float_layers"
 FLOAT_NORMS_KEY = "prunequant.float_norms"
@@ -160,11 +162,17 @@ def _float_islands(graph: onnx.GraphProto) -> dict[str, str]:
         if any(name in after_dq for name in node.input) and any(name in before_q for name in node.output):
             kinds = ops.setdefault(_op_name(node, consumers, wrappers), [])
             kinds += [] if node.op_type in kinds else [node.op_type]
-    return {
-        module: f"onnxruntime has no integer {' / '.join(kinds)} kernel here: it runs in float between "
-        "DequantizeLinear and QuantizeLinear"
-        for module, kinds in ops.items()
-    }
+    return {module: _island_reason(kinds) for module, kinds in ops.items()}
+
+
+def _island_reason(kinds: list[str]) -> str:
+    where = "it runs in float between DequantizeLinear and QuantizeLinear"
+    if all(kind in POOLS for kind in kinds):
+        return (
+            f"{' / '.join(kinds)}: {where}; onnxruntime pools in integers only where one QuantizeLinear "
+            "alone reads the pool output (through Flatten / Reshape), and here other ops read it"
+        )
+    return f"onnxruntime has no integer {' / '.join(kinds)} kernel here: {where}"
 
 
 def _norm_reason(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> str:

@@ -52,6 +52,8 @@ from prunequant.export.onnx_fp32 import (
     torch_to_onnx,
 )
 from prunequant.export.ort_quantizer import OrtQuantConfig, quantize_with_ort
+from prunequant.export.pool_qdq import quantize_pool_outputs
+from prunequant.export.qdq_grid import grid_scale, requantize_input
 from prunequant.export.weight_dtype import WeightDtypeChoice, choose_weight_dtype
 from prunequant.models.codecs import codec_for
 from prunequant.quantization import (
@@ -79,9 +81,6 @@ NOT_QUANTIZED = (
     "checkpoint is not quantized; pass --dataset to calibrate with --int8-method ort "
     "or quantize first with `prunequant quantize`"
 )
-_VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose", "Pad")
-"""Ops between a DequantizeLinear and a conv/gemm input that keep values on the quantization grid (Pad: only
-with mode reflect / edge, or constant 0, which the zero point holds exactly; see `_keeps_grid`)."""
 _WEIGHT_AXIS = {"Conv": 0, "Gemm": 0, "ConvTranspose": 1}
 """The output-channel axis of each weighted op's weight (ConvTranspose: [in, out/groups, k...])."""
 
@@ -190,6 +189,7 @@ def _export_ours(
         model, codes = deployable(qmodel, quantized_weights=True, activations="qdq", example=example)
         proto = torch_to_onnx(model, example, exporter="torchscript")
         quantize_weights(proto.graph, codes, weight_dtype.dtype)
+        quantize_pool_outputs(proto.graph)
         set_metadata(
             proto, {WEIGHT_DTYPE_KEY: weight_dtype.dtype, WEIGHT_DTYPE_REASON_KEY: weight_dtype.reason}
         )
@@ -394,8 +394,8 @@ def quantize_weights(
         node.input[1] = f"{weight_name}_dq"
         if node.op_type == "ConvTranspose":
             continue  # no integer kernel in onnxruntime: DQ -> float ConvTranspose, float bias
-        new_nodes.extend(_requantize_input(node, producers, initializers, module_name))
-        input_scale = _input_scale(node.input[0], producers, initializers)
+        new_nodes.extend(requantize_input(node, producers, initializers, module_name))
+        input_scale = grid_scale(node.input[0], producers, initializers)
         if len(node.input) > 2 and node.input[2] in initializers and input_scale is not None:
             new_nodes.append(_quantize_bias(graph, initializers, node, scale * input_scale, module_name))
     graph.node.extend(new_nodes)
@@ -434,69 +434,6 @@ def _stored_weight(
     if weight_dtype == "int8":
         return int8, np.zeros(channels, dtype=np.int8)
     return (int8.astype(np.int16) + 128).astype(np.uint8), np.full(channels, 128, dtype=np.uint8)
-
-
-def _requantize_input(
-    node: onnx.NodeProto,
-    producers: dict[str, onnx.NodeProto],
-    initializers: dict[str, onnx.TensorProto],
-    module_name: str,
-) -> list[onnx.NodeProto]:
-    """Q -> DQ right before `node` when its input reaches a DequantizeLinear only through value-preserving
-    ops (Flatten, Reshape, MaxPool, ...), with that DQ's scale and zero point: exact (the values are on
-    that grid already), and onnxruntime then fuses the layer into an integer kernel (QGemm) instead of
-    leaving a float Gemm that dequantizes its weights on every call. A Conv needs it only after a Pad
-    (onnxruntime moves a DQ through MaxPool, Reshape, ... itself, but not through Pad). [] when nothing is
-    needed."""
-    node_in = producers.get(node.input[0])
-    source, path = node_in, []
-    while source is not None and _keeps_grid(source, initializers):
-        path.append(source.op_type)
-        source = producers.get(source.input[0])
-    if node_in is None or node_in is source or source is None or source.op_type != "DequantizeLinear":
-        return []
-    if node.op_type == "Conv" and "Pad" not in path:
-        return []
-    if any(name not in initializers for name in source.input[1:3]):
-        return []
-    scale, zero_point = source.input[1], source.input[2]
-    quantized, dequantized = f"{module_name}/input_q", f"{module_name}/input_dq"
-    nodes = [
-        helper.make_node("QuantizeLinear", [node.input[0], scale, zero_point], [quantized], name=quantized),
-        helper.make_node("DequantizeLinear", [quantized, scale, zero_point], [dequantized], name=dequantized),
-    ]
-    node.input[0] = dequantized
-    producers[dequantized] = nodes[1]
-    return nodes
-
-
-def _keeps_grid(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto]) -> bool:
-    """Whether `node` only moves or repeats its input's values (or pads with 0, the zero point's value)."""
-    if node.op_type not in _VALUE_PRESERVING:
-        return False
-    if node.op_type != "Pad" or _string_attribute(node, "mode", "constant") != "constant":
-        return True
-    if len(node.input) < 3 or not node.input[2]:
-        return True  # the default constant is 0
-    value = initializers.get(node.input[2])
-    return value is not None and not numpy_helper.to_array(value).any()
-
-
-def _string_attribute(node: onnx.NodeProto, name: str, default: str) -> str:
-    value = next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _input_scale(
-    tensor: str, producers: dict[str, onnx.NodeProto], initializers: dict[str, onnx.TensorProto]
-) -> np.ndarray | None:
-    """The scale of the DequantizeLinear that `tensor` comes from, through value-preserving ops only."""
-    node = producers.get(tensor)
-    while node is not None and _keeps_grid(node, initializers):
-        node = producers.get(node.input[0])
-    if node is None or node.op_type != "DequantizeLinear" or node.input[1] not in initializers:
-        return None
-    return numpy_helper.to_array(initializers[node.input[1]]).astype(np.float64)
 
 
 def _quantize_bias(
