@@ -43,6 +43,33 @@ def test_a_float_hardswish_is_named_in_result_json_metadata_summary_and_warning(
     assert trip.max_diff < 0.02
 
 
+class ChunkShuffle(nn.Module):
+    """A ShuffleNetV2 unit: conv-ReLU, chunk, conv-ReLU on one half, concat, a channel shuffle sized by
+    `x.size()`, conv-ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.branch = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(4, 4, 1)
+        self.conv2, self.relu = nn.Conv2d(8, 4, 1), nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.conv1(x))
+        kept, changed = x.chunk(2, dim=1)
+        x = torch.cat((kept, self.relu(self.branch(changed))), dim=1)
+        batch, channels, height, width = x.size()
+        x = x.view(batch, 2, channels // 2, height, width).transpose(1, 2).reshape(batch, -1, height, width)
+        return self.relu(self.conv2(x))
+
+
+def test_shape_arithmetic_is_not_a_float_op(tmp_path):
+    """The Shape -> Gather -> Add / Div / Mul that size the chunk read no activation values: nothing is
+    listed."""
+    torch.manual_seed(0)
+    trip = roundtrip(ChunkShuffle(), SHAPE, tmp_path / "shuffle.onnx")
+    assert trip.result.float_ops == {} and trip.result.layers == "int8: all 3 layers"
+    assert trip.max_diff < 0.02
+
+
 def test_integer_activations_are_not_listed(tmp_path):
     torch.manual_seed(0)
     model = ConvHardswish()

@@ -42,6 +42,10 @@ _WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 _FLOAT_OPS = (*_WEIGHTED, "FusedConv", "FusedGemm", "FusedMatMul")
 _NOT_ISLANDS = frozenset(("QuantizeLinear", "DequantizeLinear", *_MOVEMENT_OPS, *_FLOAT_OPS, *_NORM_OPS))
 """Ops never counted as float islands: Q / DQ, value-moving ops, and the layers and norms named apart."""
+_SHAPE_OPS = ("Shape", "Size")
+"""Ops whose output is a tensor's sizes, not its values: what is computed from them is not a float island."""
+_UNQUANTIZED_PATHS = ("QuantizeLinear", *_SHAPE_OPS)
+"""Ops after which a DequantizeLinear's float values no longer flow."""
 _RUNTIME_QUANTIZED = (
     "float weights in the file (not quantized by prunequant), but onnxruntime's WeightBiasQuantization pass "
     "runs it as an integer kernel with its own per-tensor weight scale: results differ from the fake-quant "
@@ -133,11 +137,12 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
 
 def _float_islands(graph: onnx.GraphProto) -> dict[str, str]:
     """{module: reason} for the arithmetic ops (not weighted layers, norms or value-moving ops) that read a
-    DequantizeLinear's float output and reach a QuantizeLinear: onnxruntime runs them in float."""
+    DequantizeLinear's float output and reach a QuantizeLinear: onnxruntime runs them in float. Shape
+    arithmetic (the int64 sizes a channel shuffle or chunk computes from `x.size()`) is not counted."""
     after_dq: set[str] = set()  # tensors computed in float from a DequantizeLinear's output
     for node in graph.node:  # graph.node is topologically sorted
         if node.op_type == "DequantizeLinear" or (
-            node.op_type != "QuantizeLinear" and any(name in after_dq for name in node.input)
+            node.op_type not in _UNQUANTIZED_PATHS and any(name in after_dq for name in node.input)
         ):
             after_dq.update(node.output)
     before_q: set[str] = set()  # tensors a QuantizeLinear reads, directly or through float ops
