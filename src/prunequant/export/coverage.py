@@ -20,6 +20,7 @@ from pathlib import Path
 import onnx
 
 from prunequant.export.pool_qdq import POOLS
+from prunequant.export.qdq_grid import consumers_of, producers_of
 
 INT8_LAYERS_KEY = "prunequant.int8_layers"
 FLOAT_LAYERS_KEY = "prunequant.float_layers"
@@ -91,7 +92,7 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
     """The LayerCoverage of `proto` (a QDQ graph) as onnxruntime's CPU provider fuses it."""
     import onnxruntime as ort
 
-    original = _producers(proto.graph)
+    original = producers_of(proto.graph)
     layers = [_layer_name(node, original) for node in proto.graph.node if _weighted(node)]
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
@@ -100,7 +101,7 @@ def int8_coverage(proto: onnx.ModelProto) -> LayerCoverage:
         options.optimized_model_filepath = str(Path(scratch) / "optimized.onnx")
         ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
         optimized = onnx.load(options.optimized_model_filepath)
-    producers = _producers(optimized.graph)
+    producers = producers_of(optimized.graph)
     initializers = {tensor.name for tensor in optimized.graph.initializer}
     floats: dict[str, str] = {}
     norms = {
@@ -151,10 +152,7 @@ def _float_islands(graph: onnx.GraphProto) -> dict[str, str]:
             node.op_type != "DequantizeLinear" and any(name in before_q for name in node.output)
         ):
             before_q.update(node.input)
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = consumers_of(graph)
     wrappers = {
         path.removesuffix(".1")
         for path in (_module_path(node.name) for node in graph.node if node.op_type == "QuantizeLinear")
@@ -223,10 +221,6 @@ def _module_path(name: str) -> str:
     for parent, scope in zip(scopes, scopes[1:], strict=False):
         path.append(scope.removeprefix(parent + "."))
     return ".".join(path)
-
-
-def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
-    return {output: node for node in graph.node for output in node.output}
 
 
 def _weighted(node: onnx.NodeProto) -> bool:

@@ -15,6 +15,7 @@ import onnx
 
 from prunequant.export.coverage import FLOAT_LAYERS_KEY, FLOAT_NORMS_KEY, FLOAT_OPS_KEY, INT8_LAYERS_KEY
 from prunequant.export.onnx_int8 import WEIGHT_DTYPE_KEY
+from prunequant.export.qdq_grid import producers_of
 
 NARROW_CHANNELS = 16
 """Layers narrower than this (median output channels of the convs, else of every weighted layer) leave
@@ -60,7 +61,7 @@ def _output_channels(path: Path) -> list[int]:
     """Output channels of the conv layers (of every weighted layer when there is no conv)."""
     graph = onnx.load(str(path), load_external_data=False).graph
     shapes = {tensor.name: list(tensor.dims) for tensor in graph.initializer}
-    producers = {output: node for node in graph.node for output in node.output}
+    producers = producers_of(graph)
     convs, others = [], []
     for node in graph.node:
         if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul") or len(node.input) < 2:

@@ -53,7 +53,7 @@ from prunequant.export.onnx_fp32 import (
 )
 from prunequant.export.ort_quantizer import OrtQuantConfig, quantize_with_ort
 from prunequant.export.pool_qdq import quantize_pool_outputs
-from prunequant.export.qdq_grid import grid_scale, requantize_input
+from prunequant.export.qdq_grid import grid_scale, producers_of, requantize_input
 from prunequant.export.weight_dtype import WeightDtypeChoice, choose_weight_dtype
 from prunequant.models.codecs import codec_for
 from prunequant.quantization import (
@@ -363,7 +363,7 @@ def quantize_weights(
     reaches a DequantizeLinear only through value-preserving ops gets a Q -> DQ of that grid before it.
     """
     initializers = {tensor.name: tensor for tensor in graph.initializer}
-    producers = {output: node for node in graph.node for output in node.output}
+    producers = producers_of(graph)
     new_nodes: list[onnx.NodeProto] = []
     for node in graph.node:
         weight_name = node.input[1] if node.op_type in _WEIGHT_AXIS and len(node.input) > 1 else ""

@@ -14,23 +14,19 @@ import onnx
 from onnx import helper
 
 from prunequant.export.onnx_fp32 import replace_nodes
-from prunequant.export.qdq_grid import grid_scale, requantize_input
+from prunequant.export.qdq_grid import consumers_of, grid_scale, producers_of, requantize_input
 
 POOLS = ("GlobalAveragePool", "AveragePool")
 _MOVES = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity")
 """Ops that only move values: a Q after them quantizes the same values as a Q before them."""
 
 
-def quantize_pool_outputs(graph: onnx.GraphProto) -> list[str]:
+def quantize_pool_outputs(graph: onnx.GraphProto) -> None:
     """IN PLACE: a Q -> DQ right after each average pool whose input comes from a DequantizeLinear (through
     grid-keeping ops only) and whose only consumer chain (value-moving ops, one consumer each) ends in a
-    QuantizeLinear, with that Q's scale and zero point. Returns the names of those pools."""
+    QuantizeLinear, with that Q's scale and zero point."""
     initializers = {tensor.name: tensor for tensor in graph.initializer}
-    producers = {output: node for node in graph.node for output in node.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    producers, consumers = producers_of(graph), consumers_of(graph)
     before: dict[str, list[onnx.NodeProto]] = {}
     after: dict[str, list[onnx.NodeProto]] = {}
     for pool in graph.node:
@@ -43,7 +39,6 @@ def quantize_pool_outputs(graph: onnx.GraphProto) -> list[str]:
     if after:
         around = [(before.get(n.output[0], []), n, after.get(n.output[0], [])) for n in graph.node]
         replace_nodes(graph, [node for ahead, n, behind in around for node in (*ahead, n, *behind)])
-    return [_name(producers[output]) for output in after]
 
 
 def _quantize_after(tensor: str, consumers: dict[str, list[onnx.NodeProto]]) -> onnx.NodeProto | None:

@@ -13,6 +13,20 @@ VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Uns
 with mode reflect / edge, or constant 0, which the zero point holds exactly; see `keeps_grid`)."""
 
 
+def producers_of(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    """{tensor: the node that outputs it}."""
+    return {output: node for node in graph.node for output in node.output}
+
+
+def consumers_of(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """{tensor: the nodes that read it, in graph order}."""
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
+
+
 def requantize_input(
     node: onnx.NodeProto,
     producers: dict[str, onnx.NodeProto],
