@@ -12,6 +12,8 @@ from torch import nn
 
 from prunequant.export import export_onnx
 from prunequant.pruning.structured import StructuredPruneResult
+from prunequant.pruning.structured.groups import IN
+from prunequant.pruning.structured.routing import labels
 from prunequant.tasks import flatten_outputs, run_model
 
 
@@ -36,8 +38,8 @@ def masked_reference(original: nn.Module, result: StructuredPruneResult, x) -> o
     """
     zero: dict[str, set[int]] = {}
     for plan in result.groups:
-        for member in result.graph.group(plan.name).consumers if plan.removed else ():
-            zero.setdefault(member.module, set()).update(member.positions(list(plan.removed)).tolist())
+        for module, positions in _read_positions(result, plan).items() if plan.removed else ():
+            zero.setdefault(module, set()).update(positions)
     modules = dict(original.named_modules())
     handles = []
     for name, positions in zero.items():
@@ -54,6 +56,26 @@ def masked_reference(original: nn.Module, result: StructuredPruneResult, x) -> o
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _read_positions(result: StructuredPruneResult, plan) -> dict[str, set[int]]:
+    """{consumer layer: input positions holding a removed channel of `plan`}; for a routed region, the
+    positions of the removed (source, channel) labels in every tensor its convs read."""
+    region = next((r for r in result.graph.regions if r.name == plan.name), None)
+    removed, start = {plan.name: set(plan.removed)}, 0
+    for name, width in region.widths.items() if region else ():  # numbered source after source
+        removed[name] = {c - start for c in plan.removed if start <= c < start + width}
+        start += width
+    read: dict[str, set[int]] = {}
+    for name in region.widths if region else (plan.name,):
+        for member in result.graph.group(name).consumers:
+            read.setdefault(member.module, set()).update(member.positions(sorted(removed[name])).tolist())
+    for member in region.members if region else ():
+        if member.role == IN:
+            tensor = labels(member.expr, region.widths)
+            gone = {p for p, (source, channel) in enumerate(tensor) if channel in removed[source]}
+            read.setdefault(member.module, set()).update(gone)
+    return read
 
 
 def check_equivalent(original: nn.Module, result: StructuredPruneResult, x, atol: float = 1e-5):

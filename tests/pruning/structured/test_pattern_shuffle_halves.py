@@ -1,16 +1,14 @@
 """ShuffleNetV2's pass-through halves (torchvision's InvertedResidual: `x.chunk(2, dim=1)`, one half passed
-through, the other through a branch, concatenated and channel-shuffled in 2 groups). The shuffle ties its
-groups channel by channel, but a pass-through half is itself the shuffled output of the unit before, so its
-channels come in runs that no branch output shares: the halves and every branch output they meet are kept,
-named after the shuffle where tying stopped; the branches' inner channels, the stem and the head prune."""
+through, the other through a branch, concatenated and channel-shuffled in 2 groups). A pass-through half is
+itself the shuffled output of the unit before, so no tie channel by channel holds; the graph routes each
+stage's chunks and shuffles instead (routing.py), and every branch output and half is pruned exactly."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import Tensor, nn
 
-from prunequant.pruning.structured import prune_channels
+from prunequant.pruning.structured import dependency_groups, prune_channels
 
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
@@ -71,32 +69,33 @@ class ShuffleNetV2(nn.Module):
         return self.fc(x.mean([2, 3]))
 
 
-def pass_through_layers(model: ShuffleNetV2) -> set[str]:
-    """Every unit's branch outputs (conv + BN) and the depthwise conv (+ BN) of each later stage's first
-    unit, which reads the previous stage's shuffled channels."""
-    names = set()
-    for s, stage in enumerate(model.stages):
-        for u, unit in enumerate(stage):
-            names |= {f"stages.{s}.{u}.branch2.{i}" for i in (5, 6)}
-            if unit.stride > 1:
-                names |= {f"stages.{s}.{u}.branch1.{i}" for i in (2, 3) + ((0, 1) if s else ())}
-    return names
-
-
-def test_shufflenet_keeps_only_its_pass_through_halves_named_after_the_shuffle(
+def test_shufflenet_prunes_every_layer_exactly_through_its_routed_halves(
     equivalent, randomize_norms, onnx_matches, tmp_path
 ):
     torch.manual_seed(0)
     model = randomize_norms(ShuffleNetV2())
     x = torch.randn(2, 3, 64, 64)
-    with pytest.warns(UserWarning, match="left these layers unpruned"):
-        result = prune_channels(model, x, 0.5, return_result=True)
-    assert set(result.skipped_layers) == pass_through_layers(model)
-    for reason in result.skipped_layers.values():  # the shuffle where tying stopped, not what followed
-        assert reason.startswith("channel shuffle '") and "pass-through half" in reason
-        assert "not tracked" not in reason and "in runs" not in reason
-    unit = result.model.stages[0][1].branch2
-    assert (unit[0].in_channels, unit[0].out_channels, unit[5].out_channels) == (8, 4, 8)
-    assert result.model.conv1[0].out_channels == 4 and result.model.conv5[0].out_channels == 32
+    graph = dependency_groups(model, x)
+    assert [len(region.widths) for region in graph.regions] == [4, 3]  # one region per stage
+    assert not graph.skipped_layers
+    result = prune_channels(model, x, 0.5, return_result=True)
+    assert not result.skipped_layers
+    for s, width in enumerate((16, 32)):  # every branch output and pass-through half is halved
+        for unit in result.model.stages[s]:
+            assert unit.branch2[5].out_channels == width // 4
+            half = unit.branch2[0].in_channels if unit.stride == 1 else unit.branch1[2].out_channels
+            assert half == width // 4
+    assert (result.model.conv5[0].in_channels, result.model.conv5[0].out_channels) == (16, 32)
+    regions = [plan for plan in result.groups if plan.name.startswith("routed:")]
+    assert [(plan.channels, plan.kept) for plan in regions] == [(32, 16), (48, 24)]
     equivalent(model, result, x)
     onnx_matches(result.model, x, tmp_path / "shufflenet_v2.onnx")
+
+
+def test_the_default_choice_follows_the_routing_at_every_width():
+    """Every keep of the toy stages is feasible, and each plan keeps widths in proportion."""
+    model = ShuffleNetV2()
+    for region in dependency_groups(model, torch.randn(1, 3, 64, 64)).regions:
+        assert region.keeps() == list(range(1, region.step + 1))
+        plan = region.plan(region.step // 2)
+        assert {name: len(kept) for name, kept in plan.kept.items()} == region.scaled(region.step // 2)

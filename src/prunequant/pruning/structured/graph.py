@@ -21,6 +21,8 @@ from prunequant.models.layers import is_plain_layer, layer_role
 from prunequant.pruning.structured import op_tables as ops
 from prunequant.pruning.structured.groups import IN, OUT, PAD_BACK, PAD_FRONT, ChannelGroup
 from prunequant.pruning.structured.layer_ops import rewrites_pad
+from prunequant.pruning.structured.routed_graph import Routed, RoutedTracker, as_expr
+from prunequant.pruning.structured.routing import Cat, Chunk, Region, Shuffle
 from prunequant.pruning.structured.spaces import FIXED_PADDING, Layout, Spaces
 from prunequant.pruning.structured.subclass_check import subclass_problem
 from prunequant.pruning.structured.tracing import UntraceableModelError, shape_of, trace
@@ -33,6 +35,7 @@ class DependencyGraph:
 
     groups: list[ChannelGroup]
     skipped_layers: dict[str, str] = field(default_factory=dict)
+    regions: list[Region] = field(default_factory=list)
 
     @property
     def prunable(self) -> list[ChannelGroup]:
@@ -58,11 +61,24 @@ def dependency_groups(model: nn.Module, example_input: Inputs) -> DependencyGrap
     except UntraceableModelError as exc:
         layers = [name for name, m in model.named_modules() if layer_role(m) is not None]
         return DependencyGraph([], dict.fromkeys(layers, str(exc)))
-    analyzer = _Analyzer(traced.graph_module, traced.opaque, dict(model.named_modules()))
+    analyzer, regions = _analyse(traced, model, routed=False)
+    if analyzer.spaces.untied_shuffles:  # ShuffleNetV2's halves: route chunks and shuffles instead
+        second = _analyse(traced, model, routed=True)
+        if second[1]:
+            analyzer, regions = second
+    groups = analyzer.spaces.groups()
+    sources = {source: region.name for region in regions for source in region.widths}
+    for group in groups:
+        group.region = sources.get(group.name)
+    return DependencyGraph(groups, _skipped(groups, model, traced.opaque, analyzer.refused), regions)
+
+
+def _analyse(traced: Any, model: nn.Module, *, routed: bool) -> tuple[_Analyzer, list[Region]]:
+    """Walk the traced graph (chunks and shuffles along the channels routed when `routed`)."""
+    analyzer = _Analyzer(traced.graph_module, traced.opaque, dict(model.named_modules()), routed=routed)
     for node in traced.graph_module.graph.nodes:
         analyzer.visit(node)
-    groups = analyzer.spaces.groups()
-    return DependencyGraph(groups, _skipped(groups, model, traced.opaque, analyzer.refused))
+    return analyzer, analyzer.tracker.regions(analyzer.spaces)
 
 
 def _skipped(
@@ -99,7 +115,9 @@ class Shuffling:
 def _parts(value: Any) -> tuple[Layout, ...]:
     """The channel layouts a node's value holds: a split's pieces, a shuffle's layout, or itself."""
     if isinstance(value, Shuffling):
-        return (value.layout,)
+        return _parts(value.layout)
+    if isinstance(value, Routed):
+        return value.layouts()
     if isinstance(value, tuple):
         return value
     return (value,) if isinstance(value, Layout) else ()
@@ -118,7 +136,11 @@ def _normalize(dim: int, ndim: int) -> int:
 class _Analyzer:
     """Walks the fx graph in topological order, giving every tensor node a channel layout."""
 
-    def __init__(self, root: fx.GraphModule, opaque: dict[str, str], owners: dict[str, nn.Module]) -> None:
+    def __init__(
+        self, root: fx.GraphModule, opaque: dict[str, str], owners: dict[str, nn.Module], *, routed: bool
+    ) -> None:
+        self.routed = routed
+        self.tracker = RoutedTracker()
         self.modules = dict(root.named_modules())
         self.owners = owners  # the model's modules, also those fx traced through (not in `root`)
         self._pads: dict[str, tuple[Layout, Layout]] = {}
@@ -181,6 +203,8 @@ class _Analyzer:
         shuffling = [v for v in map(self.layouts.get, self.tensor_inputs(node)) if isinstance(v, Shuffling)]
         if shuffling:
             return self.shuffle_step(node, shuffling[0])
+        if any(isinstance(self.layouts.get(n), Routed) for n in self.tensor_inputs(node)):
+            return self.routed_step(node)
         if node.op == "call_module":
             return self.visit_module(node, self.modules[node.target])
         return self.visit_function(node, op_name(node.target))
@@ -424,6 +448,10 @@ class _Analyzer:
             return self.unknown(node, f"'{node.name}' concatenates untracked tensors")
         dim = _normalize(_arg(node, 1, "dim", 0), len(shape))
         cdim = layouts[0].cdim
+        if any(isinstance(layout, Routed) for layout in layouts):
+            if dim != 1 or any(layout.cdim != 1 for layout in layouts):
+                return self.unknown(node, f"'{node.name}' concatenates routed channels along another dim")
+            return Routed(Cat(tuple(as_expr(layout) for layout in layouts)))
         if any(layout.cdim != cdim for layout in layouts):
             return self.unknown(node, f"'{node.name}' concatenates tensors with channels on different dims")
         if dim == cdim:
@@ -452,11 +480,16 @@ class _Analyzer:
         dim = _normalize(_arg(node, 2, "dim", 0), len(shape_in))
         if dim != source.cdim:
             return tuple(source for _ in shapes)
+        name = op_name(node.target)
+        if self.routed or isinstance(source, Routed):
+            if name != "chunk":
+                return self.unknown(node, f"'{node.name}' ({name}) cuts routed channels at fixed counts")
+            count = _arg(node, 1, "chunks")
+            return tuple(Routed(Chunk(as_expr(source), i, count)) for i in range(len(shapes)))
         ends = [sum(shape[dim] for shape in shapes[: i + 1]) for i in range(len(shapes))]
         pieces = self.spaces.pieces(source, ends)
         if pieces is None:
             return self.unknown(node, f"'{node.name}' splits channels of a grouped conv or in runs")
-        name = op_name(node.target)
         for piece in pieces[1:]:
             if name == "chunk":  # sizes follow the input's: the pieces keep as many channels
                 self.spaces.unify(pieces[0], piece, f"'{node.name}' (chunk)")
@@ -582,7 +615,7 @@ class _Analyzer:
             return self.unknown(node, f"'{node.name}' combines a channel shuffle's groups with other values")
         if _swaps_dims(node, cdim):
             return Shuffling(value.layout, value.groups, not value.transposed)
-        if name in ("contiguous", "clone", "detach"):
+        if name in _COPIES:
             return value
         shape_in, shape_out = shape_of(node.args[0]), shape_of(node)
         merged = (
@@ -595,11 +628,65 @@ class _Analyzer:
         if (name in ops.RESHAPES or name == "flatten") and merged:
             if not value.transposed:
                 return value.layout
+            if self.routed or isinstance(value.layout, Routed):
+                return Routed(Shuffle(as_expr(value.layout), value.groups))
             output = self.spaces.shuffled(value.layout, value.groups, node.name)
             if output is not None:
                 return output
             return self.unknown(node, f"'{node.name}' shuffles channels that cannot be cut into its groups")
         return self.unknown(node, f"'{node.name}' ({name or node.op}) acts on a channel shuffle's groups")
+
+    def routed_step(self, node: fx.Node) -> Any:
+        """An op reading a routed tensor (second pass, routed_graph.py): chunks, concatenations and
+        shuffles route it further; BN, depthwise convs, activations and pools pass it as members or
+        without a trace; a conv reads it as a member and makes new channels. Anything else keeps it."""
+        source = self.layout(node.args[0]) if node.args else None
+        tensors = [n for n in self.tensor_inputs(node) if shape_of(n) is not None]
+        single = isinstance(source, Routed) and len(tensors) == 1
+        if node.op == "call_module":
+            name = str(node.target)
+            output = self.routed_module(node, name, self.modules[name], source) if single else None
+            if output is not None:
+                return output
+        else:
+            name = op_name(node.target)
+            if name in ops.CONCATS:
+                return self.concat(node)
+            if name in ops.SPLITS and isinstance(source, Routed):
+                return self.split(node, source)
+            if name in ops.NON_TENSOR:
+                return None
+            passes = name in ops.ELEMENTWISE or name in ops.SPATIAL_FUNCTIONS or name in _COPIES
+            if single and passes:
+                return source
+            if single and name in ops.RESHAPES:
+                output = self.reshape(node, source)
+                if isinstance(output, Shuffling) or output is source:
+                    return output
+        return self.unknown(node, f"'{node.name}' ({name}) reads channels that chunks and shuffles route")
+
+    def routed_module(self, node: fx.Node, name: str, module: nn.Module, source: Routed) -> Any:
+        """`module` on a routed tensor, or None where it is not supported there."""
+        role = layer_role(module)
+        passes = isinstance(module, ops.ELEMENTWISE_MODULES) or type(module) in ops.SPATIAL_MODULES
+        if role is None and passes:
+            return source
+        if role is None or name in self._calls or name in self.opaque or not is_plain_layer(module):
+            return None
+        self._calls[name] = (None, None)  # a second call is not supported
+        if role in ("batch_norm", "instance_norm"):
+            self.tracker.add(name, OUT, source)
+            return source
+        if role == "conv" and not module.transposed:
+            if module.groups == module.in_channels == module.out_channels:  # depthwise, multiplier 1
+                self.tracker.add(name, OUT, source)
+                return source
+            if module.groups == 1:
+                self.tracker.add(name, IN, source)
+                output = self.spaces.new(module.out_channels, name)
+                self.spaces.add_members(output, name, OUT)
+                return output
+        return None
 
     def unsqueeze(self, node: fx.Node, source: Layout) -> Layout | None:
         dim = _normalize(_arg(node, 1, "dim"), len(shape_of(node)))
@@ -637,6 +724,9 @@ class _Analyzer:
         if len(index) <= source.cdim and all(item == full for item in index):
             return source
         return self.unknown(node, f"'{node.name}' indexes into the channel dimension")
+
+
+_COPIES = frozenset({"contiguous", "clone", "detach"})
 
 
 def _innermost_module(node: fx.Node) -> str:

@@ -49,7 +49,8 @@ class ChannelGroup:
 
     `blocks` > 1 means the channels form that many equal contiguous blocks (grouped conv) and every block
     must lose the same number. `unit` > 1 means channels go in whole runs of `unit` (GroupNorm groups,
-    pixel shuffle blocks, features viewed as one channel). `unsafe` lists why the group may not be pruned
+    pixel shuffle blocks, features viewed as one channel). `region` names the routed region (ShuffleNetV2's
+    chunks and shuffles) whose sources are pruned together. `unsafe` lists why the group may not be pruned
     (empty = prunable); `expected` marks reasons that are normal (model input/output) rather than
     unsupported patterns.
     """
@@ -61,10 +62,13 @@ class ChannelGroup:
     unsafe: list[str] = field(default_factory=list)
     expected: bool = True
     unit: int = 1
+    region: str | None = None
 
     @property
     def prunable(self) -> bool:
-        return not self.unsafe and self.channels > 1
+        """Prunable on its own: safe, more than one channel, and not one of a routed region's sources
+        (`region`: pruned with the others of that region, see routing.py)."""
+        return not self.unsafe and self.channels > 1 and self.region is None
 
     @property
     def producers(self) -> list[Member]:

@@ -167,7 +167,8 @@ def ops_for(module: nn.Module) -> LayerOps:
 
 
 def keep_positions(module: nn.Module, role: str, keep: torch.Tensor) -> None:
-    """Rewrite `module` in place so that its `role` dimension keeps only positions `keep` (ascending)."""
+    """Rewrite `module` in place so that its `role` dimension keeps only positions `keep`, in that order
+    (ascending, or as a routed region reads them)."""
     function = ops_for(module).prune.get(role)
     if function is None:
         raise UnsupportedLayerError(f"{type(module).__name__} has no {role!r} dimension to prune")

@@ -23,6 +23,7 @@ from prunequant.pruning.structured.allocation import global_keep, select_removed
 from prunequant.pruning.structured.graph import DependencyGraph, dependency_groups
 from prunequant.pruning.structured.groups import ChannelGroup
 from prunequant.pruning.structured.importance import ImportanceContext, get_importance, group_scores
+from prunequant.pruning.structured.region_prune import cut_region, nearest_keep, stand_in, stand_in_scores
 from prunequant.pruning.structured.rewrite import remove_channels_
 from prunequant.pruning.structured.sensitivity import sensitivity_amounts
 from prunequant.pruning.structured.unpruned import unpruned_layers
@@ -186,24 +187,37 @@ def prune_channels_(
         )
     graph = dependency_groups(model, example_input)
     groups = [group for group in graph.prunable if not config.ignores(group)]
-    context = ImportanceContext(model, groups, calib_loader, config.calib_batches, config.seed, task)
-    scores = {group.name: group_scores(config.importance, group, context) for group in groups}
+    by_name = {group.name: group for group in graph.groups}
+    regions = [r for r in graph.regions if not any(config.ignores(by_name[name]) for name in r.widths)]
+    scored = groups + [by_name[name] for region in regions for name in region.widths]
+    context = ImportanceContext(model, scored, calib_loader, config.calib_batches, config.seed, task)
+    scores = {group.name: group_scores(config.importance, group, context) for group in scored}
     runs = {g.name: _in_runs(g) for g in groups}  # groups pruned in whole runs, as groups of runs
     run_scores = {g.name: _run_scores(scores[g.name], g.unit) for g in groups}
+    stand_ins = [stand_in(region, by_name) for region in regions]  # a region is allocated as one group
+    run_scores.update({region.name: stand_in_scores(region, scores) for region in regions})
     keeps = (keep_fn or _allocator(config, model, example_input, calib_loader, task))(
-        [runs[g.name] for g in groups], run_scores
+        [runs[g.name] for g in groups] + stand_ins, run_scores
     )
     removed = {}
     for g in groups:
         chosen = torch.tensor(select_removed(run_scores[g.name], keeps[g.name], g.blocks), dtype=torch.long)
         removed[g.name] = (chosen.reshape(-1, 1) * g.unit + torch.arange(g.unit)).reshape(-1).tolist()
-    remove_channels_(model, groups, removed)
+    cuts = [cut_region(r, nearest_keep(r, keeps[r.name]), scores, by_name) for r in regions]
+    orders = {key: order for cut in cuts for key, order in cut.orders.items()}
+    remove_channels_(model, groups, removed, orders)
     plans = [
         GroupPlan(
             g.name, g.channels, g.channels - len(removed[g.name]), tuple(removed[g.name]), tuple(g.layers)
         )
         for g in groups
     ]
+    for region, cut in zip(regions, cuts, strict=True):  # channels numbered source after source
+        lost, total = [], 0
+        for name, width in region.widths.items():
+            lost += [total + c for c in cut.removed[name]]
+            total += width
+        plans.append(GroupPlan(region.name, total, total - len(lost), tuple(lost), cut.layers))
     skipped = unpruned_layers(model, graph, plans, config.ignores)
     if graph.skipped_layers:  # unsupported patterns warn; layers kept by the amount are only listed
         listed = "; ".join(f"{name} ({reason})" for name, reason in graph.skipped_layers.items())
@@ -246,8 +260,11 @@ def _allocator(
     def allocate(groups: list[ChannelGroup], scores: dict[str, torch.Tensor]) -> dict[str, int]:
         if config.allocation == "uniform":
             return {group.name: fixed(group, config.amount) for group in groups}
-        overridden = [group for group in groups if config.amount_for(group) is not None]
-        free = [group for group in groups if config.amount_for(group) is None]
+        fixed_groups = {g.name for g in groups if config.amount_for(g) is not None}
+        if config.allocation == "sensitivity":  # a routed region is not scanned: it takes the amount
+            fixed_groups |= {g.name for g in groups if g.region is not None}
+        overridden = [group for group in groups if group.name in fixed_groups]
+        free = [group for group in groups if group.name not in fixed_groups]
         keeps = {group.name: fixed(group, config.amount) for group in overridden}
         if config.allocation == "global":
             keeps.update(global_keep(free, scores, config.amount, **options))

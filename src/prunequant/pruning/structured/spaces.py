@@ -82,6 +82,7 @@ class Spaces:
         self._blocks: list[int] = []
         self._units: list[int] = []
         self._split: dict[int, list[int]] = {}
+        self.untied_shuffles: list[str] = []
 
     def new(self, size: int, origin: str, *, blocks: int = 1) -> Layout:
         """A fresh space of `size` channels on dimension 1, named after the layer that creates it."""
@@ -102,6 +103,25 @@ class Spaces:
 
     def size(self, space: int) -> int:
         return self._size[self.find(space)]
+
+    def origin(self, space: int) -> str:
+        """Name of the group `space` belongs to (its root's creating layer)."""
+        return self._origin[self.find(space)]
+
+    def unsafe_reasons(self, space: int) -> list[str]:
+        return list(self._unsafe[self.find(space)])
+
+    def constraints(self, space: int) -> tuple[int, int]:
+        """(grouped-conv blocks, channels per run) of `space`."""
+        root = self.find(space)
+        return self._blocks[root], self._units[root]
+
+    def members(self, space: int) -> list[Member]:
+        return list(self._members[self.find(space)])
+
+    def roots(self) -> list[int]:
+        """Every space that is neither merged into another nor split."""
+        return [s for s in range(len(self._parent)) if self.find(s) == s and s not in self._split]
 
     def resolve(self, layout: Layout) -> Layout:
         """`layout` with every space that was split since replaced by its pieces."""
@@ -231,6 +251,7 @@ class Spaces:
         tied = [self.unify(pieces[0], piece, where, reason) for piece in pieces[1:]]  # every pair is tied
         if all(tied):
             return self.resolve(pieces[0]).repeated(groups)
+        self.untied_shuffles.append(name)
         output = self.new(groups * n, name)
         self.mark(output, reason)
         return output
