@@ -7,8 +7,16 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
 
-from prunequant.pruning.structured import dependency_groups, prune_channels
+from prunequant.pruning.structured import (
+    ChannelPruneConfig,
+    LayerwisePruning,
+    StepwisePruning,
+    dependency_groups,
+    prune_channels,
+)
+from prunequant.training import TrainConfig, Trainer
 
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
@@ -99,3 +107,33 @@ def test_the_default_choice_follows_the_routing_at_every_width():
         assert region.keeps() == list(range(1, region.step + 1))
         plan = region.plan(region.step // 2)
         assert {name: len(kept) for name, kept in plan.kept.items()} == region.scaled(region.step // 2)
+
+
+def shuffle_loaders() -> tuple[DataLoader, DataLoader]:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(32, 3, 64, 64, generator=generator)
+    targets = torch.randint(0, 10, (32,), generator=generator)
+    data = TensorDataset(images, targets)
+    return DataLoader(data, batch_size=8), DataLoader(data, batch_size=16)
+
+
+def test_stepwise_pruning_ramps_the_regions_to_the_final_amount_without_compounding():
+    torch.manual_seed(0)
+    model = ShuffleNetV2()
+    x = torch.randn(2, 3, 64, 64)
+    callback = StepwisePruning(x, ChannelPruneConfig(amount=0.5), steps=2, frequency=1, start_step=1)
+    Trainer(model, *shuffle_loaders(), TrainConfig(epochs=1, lr=0.01), [callback]).fit()  # 4 steps
+    kept = [[plan.kept for plan in r.groups if plan.name.startswith("routed:")] for r in callback.results]
+    # amount 0.4375 at step 2 (9 of 16 per source in stage 2), 0.5 of the ORIGINAL widths at the ramp's end
+    assert kept[-2:] == [[16, 27], [16, 24]]
+    assert model.stages[1][0].branch2[5].out_channels == 8
+
+
+def test_layerwise_pruning_prunes_each_region_at_its_turn():
+    torch.manual_seed(0)
+    model = ShuffleNetV2()
+    callback = LayerwisePruning(torch.randn(2, 3, 64, 64), ChannelPruneConfig(amount=0.5), interval=1)
+    Trainer(model, *shuffle_loaders(), TrainConfig(epochs=3, lr=0.01), [callback]).fit()
+    regions = [name for name in callback.order if name.startswith("routed:")]
+    assert len(regions) == 2 and set(regions) <= set(callback.done)
+    assert model.conv5[0].in_channels == 16 and model.stages[0][1].branch2[0].in_channels == 4

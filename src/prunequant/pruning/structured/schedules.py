@@ -107,8 +107,9 @@ class StepwisePruning(_PruningCallback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         if not self.original:
-            groups = dependency_groups(trainer.model, self.example_input).prunable
-            self.original = {group.name: group.channels for group in groups}
+            graph = dependency_groups(trainer.model, self.example_input)
+            self.original = {group.name: group.channels for group in graph.prunable}
+            self.original.update({region.name: region.step for region in graph.regions})
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None:
         self.step += 1
@@ -155,8 +156,9 @@ class LayerwisePruning(_PruningCallback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         if not self.order:
-            groups = dependency_groups(trainer.model, self.example_input).prunable
-            self.order = [group.name for group in groups if not self.config.ignores(group)]
+            graph = dependency_groups(trainer.model, self.example_input)
+            self.order = [group.name for group in graph.prunable if not self.config.ignores(group)]
+            self.order += [region.name for region in graph.regions]  # routed regions: one step each
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None:
         self.step += 1
