@@ -61,24 +61,32 @@ def dependency_groups(model: nn.Module, example_input: Inputs) -> DependencyGrap
     except UntraceableModelError as exc:
         layers = [name for name, m in model.named_modules() if layer_role(m) is not None]
         return DependencyGraph([], dict.fromkeys(layers, str(exc)))
-    analyzer, regions = _analyse(traced, model, routed=False)
-    if analyzer.spaces.untied_shuffles:  # ShuffleNetV2's halves: route chunks and shuffles instead
+    analyzer, groups, regions = _analyse(traced, model, routed=False)
+    if analyzer.spaces.untied:  # ShuffleNetV2's halves: try routing its chunks and shuffles instead
         second = _analyse(traced, model, routed=True)
-        if second[1]:
-            analyzer, regions = second
-    groups = analyzer.spaces.groups()
-    sources = {source: region.name for region in regions for source in region.widths}
-    for group in groups:
-        group.region = sources.get(group.name)
+        if _prunable_channels(*second[1:]) > _prunable_channels(groups, regions):
+            analyzer, groups, regions = second
     return DependencyGraph(groups, _skipped(groups, model, traced.opaque, analyzer.refused), regions)
 
 
-def _analyse(traced: Any, model: nn.Module, *, routed: bool) -> tuple[_Analyzer, list[Region]]:
+def _analyse(
+    traced: Any, model: nn.Module, *, routed: bool
+) -> tuple[_Analyzer, list[ChannelGroup], list[Region]]:
     """Walk the traced graph (chunks and shuffles along the channels routed when `routed`)."""
     analyzer = _Analyzer(traced.graph_module, traced.opaque, dict(model.named_modules()), routed=routed)
     for node in traced.graph_module.graph.nodes:
         analyzer.visit(node)
-    return analyzer, analyzer.tracker.regions(analyzer.spaces)
+    regions = analyzer.tracker.regions(analyzer.spaces)
+    groups = analyzer.spaces.groups()
+    sources = {source: region.name for region in regions for source in region.widths}
+    for group in groups:
+        group.region = sources.get(group.name)
+    return analyzer, groups, regions
+
+
+def _prunable_channels(groups: list[ChannelGroup], regions: list[Region]) -> int:
+    """Channels that pruning can remove: of the prunable groups and of the regions' sources."""
+    return sum(g.channels for g in groups if g.prunable) + sum(sum(r.widths.values()) for r in regions)
 
 
 def _skipped(
@@ -489,6 +497,7 @@ class _Analyzer:
         ends = [sum(shape[dim] for shape in shapes[: i + 1]) for i in range(len(shapes))]
         pieces = self.spaces.pieces(source, ends)
         if pieces is None:
+            self.spaces.untied.append(node.name)
             return self.unknown(node, f"'{node.name}' splits channels of a grouped conv or in runs")
         for piece in pieces[1:]:
             if name == "chunk":  # sizes follow the input's: the pieces keep as many channels

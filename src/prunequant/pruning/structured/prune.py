@@ -203,7 +203,8 @@ def prune_channels_(
     for g in groups:
         chosen = torch.tensor(select_removed(run_scores[g.name], keeps[g.name], g.blocks), dtype=torch.long)
         removed[g.name] = (chosen.reshape(-1, 1) * g.unit + torch.arange(g.unit)).reshape(-1).tolist()
-    cuts = [cut_region(r, nearest_keep(r, keeps[r.name]), scores, by_name) for r in regions]
+    options = {"round_to": config.round_to, "min_channels": config.min_channels}
+    cuts = [cut_region(r, nearest_keep(r, keeps[r.name], **options), scores, by_name) for r in regions]
     orders = {key: order for cut in cuts for key, order in cut.orders.items()}
     remove_channels_(model, groups, removed, orders)
     plans = [

@@ -30,26 +30,34 @@ class RegionCut:
 
 
 def stand_in(region: Region, groups: Mapping[str, ChannelGroup]) -> ChannelGroup:
-    """The region as one group of `step` channels for allocation, with its sources' members."""
+    """The region as one group for allocation: all its sources' channels, one after the other."""
     members = [member for name in region.widths for member in groups[name].members]
-    return ChannelGroup(region.name, region.step, members, region=region.name)
+    return ChannelGroup(region.name, sum(region.widths.values()), members, region=region.name)
 
 
 def stand_in_scores(region: Region, scores: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """One score per unit of keep: the sources' scores (each divided by its mean), best first, averaged
-    over each unit's channels and over the sources."""
-    per_source = []
-    for name, width in region.widths.items():
+    """The sources' scores one after the other, each divided by its mean (so global ranking weighs every
+    source alike)."""
+    parts = []
+    for name in region.widths:
         values = scores[name].double()
         mean = values.mean()
-        ordered = torch.sort(values / mean if mean > 0 else values, descending=True).values
-        per_source.append(ordered.reshape(region.step, width // region.step).mean(dim=1))
-    return torch.stack(per_source).mean(dim=0)
+        parts.append(values / mean if mean > 0 else values)
+    return torch.cat(parts)
 
 
-def nearest_keep(region: Region, target: int) -> int:
-    """The feasible keep closest to `target` (the larger one on a tie)."""
-    return min(region.keeps(), key=lambda keep: (abs(keep - target), -keep))
+def nearest_keep(region: Region, channels: int, *, round_to: int = 1, min_channels: int = 1) -> int:
+    """The feasible keep (per `step` channels of each source) closest to keeping `channels` of the
+    region's; among them, where any, those leaving every source at least `min_channels` and a multiple of
+    `round_to`. A tie keeps more."""
+    target = channels / sum(region.widths.values()) * region.step
+    feasible = region.keeps()
+
+    def fits(keep: int) -> bool:
+        return all(w >= min_channels and w % round_to == 0 for w in region.scaled(keep).values())
+
+    pool = [keep for keep in feasible if fits(keep)] or feasible
+    return min(pool, key=lambda keep: (abs(keep - target), -keep))
 
 
 def cut_region(

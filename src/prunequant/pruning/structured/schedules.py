@@ -109,7 +109,7 @@ class StepwisePruning(_PruningCallback):
         if not self.original:
             graph = dependency_groups(trainer.model, self.example_input)
             self.original = {group.name: group.channels for group in graph.prunable}
-            self.original.update({region.name: region.step for region in graph.regions})
+            self.original.update({region.name: sum(region.widths.values()) for region in graph.regions})
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None:
         self.step += 1

@@ -82,7 +82,7 @@ class Spaces:
         self._blocks: list[int] = []
         self._units: list[int] = []
         self._split: dict[int, list[int]] = {}
-        self.untied_shuffles: list[str] = []
+        self.untied: list[str] = []  # shuffles and chunks whose pieces could not be tied channel by channel
 
     def new(self, size: int, origin: str, *, blocks: int = 1) -> Layout:
         """A fresh space of `size` channels on dimension 1, named after the layer that creates it."""
@@ -251,7 +251,7 @@ class Spaces:
         tied = [self.unify(pieces[0], piece, where, reason) for piece in pieces[1:]]  # every pair is tied
         if all(tied):
             return self.resolve(pieces[0]).repeated(groups)
-        self.untied_shuffles.append(name)
+        self.untied.append(name)
         output = self.new(groups * n, name)
         self.mark(output, reason)
         return output
