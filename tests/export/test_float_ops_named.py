@@ -127,3 +127,39 @@ def test_a_pool_also_read_in_float_stays_float_and_is_named(tmp_path):
     assert list(trip.result.float_ops) == ["GlobalAveragePool"] and trip.ops.get("GlobalAveragePool") == 1
     assert "other ops read it" in trip.result.float_ops["GlobalAveragePool"]
     assert trip.max_diff < 1e-4
+
+
+class MeanHead(nn.Module):
+    """conv-ReLU -> x.mean(dims) -> Linear: torchvision ShuffleNetV2's head (`x.mean([2, 3])`)."""
+
+    def __init__(self, keepdim: bool = False) -> None:
+        super().__init__()
+        self.keepdim = keepdim
+        self.conv, self.relu, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.relu(self.conv(x)).mean([-2, -1] if self.keepdim else [2, 3], keepdim=self.keepdim)
+        return self.fc(torch.flatten(pooled, 1))
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_a_spatial_mean_runs_as_an_integer_pool(keepdim, tmp_path):
+    """ReduceMean becomes GlobalAveragePool (+ Flatten), then QLinearGlobalAveragePool: nothing float."""
+    torch.manual_seed(0)
+    trip = roundtrip(MeanHead(keepdim), SHAPE, tmp_path / "mean.onnx")
+    assert trip.result.float_ops == {} and trip.result.layers == "int8: all 2 layers"
+    assert trip.ops.get("QLinearGlobalAveragePool") == 1 and "ReduceMean" not in trip.ops
+    assert trip.max_diff < 1e-4
+
+
+class ChannelMean(MeanHead):
+    """A mean over the channels is not a pool: it stays ReduceMean, float, and named."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x)).mean(1)
+
+
+def test_a_mean_over_the_channels_stays_a_float_reduce_mean(tmp_path):
+    torch.manual_seed(0)
+    trip = roundtrip(ChannelMean(), SHAPE, tmp_path / "channel_mean.onnx")
+    assert trip.ops.get("ReduceMean") == 1 and "GlobalAveragePool" not in trip.ops

@@ -43,6 +43,7 @@ from torch import nn
 
 from prunequant.errors import ExportError, UnsupportedLayerError
 from prunequant.export.coverage import int8_coverage
+from prunequant.export.mean_pool import means_as_pools
 from prunequant.export.onnx_fp32 import (
     export_onnx,
     replace_nodes,
@@ -189,6 +190,7 @@ def _export_ours(
         model, codes = deployable(qmodel, quantized_weights=True, activations="qdq", example=example)
         proto = torch_to_onnx(model, example, exporter="torchscript")
         quantize_weights(proto.graph, codes, weight_dtype.dtype)
+        means_as_pools(proto)
         quantize_pool_outputs(proto.graph)
         set_metadata(
             proto, {WEIGHT_DTYPE_KEY: weight_dtype.dtype, WEIGHT_DTYPE_REASON_KEY: weight_dtype.reason}
