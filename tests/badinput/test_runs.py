@@ -103,6 +103,21 @@ def test_two_processes_on_one_directory_do_not_repeat_trials(work: Work) -> None
     assert attempts and all(count == 1 for count in attempts)
 
 
+def test_a_database_the_lock_holder_is_still_creating_is_in_use_not_foreign(work: Work, capsys) -> None:
+    """A run that holds the lock has created its SQLite file but no tables yet: a second run says the
+    directory is in use (it said "an SQLite database of something else" when it looked at that moment)."""
+    run = work.root / "run"
+    run.mkdir()
+    with RunLock(run):
+        db = sqlite3.connect(run / "results.sqlite")
+        db.execute("PRAGMA user_version = 1")  # a valid SQLite file, no tables yet
+        db.close()
+        outcome = call(["run", work.recipe(), "-o", work.p("run"), "--quiet", "--no-report"], capsys)
+    assert outcome.code == 2 and "in use by another prunequant run" in outcome.err, outcome.err
+    foreign = call(["run", work.recipe(), "-o", work.p("run"), "--quiet", "--no-report"], capsys)
+    assert foreign.code == 2 and "SQLite database of something else" in foreign.err  # once nobody holds it
+
+
 def test_stale_lock_of_a_killed_run_is_taken_over(work: Work, capsys) -> None:
     (work.root / "run").mkdir()
     stale = {"pid": 999_999_999, "host": "elsewhere", "started": 0, "argv": ["prunequant", "run"]}

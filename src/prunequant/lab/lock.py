@@ -44,10 +44,7 @@ class RunLock:
         except BlockingIOError:
             holder = _describe(_read(fd))
             os.close(fd)
-            raise RunLockedError(
-                f"{self.run_dir} is in use by another prunequant run ({holder}); wait for it to finish, "
-                "or use another -o"
-            ) from None
+            raise _in_use(self.run_dir, holder) from None
         except OSError as exc:
             os.close(fd)
             raise StoreError(f"cannot lock {self.path} ({exc.strerror}); use a local disk for -o") from None
@@ -76,6 +73,30 @@ class RunLock:
         self.release()
 
 
+def _in_use(run_dir: Path, holder: str) -> RunLockedError:
+    return RunLockedError(
+        f"{run_dir} is in use by another prunequant run ({holder}); wait for it to finish, or use another -o"
+    )
+
+
+def _holder(run_dir: Path) -> str | None:
+    """Who holds `run_dir`'s lock now, or None; probes without creating or changing anything."""
+    path = run_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe(_read(fd))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # flock locks belong to the open file: closing this one drops only the probe's
+    return None
+
+
 def _read(fd: int) -> dict[str, Any]:
     raw = os.pread(fd, 65536, 0)
     try:
@@ -102,7 +123,13 @@ def locked_run(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         run_dir = Path(signature.bind(*args, **kwargs).arguments["run_dir"])
         from prunequant.lab.store import DB_NAME
 
-        check_run_dir(run_dir, DB_NAME)
+        try:
+            check_run_dir(run_dir, DB_NAME)
+        except StoreError:
+            holder = _holder(run_dir)  # a run that holds the lock may be creating its database right now
+            if holder is not None:
+                raise _in_use(run_dir, holder) from None
+            raise
         created = not run_dir.exists()
         try:
             with RunLock(run_dir) as lock:
