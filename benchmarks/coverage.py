@@ -44,9 +44,6 @@ TORCHVISION = (
 )  # fmt: skip
 INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "QGemm"}
 FLOAT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"}
-MERGE_OPS = {"Add", "Sum", "Concat", "Mul"}
-"""Float sums, concatenations and products left in onnxruntime's optimised int8 graph (a Hardswish runs as
-float x * HardSigmoid(x): one float Mul each)."""
 
 
 def macs(model: nn.Module, x: torch.Tensor) -> int:
@@ -111,8 +108,10 @@ def interleaved(calls: list, rounds: int, runs: int) -> list[float]:
 
 
 def int8_counts(model: nn.Module, x: torch.Tensor, scratch: Path) -> tuple[int, int, int, dict] | str:
-    """(integer conv/linear ops, float conv/linear ops, float Add/Concat/Mul ops) in onnxruntime's optimised
-    graph of the int8 export, and the export's {float layer or norm: reason}."""
+    """(integer conv/linear ops, float conv/linear ops) in onnxruntime's optimised graph of the int8 export,
+    the number of other ops the export computes in float (its `float_ops`: a Hardswish, a mean, a pool or
+    a concat read by a float norm; a concat of int8 tensors is not one), and its {float layer, norm or op:
+    reason}."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -123,9 +122,9 @@ def int8_counts(model: nn.Module, x: torch.Tensor, scratch: Path) -> tuple[int, 
     except Exception as exc:  # noqa: BLE001 - a benchmark row reports the failure instead of stopping
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
     ops = [node.op_type for node in onnx.load(str(scratch / "int8.opt.onnx")).graph.node]
-    merges = sum(op in MERGE_OPS for op in ops)
-    floats = {**result.float_layers, **result.float_norms}
-    return sum(op in INT8_OPS for op in ops), sum(op in FLOAT_OPS for op in ops), merges, floats
+    floats = {**result.float_layers, **result.float_norms, **result.float_ops}
+    integer, other = sum(op in INT8_OPS for op in ops), sum(op in FLOAT_OPS for op in ops)
+    return integer, other, len(result.float_ops), floats
 
 
 def row(name: str, model: nn.Module, x: torch.Tensor, rounds: int, runs: int) -> dict:
@@ -161,7 +160,7 @@ def print_table(rows: list[dict]) -> None:
     header = f"{'model':<22}{'MACs x0.3':>10}{'MACs x0.5':>10}{'narrowed':>9}{'skipped':>8}"
     print(
         header
-        + f"{'eager x':>8}{'ort x':>7}  int8 export (0.5): convs+linears int8 / float; float add/cat/mul"
+        + f"{'eager x':>8}{'ort x':>7}  int8 export (0.5): convs+linears int8 / float; other float ops"
     )
     floats = {}
     for r in rows:
@@ -169,7 +168,7 @@ def print_table(rows: list[dict]) -> None:
         int8 = (
             counts
             if isinstance(counts, str)
-            else f"{counts[0]} int8 / {counts[1]} float; {counts[2]} float merges"
+            else f"{counts[0]} int8 / {counts[1]} float; {counts[2]} float ops"
         )
         if not isinstance(counts, str) and counts[3]:
             floats[r["model"]] = counts[3]
@@ -180,7 +179,7 @@ def print_table(rows: list[dict]) -> None:
         )
     for model, layers in floats.items():
         named = "; ".join(f"{name}: {reason}" for name, reason in layers.items())
-        print(f"  {model} float layers and norms ({len(layers)}): {named}")
+        print(f"  {model} float layers, norms and ops ({len(layers)}): {named}")
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ new spaces and read their input's; BN and depthwise convs pass channels through;
 (residual add, SE multiply) tie spaces together; concatenation joins them at offsets; flatten turns a
 channel into a block of H*W features; a channel shuffle ties its groups channel by channel, and so does
 chunk its pieces; a channel pad adds zero channels, prunable where pruning can rewrite the module that
-pads them. Every op that is not understood marks the spaces it touches unsafe.
+pads them. Every op that is not understood marks the spaces it touches unsafe. Where a shuffle or chunk
+cannot tie its pieces (ShuffleNetV2), a second walk routes every chunk and shuffle instead (routed_graph.py)
+and is kept when it frees more channels.
 """
 
 from __future__ import annotations
