@@ -26,6 +26,18 @@ def test_mobilenetv2_runs_every_residual_add_as_an_integer_kernel(tmp_path):
     assert trip.mean_diff < 0.01  # 53 requantized layers deep: one-code flips at ties set the max
 
 
+def test_zero_padded_shortcut_adds_run_as_integer_kernels(tmp_path):
+    """ResNet option A: the shortcut slices and zero-pads a quantized tensor (DQ -> Slice -> Slice -> Pad ->
+    Add). Its values stay on that DQ's grid, so the Add gets an exact Q -> DQ there and becomes QLinearAdd;
+    the two stage-entry adds ran in float before."""
+    torch.manual_seed(0)
+    model = build("resnet20", num_classes=10, in_channels=3, input_size=16, shortcut="A")
+    trip = roundtrip(model, (3, 16, 16), tmp_path / "resnet20a.onnx")
+    assert (trip.ops.get("QLinearAdd", 0), trip.ops.get("Add", 0)) == (9, 0)
+    assert trip.result.float_ops == {} and trip.result.layers == "int8: all 20 layers"
+    assert trip.mean_diff < 0.01
+
+
 def test_block_output_quantizers_reload_from_a_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = build("mobilenetv2", num_classes=10, in_channels=3, input_size=16, width_mult=0.25)

@@ -42,6 +42,7 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from prunequant.errors import ExportError, UnsupportedLayerError
+from prunequant.export.add_qdq import quantize_add_inputs
 from prunequant.export.coverage import int8_coverage
 from prunequant.export.mean_pool import means_as_pools
 from prunequant.export.onnx_fp32 import (
@@ -192,6 +193,7 @@ def _export_ours(
         quantize_weights(proto.graph, codes, weight_dtype.dtype)
         means_as_pools(proto)
         quantize_pool_outputs(proto.graph)
+        quantize_add_inputs(proto.graph)
         set_metadata(
             proto, {WEIGHT_DTYPE_KEY: weight_dtype.dtype, WEIGHT_DTYPE_REASON_KEY: weight_dtype.reason}
         )

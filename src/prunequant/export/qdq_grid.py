@@ -8,7 +8,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose", "Pad")
+VALUE_PRESERVING = (
+    "MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Pad",
+)  # fmt: skip
 """Ops between a DequantizeLinear and a conv/gemm input that keep values on the quantization grid (Pad: only
 with mode reflect / edge, or constant 0, which the zero point holds exactly; see `keeps_grid`)."""
 
@@ -32,14 +34,15 @@ def requantize_input(
     producers: dict[str, onnx.NodeProto],
     initializers: dict[str, onnx.TensorProto],
     module_name: str,
+    index: int = 0,
 ) -> list[onnx.NodeProto]:
     """Q -> DQ right before `node` when its input reaches a DequantizeLinear only through value-preserving
     ops (Flatten, Reshape, MaxPool, ...), with that DQ's scale and zero point: exact (the values are on
     that grid already), and onnxruntime then fuses `node` into an integer kernel (QGemm, an integer pool)
     instead of leaving a float Gemm that dequantizes its weights on every call. A Conv needs it only after
     a Pad (onnxruntime moves a DQ through MaxPool, Reshape, ... itself, but not through Pad). [] when
-    nothing is needed."""
-    node_in = producers.get(node.input[0])
+    nothing is needed. `index`: which input of `node` (default the first)."""
+    node_in = producers.get(node.input[index])
     source, path = node_in, []
     while source is not None and keeps_grid(source, initializers):
         path.append(source.op_type)
@@ -51,12 +54,14 @@ def requantize_input(
     if any(name not in initializers for name in source.input[1:3]):
         return []
     scale, zero_point = source.input[1], source.input[2]
-    quantized, dequantized = f"{module_name}/input_q", f"{module_name}/input_dq"
+    suffix = f"input{index}" if index else "input"
+    quantized, dequantized = f"{module_name}/{suffix}_q", f"{module_name}/{suffix}_dq"
+    grid = [scale, zero_point]
     nodes = [
-        helper.make_node("QuantizeLinear", [node.input[0], scale, zero_point], [quantized], name=quantized),
-        helper.make_node("DequantizeLinear", [quantized, scale, zero_point], [dequantized], name=dequantized),
+        helper.make_node("QuantizeLinear", [node.input[index], *grid], [quantized], name=quantized),
+        helper.make_node("DequantizeLinear", [quantized, *grid], [dequantized], name=dequantized),
     ]
-    node.input[0] = dequantized
+    node.input[index] = dequantized
     producers[dequantized] = nodes[1]
     return nodes
 
