@@ -85,6 +85,11 @@ def test_shufflenet_prunes_every_layer_exactly_through_its_routed_halves(
     x = torch.randn(2, 3, 64, 64)
     graph = dependency_groups(model, x)
     assert [len(region.widths) for region in graph.regions] == [4, 3]  # one region per stage
+    # named after their first branch output, whatever the hash seed (sets of names once chose it)
+    assert [region.name for region in graph.regions] == [
+        "routed:stages.0.0.branch1.2",
+        "routed:stages.1.0.branch1.2",
+    ]
     assert not graph.skipped_layers
     result = prune_channels(model, x, 0.5, return_result=True)
     assert not result.skipped_layers

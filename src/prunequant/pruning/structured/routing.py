@@ -5,9 +5,11 @@ meets a branch output in the next shuffle).
 Such a tensor is an expression over source spaces. Evaluated at the sources' widths it lists, per position,
 the (space, channel) label it holds; evaluated at pruned widths it lists what the same code computes after
 pruning. A choice of kept channels is exact when every routed member (a layer reading or passing such a
-tensor) finds, in the pruned tensor, labels that it read in the original, in the same order: then the
-layer keeps the positions of those labels and computes what it did. The sources of one region are pruned
-in proportion, `keep` channels of every `step` of them (their common divisor).
+tensor) finds in the pruned tensor only labels it read in the original, as many times: the layer then keeps
+the positions of those labels, in the order the pruned tensor holds them, and computes what it did on them.
+So each pruned channel must come from an original channel of its class (read by the same members as often);
+within a class any channels may be kept. The sources of one region are pruned in proportion, `keep`
+channels of every `step` of them (their common divisor).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
+from functools import cached_property, reduce
 
 Label = tuple[str, int]
 """(source space, channel) held by one position."""
@@ -75,12 +77,12 @@ def labels(expr: Expr, widths: Mapping[str, int]) -> list[Label] | None:
     return [source[i * n + j] for j in range(n) for i in range(expr.groups)]
 
 
-def sources(expr: Expr) -> set[str]:
-    """The spaces `expr` reads."""
+def sources(expr: Expr) -> list[str]:
+    """The spaces `expr` reads, in the order its leaves name them (deterministic: region names use it)."""
     if isinstance(expr, Leaf):
-        return {space for space, _ in expr.segments}
+        return list(dict.fromkeys(space for space, _ in expr.segments))
     if isinstance(expr, Cat):
-        return set().union(*map(sources, expr.parts))
+        return list(dict.fromkeys(space for part in expr.parts for space in sources(part)))
     return sources(expr.source)
 
 
@@ -130,19 +132,20 @@ class Region:
     def plan(self, keep: int, choose: Chooser = first_channels) -> RoutedPlan | None:
         """The exact pruning at `keep` (see the module docstring), channels picked by `choose` within
         each class of channels read alike; None when the routing at those widths cannot be followed."""
-        original = self._tensors(self.widths)
-        pruned = self._tensors(self.scaled(keep))
+        widths = self.scaled(keep)
+        original, pruned = self._original, self._tensors(widths)
         if original is None or pruned is None:
             return None
+        before, after = self._original_classes, _classes(widths, pruned)
         kept = {}
         for space in self.widths:
-            chosen = _matched(space, self.widths[space], self.scaled(keep)[space], original, pruned, choose)
+            chosen = _matched(space, before[space], after[space], choose)
             if chosen is None:
                 return None
             kept[space] = chosen
         positions: dict[tuple[str, str], list[int]] = {}
-        for member, before, after in zip(self.members, original, pruned, strict=True):
-            kept_positions = _follow(before, after, kept)
+        for member, tensor_before, tensor_after in zip(self.members, original, pruned, strict=True):
+            kept_positions = _follow(tensor_before, tensor_after, kept)
             key = (member.module, member.role)
             if kept_positions is None or positions.setdefault(key, kept_positions) != kept_positions:
                 return None
@@ -152,45 +155,44 @@ class Region:
         """Every `keep` (1 .. step) at which the routing can be followed."""
         return [keep for keep in range(1, self.step + 1) if self.plan(keep) is not None]
 
+    @cached_property
+    def _original(self) -> list[list[Label]] | None:
+        return self._tensors(self.widths)
+
+    @cached_property
+    def _original_classes(self) -> dict[str, list[tuple[int, ...]]]:
+        return _classes(self.widths, self._original or [])
+
     def _tensors(self, widths: Mapping[str, int]) -> list[list[Label]] | None:
         tensors = [labels(member.expr, widths) for member in self.members]
         return None if any(t is None for t in tensors) else tensors
 
 
-def _classes(space: str, width: int, tensors: Sequence[list[Label]]) -> list[tuple[int, ...]]:
-    """Per channel of `space`: how many times each member's tensor holds it."""
+def _classes(widths: Mapping[str, int], tensors: Sequence[list[Label]]) -> dict[str, list[tuple[int, ...]]]:
+    """Per source, per channel: how many times each member's tensor holds it."""
     counts = [Counter(tensor) for tensor in tensors]
-    return [tuple(count[(space, c)] for count in counts) for c in range(width)]
+    return {s: [tuple(count[(s, c)] for count in counts) for c in range(w)] for s, w in widths.items()}
 
 
 def _matched(
-    space: str,
-    width: int,
-    kept_width: int,
-    original: Sequence[list[Label]],
-    pruned: Sequence[list[Label]],
-    choose: Chooser,
+    space: str, before: list[tuple[int, ...]], after: list[tuple[int, ...]], choose: Chooser
 ) -> list[int] | None:
-    """Original channel of every pruned channel of `space`: within each class, chosen ones in order;
-    None when a class has too few channels or the result is not ascending."""
-    before = _classes(space, width, original)
-    after = _classes(space, kept_width, pruned)
+    """Original channel of every pruned channel of `space`, given the class of each (`before`, `after`):
+    within each class, the chosen ones in ascending order; None when a class has too few channels."""
     candidates: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for channel, cls in enumerate(before):
         candidates[cls].append(channel)
-    needed = Counter(after)
     chosen: dict[tuple[int, ...], list[int]] = {}
-    for cls, count in needed.items():
+    for cls, count in Counter(after).items():
         if len(candidates[cls]) < count:
             return None
         chosen[cls] = sorted(choose(space, candidates[cls], count))
-    mapping = [chosen[cls].pop(0) for cls in after]
-    return mapping
+    return [chosen[cls].pop(0) for cls in after]
 
 
 def _follow(before: list[Label], after: list[Label], kept: Mapping[str, list[int]]) -> list[int] | None:
-    """Positions of `before` holding, in order, the original channels of the labels of `after`; None when
-    some are missing or out of order."""
+    """Positions of `before` holding the original channels of the labels of `after`, in `after`'s order
+    (occurrence by occurrence); None when one is missing or read a different number of times."""
     where: dict[Label, list[int]] = defaultdict(list)
     for position, label in enumerate(before):
         where[label].append(position)
