@@ -1,5 +1,5 @@
 """An op left float between a DequantizeLinear and a QuantizeLinear in the int8 graph (an activation with no
-integer kernel in onnxruntime: Hardswish, Tanh) is named by its module, with its op types, in the export
+integer kernel in onnxruntime: Tanh, GELU) is named by its module, with its op types, in the export
 result, its JSON, the file's metadata, the summary and the export warning."""
 
 from __future__ import annotations
@@ -17,22 +17,22 @@ from ..quantization.int8_roundtrip import roundtrip
 from ..quantization.test_activation_quantizers import SHAPE, ConvAct
 
 
-class ConvHardswish(nn.Module):
-    """conv-Hardswish-conv-ReLU-conv-ReLU: the Hardswish sits between two integer convs, no pooling."""
+class ConvTanh(nn.Module):
+    """conv-Tanh-conv-ReLU-conv-ReLU: the Tanh sits between two integer convs, no pooling."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1, self.act = nn.Conv2d(3, 8, 3, padding=1), nn.Hardswish()
+        self.conv1, self.act = nn.Conv2d(3, 8, 3, padding=1), nn.Tanh()
         self.conv2, self.relu, self.conv3 = nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.conv3(self.relu(self.conv2(self.act(self.conv1(x))))))
 
 
-def test_a_float_hardswish_is_named_in_result_json_metadata_summary_and_warning(tmp_path):
+def test_a_float_tanh_is_named_in_result_json_metadata_summary_and_warning(tmp_path):
     torch.manual_seed(0)
-    with pytest.warns(UserWarning, match="act: onnxruntime has no integer HardSigmoid / Mul kernel"):
-        trip = roundtrip(ConvHardswish(), SHAPE, tmp_path / "hswish.onnx", warn=True)
+    with pytest.warns(UserWarning, match="act: onnxruntime has no integer Tanh kernel"):
+        trip = roundtrip(ConvTanh(), SHAPE, tmp_path / "tanh.onnx", warn=True)
     result = trip.result
     assert list(result.float_ops) == ["act"] and "runs in float" in result.float_ops["act"]
     assert result.float_layers == {} and result.float_norms == {}
@@ -72,7 +72,7 @@ def test_shape_arithmetic_is_not_a_float_op(tmp_path):
 
 def test_integer_activations_are_not_listed(tmp_path):
     torch.manual_seed(0)
-    model = ConvHardswish()
+    model = ConvTanh()
     model.act = nn.ReLU()
     result = roundtrip(model, SHAPE, tmp_path / "relu.onnx").result
     assert result.float_ops == {} and result.layers == "int8: all 3 layers"

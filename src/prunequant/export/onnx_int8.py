@@ -44,6 +44,7 @@ from torch import nn
 from prunequant.errors import ExportError, UnsupportedLayerError
 from prunequant.export.add_qdq import quantize_add_inputs
 from prunequant.export.coverage import int8_coverage
+from prunequant.export.hardsigmoid_qdq import hardsigmoids_as_adds
 from prunequant.export.mean_pool import means_as_pools
 from prunequant.export.onnx_fp32 import (
     export_onnx,
@@ -193,6 +194,7 @@ def _export_ours(
         quantize_weights(proto.graph, codes, weight_dtype.dtype)
         means_as_pools(proto)
         quantize_pool_outputs(proto.graph)
+        hardsigmoids_as_adds(proto.graph)
         quantize_add_inputs(proto.graph)
         set_metadata(
             proto, {WEIGHT_DTYPE_KEY: weight_dtype.dtype, WEIGHT_DTYPE_REASON_KEY: weight_dtype.reason}
@@ -300,7 +302,7 @@ def deployable(
                 [] if activations == "drop" else [ExportQDQ(module.act_quantizer, activations == "emulate")]
             )
             model.set_submodule(name, nn.Sequential(module.activation, *tail))
-        elif isinstance(module, GatedSiLU):  # x * QDQ(sigmoid(x)): QLinearSigmoid + QLinearMul
+        elif isinstance(module, GatedSiLU):  # x * QDQ(gate(x)): QLinearSigmoid / QLinearAdd + QLinearMul
             module.gate_quantizer = _frozen(module.gate_quantizer, activations)
         elif isinstance(module, OutputQuantizer):  # applied by its module's forward hook
             model.set_submodule(name, _frozen(module, activations))
