@@ -38,6 +38,43 @@ def test_zero_padded_shortcut_adds_run_as_integer_kernels(tmp_path):
     assert trip.mean_diff < 0.01
 
 
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv2, self.bn2, self.relu = (
+            nn.Conv2d(8, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + x)
+
+
+class MaxPoolStem(nn.Module):
+    """ResNet-18's entry: conv-BN-ReLU -> MaxPool, read by the block's first conv and by its identity add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2)
+        )
+        self.block, self.fc = Block(), nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.block(self.stem(x)), 1), 1))
+
+
+def test_an_add_reading_a_maxpool_that_a_conv_also_reads_keeps_that_conv_integer(tmp_path):
+    """onnxruntime moves the DQ through the MaxPool for both readers; a Q -> DQ for the add alone there
+    left the block's first conv float (torchvision resnet18 was "mixed: 20 of 21 layers int8")."""
+    torch.manual_seed(0)
+    trip = roundtrip(MaxPoolStem(), (3, 16, 16), tmp_path / "stem.onnx")
+    assert trip.result.layers == "int8: all 4 layers" and trip.result.float_ops == {}
+    assert (trip.ops.get("QLinearAdd", 0), trip.ops.get("Conv", 0)) == (1, 0), trip.ops
+
+
 def test_block_output_quantizers_reload_from_a_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = build("mobilenetv2", num_classes=10, in_channels=3, input_size=16, width_mult=0.25)

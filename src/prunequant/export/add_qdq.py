@@ -18,7 +18,7 @@ ADDS = ("Add",)
 
 def quantize_add_inputs(graph: onnx.GraphProto) -> None:
     """IN PLACE: before each Add, a Q -> DQ on every input that reaches a DequantizeLinear only through
-    value-preserving ops (with that DQ's scale and zero point)."""
+    value-preserving ops including a Pad (with that DQ's scale and zero point)."""
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = producers_of(graph)
     nodes: list[onnx.NodeProto] = []

@@ -39,8 +39,9 @@ def requantize_input(
     """Q -> DQ right before `node` when its input reaches a DequantizeLinear only through value-preserving
     ops (Flatten, Reshape, MaxPool, ...), with that DQ's scale and zero point: exact (the values are on
     that grid already), and onnxruntime then fuses `node` into an integer kernel (QGemm, an integer pool)
-    instead of leaving a float Gemm that dequantizes its weights on every call. A Conv needs it only after
-    a Pad (onnxruntime moves a DQ through MaxPool, Reshape, ... itself, but not through Pad). [] when
+    instead of leaving a float Gemm that dequantizes its weights on every call. A Conv or an Add needs it
+    only after a Pad (onnxruntime moves a DQ through MaxPool, Reshape, ... itself, but not through Pad;
+    a Q -> DQ after a MaxPool that a conv also reads would stop that move: ResNet-18's first block). [] when
     nothing is needed. `index`: which input of `node` (default the first)."""
     node_in = producers.get(node.input[index])
     source, path = node_in, []
@@ -49,7 +50,7 @@ def requantize_input(
         source = producers.get(source.input[0])
     if node_in is None or node_in is source or source is None or source.op_type != "DequantizeLinear":
         return []
-    if node.op_type == "Conv" and "Pad" not in path:
+    if node.op_type in ("Conv", "Add") and "Pad" not in path:
         return []
     if any(name not in initializers for name in source.input[1:3]):
         return []
