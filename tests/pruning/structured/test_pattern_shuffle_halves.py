@@ -105,6 +105,16 @@ def test_shufflenet_prunes_every_layer_exactly_through_its_routed_halves(
     onnx_matches(result.model, x, tmp_path / "shufflenet_v2.onnx")
 
 
+def test_a_width_moved_to_the_nearest_feasible_one_is_said_in_the_plan_and_the_meta():
+    """At 0.4375 the first stage is allocated 18 of its 32 channels, 4.5 of 8 per source: it keeps 5."""
+    model = ShuffleNetV2()
+    result = prune_channels(model, torch.randn(1, 3, 64, 64), 0.4375, return_result=True)
+    first = next(plan for plan in result.groups if plan.name == "routed:stages.0.0.branch1.2")
+    assert first.kept == 20 and "18 were allocated: the nearest width" in first.note
+    noted = [entry for entry in result.meta()["groups"] if "note" in entry]
+    assert [entry["name"] for entry in noted] == [first.name]
+
+
 def test_the_default_choice_follows_the_routing_at_every_width():
     """Every keep of the toy stages is feasible, and each plan keeps widths in proportion."""
     model = ShuffleNetV2()

@@ -73,13 +73,16 @@ class ChannelPruneConfig:
 
 @dataclass(frozen=True)
 class GroupPlan:
-    """What happened to one group: channels before and after, the removed indices, the layers rewritten."""
+    """What happened to one group: channels before and after, the removed indices, the layers rewritten,
+    and `note`, why the count kept differs from the one allocated (a routed region's nearest feasible
+    width), else ""."""
 
     name: str
     channels: int
     kept: int
     removed: tuple[int, ...]
     layers: tuple[str, ...]
+    note: str = ""
 
 
 @dataclass
@@ -106,9 +109,14 @@ class StructuredPruneResult:
             "per_layer": dict(self.config.per_layer),
             "groups_pruned": len(pruned),
             "channels_removed": sum(len(plan.removed) for plan in pruned),
-            "groups": [{"name": p.name, "channels": p.channels, "kept": p.kept} for p in self.groups],
+            "groups": [_plan_entry(plan) for plan in self.groups],
             "skipped_layers": sorted(self.skipped_layers),
         }
+
+
+def _plan_entry(plan: GroupPlan) -> dict[str, Any]:
+    entry = {"name": plan.name, "channels": plan.channels, "kept": plan.kept}
+    return {**entry, "note": plan.note} if plan.note else entry
 
 
 def prune_channels(
@@ -218,7 +226,14 @@ def prune_channels_(
         for name, width in region.widths.items():
             lost += [total + c for c in cut.removed[name]]
             total += width
-        plans.append(GroupPlan(region.name, total, total - len(lost), tuple(lost), cut.layers))
+        kept, asked = total - len(lost), keeps[region.name]
+        note = ""
+        if kept != asked:
+            note = (
+                f"kept {kept} of {total} channels where {asked} were allocated: the nearest width at which "
+                "its chunks and channel shuffles route the same channels to the same layers"
+            )
+        plans.append(GroupPlan(region.name, total, kept, tuple(lost), cut.layers, note))
     skipped = unpruned_layers(model, graph, plans, config.ignores)
     if graph.skipped_layers:  # unsupported patterns warn; layers kept by the amount are only listed
         listed = "; ".join(f"{name} ({reason})" for name, reason in graph.skipped_layers.items())
