@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from prunequant.export.onnx_fp32 import replace_nodes
-from prunequant.export.qdq_grid import consumers_of, producers_of
+from prunequant.export.qdq_grid import attribute, consumers_of, producers_of
 
 
 def hardsigmoids_as_adds(graph: onnx.GraphProto) -> None:
@@ -29,7 +29,7 @@ def hardsigmoids_as_adds(graph: onnx.GraphProto) -> None:
         if quantize is None:
             nodes.append(node)
             continue
-        alpha, beta = _attribute(node, "alpha", 0.2), _attribute(node, "beta", 0.5)
+        alpha, beta = float(attribute(node, "alpha", 0.2)), float(attribute(node, "beta", 0.5))
         name = node.name or node.output[0]
         scale = numpy_helper.to_array(initializers[quantize.input[1]]).astype(np.float32)
         new_scale = numpy_helper.from_array((scale / np.float32(alpha)).astype(np.float32), f"{name}/scale")
@@ -54,7 +54,7 @@ def _unit_range_quantize(
     initializers: dict[str, onnx.TensorProto],
 ) -> onnx.NodeProto | None:
     """The Q that alone reads HardSigmoid `node` when the rewrite is exact there, else None."""
-    if node.op_type != "HardSigmoid" or _attribute(node, "alpha", 0.2) <= 0:
+    if node.op_type != "HardSigmoid" or attribute(node, "alpha", 0.2) <= 0:
         return None
     source, readers = producers.get(node.input[0]), consumers.get(node.output[0], [])
     if source is None or source.op_type != "DequantizeLinear" or len(readers) != 1:
@@ -69,7 +69,3 @@ def _unit_range_quantize(
     if scale_value.size != 1 or zero_value.any() or float(scale_value) * 255 > 1 + 1e-6:
         return None
     return quantize
-
-
-def _attribute(node: onnx.NodeProto, name: str, default: float) -> float:
-    return next((float(helper.get_attribute_value(a)) for a in node.attribute if a.name == name), default)

@@ -12,13 +12,15 @@ import onnx
 from onnx import helper, numpy_helper
 
 from prunequant.export.onnx_fp32 import replace_nodes
-from prunequant.export.qdq_grid import producers_of
+from prunequant.export.qdq_grid import attribute, producers_of
 
 
 def means_as_pools(proto: onnx.ModelProto) -> None:
     """IN PLACE: each ReduceMean over all the spatial dims (2 ..) of a 3-D to 5-D tensor becomes
     GlobalAveragePool (+ Flatten from dim 1 when keepdims is 0), with the same output name."""
     graph = proto.graph
+    if not any(node.op_type == "ReduceMean" for node in graph.node):
+        return  # no shape inference (the whole model) for nothing
     ranks = _ranks(proto)
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = producers_of(graph)
@@ -29,7 +31,7 @@ def means_as_pools(proto: onnx.ModelProto) -> None:
             nodes.append(node)
             continue
         name = node.name or node.output[0]
-        if _attribute(node, "keepdims", 1):
+        if attribute(node, "keepdims", 1):
             nodes.append(helper.make_node("GlobalAveragePool", [node.input[0]], [node.output[0]], name=name))
             continue
         pooled = f"{name}/pooled"
@@ -56,7 +58,7 @@ def _axes(
 ) -> set[int] | None:
     """The axes a ReduceMean reduces (attribute before opset 18, else its constant second input), made
     non-negative; None where they are not constants or not given (all axes)."""
-    values = _attribute(node, "axes", None)
+    values = attribute(node, "axes", None)
     if values is None and len(node.input) > 1 and node.input[1]:
         source = node.input[1]
         if source in initializers:
@@ -66,10 +68,3 @@ def _axes(
     if values is None:
         return None
     return {axis + rank if axis < 0 else axis for axis in values}
-
-
-def _attribute(node: onnx.NodeProto, name: str, default: object) -> object:
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return helper.get_attribute_value(attribute)
-    return default

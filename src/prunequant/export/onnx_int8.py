@@ -56,7 +56,7 @@ from prunequant.export.onnx_fp32 import (
 )
 from prunequant.export.ort_quantizer import OrtQuantConfig, quantize_with_ort
 from prunequant.export.pool_qdq import quantize_pool_outputs
-from prunequant.export.qdq_grid import grid_scale, producers_of, requantize_input
+from prunequant.export.qdq_grid import attribute, grid_scale, producers_of, requantize_input
 from prunequant.export.weight_dtype import WeightDtypeChoice, choose_weight_dtype
 from prunequant.models.codecs import codec_for
 from prunequant.quantization import (
@@ -376,7 +376,7 @@ def quantize_weights(
         module_name = weight_name.removesuffix(".weight")
         if module_name not in codes or weight_name not in initializers:
             continue
-        if node.op_type == "Gemm" and _attribute(node, "transB", 0) != 1:
+        if node.op_type == "Gemm" and attribute(node, "transB", 0) != 1:
             continue
         weight, axis = numpy_helper.to_array(initializers[weight_name]), _WEIGHT_AXIS[node.op_type]
         layer_codes = codes.get(module_name)
@@ -470,10 +470,6 @@ def _replace_initializer(
     graph: onnx.GraphProto, initializers: dict[str, onnx.TensorProto], name: str, array: np.ndarray
 ) -> None:
     initializers[name].CopyFrom(numpy_helper.from_array(array, name))
-
-
-def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
-    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
 def _topological_sort(graph: onnx.GraphProto) -> None:

@@ -4,6 +4,8 @@ that lets onnxruntime fuse the op reading it into an integer kernel."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -79,8 +81,13 @@ def keeps_grid(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto]) 
     return value is not None and not numpy_helper.to_array(value).any()
 
 
+def attribute(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    """The value of `node`'s attribute `name`, or `default` where it is not set."""
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
 def _string_attribute(node: onnx.NodeProto, name: str, default: str) -> str:
-    value = next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+    value = attribute(node, name, default)
     return value.decode() if isinstance(value, bytes) else value
 
 
