@@ -656,7 +656,7 @@ class _Analyzer:
         single = isinstance(source, Routed) and len(tensors) == 1
         if node.op == "call_module":
             name = str(node.target)
-            output = self.routed_module(node, name, self.modules[name], source) if single else None
+            output = self.routed_module(name, self.modules[name], source) if single else None
             if output is not None:
                 return output
         else:
@@ -676,7 +676,7 @@ class _Analyzer:
                     return output
         return self.unknown(node, f"'{node.name}' ({name}) reads channels that chunks and shuffles route")
 
-    def routed_module(self, node: fx.Node, name: str, module: nn.Module, source: Routed) -> Any:
+    def routed_module(self, name: str, module: nn.Module, source: Routed) -> Any:
         """`module` on a routed tensor, or None where it is not supported there."""
         role = layer_role(module)
         passes = isinstance(module, ops.ELEMENTWISE_MODULES) or type(module) in ops.SPATIAL_MODULES

@@ -1,6 +1,6 @@
 """Pruning a routed region (routing.py) inside `prune_channels`: the region is allocated as one stand-in
-group of `step` units, its keep is moved to the nearest width the routing can follow, and every source keeps
-its best-scoring channels within each class of channels read alike.
+group of all its sources' channels, its keep is moved to the nearest width the routing can follow, and every
+source keeps its best-scoring channels within each class of channels read alike.
 
 The kept channels of a source need not stay in their original order (the pruned shuffle may place them
 elsewhere): every layer of the region is rewritten with its kept positions in the order the pruned code
@@ -20,10 +20,9 @@ from prunequant.pruning.structured.routing import Region
 
 @dataclass(frozen=True)
 class RegionCut:
-    """What pruning a region at `keep` does: kept positions (in order) of every layer dimension it
-    rewrites, the channels each source loses, and the layers it touches."""
+    """What pruning a region does: kept positions (in order) of every layer dimension it rewrites, the
+    channels each source loses, and the layers it touches."""
 
-    keep: int
     orders: dict[tuple[str, str], list[int]]
     removed: dict[str, list[int]]
     layers: tuple[str, ...]
@@ -83,4 +82,4 @@ def cut_region(
     }
     layers = [layer for name in region.widths for layer in groups[name].layers]
     layers += [member.module for member in region.members]
-    return RegionCut(keep, orders, removed, tuple(dict.fromkeys(layers)))
+    return RegionCut(orders, removed, tuple(dict.fromkeys(layers)))

@@ -65,11 +65,16 @@ class RoutedTracker:
                     spaces.mark(leaf.layout, leaf_expr)
                 continue
             resolved.append(RoutedMember(module, role, leaf_expr))
+        routed_keys = {(member.module, member.role) for member in resolved}
+        owners: dict[tuple[str, str], set[int]] = {}  # every layer dimension -> the spaces it belongs to
+        for root in spaces.roots():
+            for member in spaces.members(root):
+                owners.setdefault((member.module, member.role), set()).add(root)
         regions = []
         for members in _components(resolved):
             widths = {name: spaces.size(roots[name]) for member in members for name in sources(member.expr)}
             region = Region(f"routed:{next(iter(widths))}", widths, members)
-            problem = _problem(region, spaces, roots, {(m.module, m.role) for m in resolved})
+            problem = _problem(region, spaces, roots, routed_keys, owners)
             if problem:
                 for name in widths:
                     spaces.mark(Layout((Segment(roots[name]),), 1), problem)
@@ -102,9 +107,9 @@ def _resolve(expr: Any, spaces: Spaces, roots: dict[str, int]) -> Any:
 
 def _components(members: list[RoutedMember]) -> list[list[RoutedMember]]:
     """Members grouped by the spaces they share (transitively), in order of first appearance."""
-    parent: dict[int, int] = {}
+    parent: dict[str, str] = {}
 
-    def find(space: int) -> int:
+    def find(space: str) -> str:
         while parent.setdefault(space, space) != space:
             space = parent[space]
         return space
@@ -113,21 +118,22 @@ def _components(members: list[RoutedMember]) -> list[list[RoutedMember]]:
         first, *others = sorted(sources(member.expr))
         for other in others:
             parent[find(other)] = find(first)
-    groups: dict[int, list[RoutedMember]] = {}
+    groups: dict[str, list[RoutedMember]] = {}
     for member in members:
         groups.setdefault(find(min(sources(member.expr))), []).append(member)
     return list(groups.values())
 
 
 def _problem(
-    region: Region, spaces: Spaces, roots: dict[str, int], routed_keys: set[tuple[str, str]]
+    region: Region,
+    spaces: Spaces,
+    roots: dict[str, int],
+    routed_keys: set[tuple[str, str]],
+    owners: dict[tuple[str, str], set[int]],
 ) -> str | None:
-    """Why the region cannot be pruned, or None."""
+    """Why the region cannot be pruned, or None (`routed_keys`: the layer dimensions reading routed
+    tensors; `owners`: the spaces each layer dimension belongs to)."""
     where = f"channels routed by chunks and channel shuffles from '{next(iter(region.widths))}'"
-    owners: dict[tuple[str, str], set[int]] = {}
-    for root in spaces.roots():
-        for member in spaces.members(root):
-            owners.setdefault((member.module, member.role), set()).add(root)
     for name in region.widths:
         space = roots[name]
         reasons = spaces.unsafe_reasons(space)

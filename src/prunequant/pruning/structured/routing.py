@@ -97,7 +97,8 @@ class RoutedMember:
 
 @dataclass(frozen=True)
 class RoutedPlan:
-    """Kept channels of every source (ascending) and kept positions of every routed member's dimension."""
+    """Kept channels of every source, in the order its pruned channels hold them (not always ascending),
+    and kept positions of every routed member's dimension, in the order the pruned tensor holds them."""
 
     kept: dict[str, list[int]]
     positions: dict[tuple[str, str], list[int]]
